@@ -1,0 +1,53 @@
+# One command to synthesize (`make synth`), one to test (`make test`); both install what they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := synth
+
+PIPENV_VERSION := 2026.10.3
+export PIPENV_VENV_IN_PROJECT := 1
+export PIPENV_NOSPIN := 1
+export PIPENV_VERBOSITY := -1
+export PIPENV_IGNORE_VIRTUALENVS := 1
+# The cdktf CLI: no telemetry or update checks, no crash reports (also off in cdktf.json).
+export CHECKPOINT_DISABLE := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+PIPENV := $(shell command -v pipenv 2>/dev/null || echo python3 -m pipenv)
+RUN := $(PIPENV) run
+
+.PHONY: setup synth deploy test lint typecheck unit bench clean docs
+
+setup: .venv/.setup-stamp node_modules/.setup-stamp
+
+.venv/.setup-stamp: Pipfile
+	@python3 -m pipenv --version >/dev/null 2>&1 || python3 -m pip install --quiet "pipenv==$(PIPENV_VERSION)"
+	$(PIPENV) install --dev
+	@touch $@
+
+node_modules/.setup-stamp: package.json
+	npm install --no-audit --no-fund
+	@touch $@
+
+synth: setup
+	npx cdktf synth
+
+deploy: setup
+	npx cdktf deploy --skip-provider-lock
+
+lint: setup
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+typecheck: setup
+	$(RUN) mypy
+
+test: lint typecheck
+	$(RUN) pytest
+
+bench: setup
+	$(RUN) python bench/synth_speed.py
+
+docs: setup
+	$(RUN) python -m programmatic_iam.docs > docs/configuration-reference.md
+
+clean:
+	rm -rf cdktf.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,227 @@
+"""From the configuration to plain descriptions of each stack: names, documents, backend, tags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config.model import Environment, IdentityConfig, TAGS_PER_RESOURCE_MAX
+from .errors import ConfigError, Notice, Problem, show
+from .naming import POLICY_NAME_MAX, Names, duplicate_name_problems, resolve_names, template_variables
+from .policy.document import PolicyDocument
+from .policy.sizing import MANAGED_POLICY_MAX_CHARACTERS, iam_size, split_document
+from .policy.sources import load_policy
+from .templating import render
+
+
+@dataclass(frozen=True, slots=True)
+class ManagedPolicy:
+    """One customer-managed policy: its name and the document sent to AWS (not yet escaped)."""
+
+    name: str
+    document: PolicyDocument
+    description: str
+    path: str
+
+    @property
+    def document_json(self) -> str:
+        return self.document.to_json()
+
+
+@dataclass(frozen=True, slots=True)
+class IdentitySpec:
+    """Everything the identity construct creates: user, policies, their attachment and the key."""
+
+    user_name: str
+    user_path: str
+    policies: tuple[ManagedPolicy, ...]
+    attach_policies_to: str
+    group_name: str
+    permissions_boundary: str | None = None
+    force_destroy: bool = False
+    user_tags: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BackendSpec:
+    """The S3 backend of one stack."""
+
+    bucket: str
+    key: str
+    region: str
+    encrypt: bool
+    use_lockfile: bool
+    dynamodb_table: str | None
+    kms_key_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StackSpec:
+    """One environment's stack. ``stack_id`` is the user name: it names the folder in cdktf.out/stacks."""
+
+    stack_id: str
+    environment: str
+    region: str
+    account_id: str | None
+    default_tags: tuple[tuple[str, str], ...]
+    backend: BackendSpec
+    identity: IdentitySpec
+    provider_version: str
+    required_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class Blueprint:
+    """All stacks of a configuration, and the warnings found on the way."""
+
+    stacks: tuple[StackSpec, ...]
+    notices: tuple[Notice, ...]
+
+
+def build_blueprint(config: IdentityConfig) -> Blueprint:
+    """Resolve every environment; raise :class:`ConfigError` with every problem found in any of them."""
+    problems: list[Problem] = []
+    notices: list[Notice] = []
+    stacks: list[StackSpec] = []
+    for environment in config.environments:
+        stack, stack_problems, stack_notices = _stack_spec(config, environment)
+        problems += stack_problems
+        notices += [n for n in stack_notices if n not in notices]
+        if stack is not None:
+            stacks.append(stack)
+    problems += _cross_stack_problems(config, stacks)
+    if problems:
+        raise ConfigError(list(dict.fromkeys(problems)))
+    return Blueprint(tuple(stacks), tuple(notices))
+
+
+def identity_spec(config: IdentityConfig, environment: str) -> IdentitySpec:
+    """The identity of one environment, for users who add it to a stack of their own."""
+    for candidate in build_blueprint(config).stacks:
+        if candidate.environment == environment:
+            return candidate.identity
+    known = ", ".join(e.name for e in config.environments)
+    raise ConfigError([Problem(f"{config.origin}: environments", show(environment), "is not a configured environment", f"use one of {known}")])
+
+
+def _stack_spec(config: IdentityConfig, environment: Environment) -> tuple[StackSpec | None, list[Problem], list[Notice]]:
+    names, problems = resolve_names(config, environment)
+    variables = template_variables(config.naming, environment)
+    document, policy_problems, notices = load_policy(config, variables)
+    problems += policy_problems
+    description, description_problems = _render_text(
+        config.policy.description, variables, where=f"{config.origin}: policy.description (environment {environment.name!r})"
+    )
+    problems += description_problems
+    key, key_problems = _render_text(
+        config.backend.key, {**variables, "user": names.user}, where=f"{config.origin}: backend.key (environment {environment.name!r})"
+    )
+    problems += key_problems
+    default_tags = {**config.tags, **environment.tags}
+    if len(default_tags) + len(config.user.tags) > TAGS_PER_RESOURCE_MAX:
+        problems.append(
+            Problem(
+                f"{config.origin}: tags",
+                f"{len(default_tags) + len(config.user.tags)} tags",
+                f"reach the user of environment {environment.name!r}; AWS allows {TAGS_PER_RESOURCE_MAX}",
+                "drop some of tags, environments.tags and user.tags",
+            )
+        )
+    policies: tuple[ManagedPolicy, ...] = ()
+    if document is not None and names.policy:
+        policies, split_problems = _managed_policies(config, names, document, description, environment)
+        problems += split_problems
+    if problems or document is None:
+        return None, problems, notices
+    backend = config.backend
+    stack = StackSpec(
+        stack_id=names.user,
+        environment=environment.name,
+        region=environment.region,
+        account_id=environment.account_id,
+        default_tags=tuple(default_tags.items()),
+        backend=BackendSpec(
+            bucket=backend.bucket,
+            key=key,
+            region=backend.region,
+            encrypt=backend.encrypt,
+            use_lockfile=backend.use_lockfile,
+            dynamodb_table=backend.dynamodb_table,
+            kms_key_id=backend.kms_key_id,
+        ),
+        identity=IdentitySpec(
+            user_name=names.user,
+            user_path=config.user.path,
+            policies=policies,
+            attach_policies_to=config.user.attach_policies_to,
+            group_name=names.group,
+            permissions_boundary=config.user.permissions_boundary,
+            force_destroy=config.user.force_destroy,
+            user_tags=tuple(config.user.tags.items()),
+        ),
+        provider_version=config.terraform.provider_version,
+        required_version=config.terraform.required_version,
+    )
+    return stack, [], notices
+
+
+def _render_text(template: str, variables: dict[str, str], *, where: str) -> tuple[str, list[Problem]]:
+    rendered, problems = render(template, variables, where=where)
+    if rendered is not None and not rendered.strip():
+        problems = [Problem(where, show(template), "renders to nothing", "make the template produce text")]
+    return (rendered or "").strip(), problems
+
+
+def _managed_policies(
+    config: IdentityConfig, names: Names, document: PolicyDocument, description: str, environment: Environment
+) -> tuple[tuple[ManagedPolicy, ...], list[Problem]]:
+    where = f"{config.origin}: policy"
+    try:
+        parts = split_document(document)
+    except ValueError as error:
+        return (), [Problem(where, "", f"cannot be split under IAM's {MANAGED_POLICY_MAX_CHARACTERS}-character limit: {error}", "shorten that statement")]
+    limit = config.policy.max_policies
+    if len(parts) > limit:
+        return (), [
+            Problem(
+                where,
+                f"a document of {iam_size(document)} characters",
+                f"needs {len(parts)} managed policies of at most {MANAGED_POLICY_MAX_CHARACTERS} characters; "
+                f"policy.max_policies allows {limit}",
+                "grant fewer actions, or raise policy.max_policies (AWS allows up to 20 per user after a quota increase)",
+            )
+        ]
+    named = [(names.policy if index == 0 else f"{names.policy}-{index + 1}", part) for index, part in enumerate(parts)]
+    too_long = [name for name, _ in named if len(name) > POLICY_NAME_MAX]
+    if too_long:
+        return (), [
+            Problem(
+                f"{config.origin}: naming.policy (environment {environment.name!r})",
+                show(too_long[-1]),
+                f"is over IAM's {POLICY_NAME_MAX} characters once the part number is added",
+                "shorten naming.policy",
+            )
+        ]
+    return tuple(ManagedPolicy(name, part, description, config.policy.path) for name, part in named), []
+
+
+def _cross_stack_problems(config: IdentityConfig, stacks: list[StackSpec]) -> list[Problem]:
+    problems = duplicate_name_problems(((s.environment, s.identity.user_name) for s in stacks), kind="user", origin=config.origin)
+    problems += duplicate_name_problems(
+        ((s.environment, p.name) for s in stacks for p in s.identity.policies), kind="policy", origin=config.origin
+    )
+    if config.user.attach_policies_to == "group":
+        problems += duplicate_name_problems(((s.environment, s.identity.group_name) for s in stacks), kind="group", origin=config.origin)
+    seen: dict[tuple[str, str], str] = {}
+    for stack in stacks:
+        location = (stack.backend.bucket, stack.backend.key)
+        if location in seen:
+            problems.append(
+                Problem(
+                    f"{config.origin}: backend.key",
+                    show(stack.backend.key),
+                    f"is the state of both {seen[location]!r} and {stack.environment!r}; they would overwrite each other",
+                    "use {{ user }} or {{ environment }} in backend.key",
+                )
+            )
+        seen.setdefault(location, stack.environment)
+    return problems

@@ -1,0 +1,54 @@
+"""One environment's stack: provider, S3 backend, version constraints, the identity and its outputs."""
+
+from __future__ import annotations
+
+from ..blueprint import StackSpec
+from ..escaping import escape_terraform_template as literal
+from .bindings import AwsProvider, AwsProviderDefaultTags, Construct, S3Backend, TerraformOutput, TerraformStack
+from .identity import ProgrammaticIdentity
+
+
+class IdentityStack(TerraformStack):
+    """A stack holding one programmatic identity, its state in S3."""
+
+    def __init__(self, scope: Construct, id: str, spec: StackSpec) -> None:
+        super().__init__(scope, id)
+        default_tags = {literal(k): literal(v) for k, v in spec.default_tags}
+        AwsProvider(
+            self,
+            "aws",
+            region=spec.region,
+            allowed_account_ids=[spec.account_id] if spec.account_id else None,
+            default_tags=[AwsProviderDefaultTags(tags=default_tags)] if default_tags else None,
+        )
+        backend = spec.backend
+        S3Backend(
+            self,
+            bucket=backend.bucket,
+            key=backend.key,
+            region=backend.region,
+            encrypt=backend.encrypt,
+            dynamodb_table=backend.dynamodb_table,
+            kms_key_id=backend.kms_key_id,
+        )
+        # cdktf 0.21's S3Backend predates use_lockfile (Terraform 1.10).
+        if backend.use_lockfile:
+            self.add_override("terraform.backend.s3.use_lockfile", True)
+        # The bindings pin source "aws" and exactly 6.25.0; users need the registry source and a range.
+        self.add_override("terraform.required_providers.aws", {"source": "hashicorp/aws", "version": spec.provider_version})
+        self.add_override("terraform.required_version", spec.required_version)
+
+        identity = ProgrammaticIdentity(self, "identity", spec.identity)
+        TerraformOutput(self, "user_name", value=identity.user.name, description="Name of the IAM user.")
+        TerraformOutput(self, "user_arn", value=identity.user.arn, description="ARN of the IAM user.")
+        TerraformOutput(
+            self, "policy_arns", value=[p.arn for p in identity.policies], description="ARNs of the managed policies, in order."
+        )
+        TerraformOutput(self, "access_key_id", value=identity.access_key.id, description="The access key id.")
+        TerraformOutput(
+            self,
+            "secret_access_key",
+            value=identity.access_key.secret,
+            sensitive=True,
+            description="The secret access key. Read it with `terraform output -raw secret_access_key`; never log it.",
+        )

@@ -1,0 +1,60 @@
+"""The app's entry point: load, check, then synthesize into the output folder, or report and write nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import os
+from pathlib import Path
+import shutil
+import sys
+import tempfile
+from typing import TextIO
+
+from .blueprint import Blueprint, build_blueprint
+from .config.loader import load_config
+from .errors import ConfigError
+
+OUTDIR_VARIABLE = "CDKTF_OUTDIR"
+DEFAULT_OUTDIR = "cdktf.out"
+EXIT_CONFIG_ERROR = 2
+
+
+def main(environ: Mapping[str, str] | None = None, stderr: TextIO | None = None) -> int:
+    """Synthesize the configured stacks. Returns the process exit code."""
+    environ = os.environ if environ is None else environ
+    stderr = sys.stderr if stderr is None else stderr
+    try:
+        blueprint = build_blueprint(load_config(environ))
+    except ConfigError as error:
+        print(error.render(), file=stderr)
+        return EXIT_CONFIG_ERROR
+    for notice in blueprint.notices:
+        print(f"warning: {notice.render()}", file=stderr)
+    synthesize(blueprint, Path(environ.get(OUTDIR_VARIABLE) or DEFAULT_OUTDIR))
+    return 0
+
+
+def synthesize(blueprint: Blueprint, outdir: Path) -> None:
+    """Synthesize into a fresh folder beside ``outdir``, then swap it in.
+
+    Stacks of environments that were removed from the config do not linger, and a synthesis that
+    fails half-way leaves the previous output as it was.
+    """
+    from .cdk import build_app  # cdktf and Node start only once the config is known to be good
+
+    outdir = outdir.absolute()
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
+    try:
+        build_app(blueprint, str(staging)).synth()
+        _swap_in(staging, outdir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _swap_in(staging: Path, outdir: Path) -> None:
+    retired = staging.with_name(staging.name + ".old")
+    if outdir.exists():
+        outdir.rename(retired)
+    staging.rename(outdir)
+    shutil.rmtree(retired, ignore_errors=True)

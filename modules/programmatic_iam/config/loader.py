@@ -1,0 +1,150 @@
+"""Find, read and validate the configuration file, reporting every problem at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+import os
+from pathlib import Path
+import tomllib
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ..errors import ConfigError, Problem, did_you_mean, show
+from ..escaping import token_marker_problems
+from .model import IdentityConfig
+
+DEFAULT_CONFIG_FILE = "iam.toml"
+CONFIG_FILE_VARIABLE = "IAM_CONFIG"
+
+
+def load_config(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> IdentityConfig:
+    """Load ``$IAM_CONFIG``, else ``iam.toml`` in ``cwd``, else the built-in default.
+
+    Raises :class:`ConfigError` listing every problem found.
+    """
+    environ = os.environ if environ is None else environ
+    cwd = Path.cwd() if cwd is None else cwd
+    named = environ.get(CONFIG_FILE_VARIABLE, "")
+    if named:
+        path = Path(named)
+        if not (cwd / path).is_file():
+            raise ConfigError(
+                [
+                    Problem(
+                        where=f"${CONFIG_FILE_VARIABLE}",
+                        given=show(named),
+                        why="no such file",
+                        fix=f"point {CONFIG_FILE_VARIABLE} at an existing TOML file, or unset it to use "
+                        f"{DEFAULT_CONFIG_FILE} or the built-in default",
+                    )
+                ]
+            )
+        return load_config_file(cwd / path, shown_as=named)
+    default = cwd / DEFAULT_CONFIG_FILE
+    if default.is_file():
+        return load_config_file(default, shown_as=DEFAULT_CONFIG_FILE)
+    return parse_config({}, origin="<built-in default>", base_dir=cwd)
+
+
+def load_config_file(path: Path, shown_as: str | None = None) -> IdentityConfig:
+    """Read and validate one TOML configuration file."""
+    origin = shown_as or str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(
+            [Problem(where=origin, given="the file", why=f"is not valid TOML ({error})", fix="fix the TOML syntax")]
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(
+            [Problem(where=origin, given="the file", why=f"cannot be read ({error})", fix="check the path and encoding")]
+        ) from None
+    return parse_config(raw, origin=origin, base_dir=path.parent.resolve())
+
+
+def parse_config(raw: Mapping[str, Any], *, origin: str, base_dir: Path) -> IdentityConfig:
+    """Validate already-parsed configuration data; unknown keys and bad values are all reported."""
+    problems = [*_unknown_key_problems(raw, IdentityConfig, origin, prefix=""), *token_marker_problems(raw, origin)]
+    config: IdentityConfig | None = None
+    try:
+        config = IdentityConfig.model_validate(raw)
+    except ValidationError as error:
+        problems.extend(_validation_problems(error, raw, origin))
+    if problems or config is None:
+        raise ConfigError(_deduplicated(problems))
+    config._origin = origin
+    config._base_dir = base_dir
+    return config
+
+
+def _unknown_key_problems(raw: Any, model: type[BaseModel], origin: str, prefix: str) -> Iterator[Problem]:
+    if not isinstance(raw, Mapping):
+        return
+    fields = model.model_fields
+    for key, value in raw.items():
+        path = f"{prefix}{key}"
+        if key not in fields:
+            yield Problem(
+                where=f"{origin}: {path}",
+                given="this key",
+                why=f"is not a configuration key{did_you_mean(str(key), fields)}",
+                fix=f"use one of {', '.join(fields)} (docs/configuration.md lists every key)",
+            )
+            continue
+        nested = _nested_model(model.model_fields[key].annotation)
+        if nested is None:
+            continue
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                yield from _unknown_key_problems(item, nested, origin, f"{path}[{index}].")
+        else:
+            yield from _unknown_key_problems(value, nested, origin, f"{path}.")
+
+
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in getattr(annotation, "__args__", ()):
+        found = _nested_model(argument)
+        if found is not None:
+            return found
+    return None
+
+
+def _validation_problems(error: ValidationError, raw: Mapping[str, Any], origin: str) -> Iterator[Problem]:
+    for detail in error.errors(include_url=False):
+        if detail["type"] == "extra_forbidden":
+            continue  # reported with a suggestion by _unknown_key_problems
+        location = _location(detail["loc"])
+        given = show(detail["input"]) if location else "the configuration"
+        if detail["type"] == "missing":
+            given = ""
+        why, fix = _why_and_fix(detail["type"], detail["msg"])
+        yield Problem(where=f"{origin}: {location or '(top level)'}", given=given, why=why, fix=fix)
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif not str(part).startswith("function-"):
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _why_and_fix(kind: str, message: str) -> tuple[str, str]:
+    message = message.removeprefix("Value error, ")
+    if kind == "missing":
+        return "is missing", "add it"
+    if "; " in message and kind == "value_error":
+        why, _, fix = message.partition("; ")
+        return why, fix
+    if kind.endswith("_type"):
+        return message.lower(), "write a value of that type (docs/configuration.md)"
+    return message, "see docs/configuration.md for the allowed values"
+
+
+def _deduplicated(problems: list[Problem]) -> list[Problem]:
+    return list(dict.fromkeys(problems))

@@ -1,0 +1,315 @@
+"""The typed configuration: every key a user can set, its default, and its static checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+import re
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
+
+# AWS tag rules (IAM, S3 and the provider's default_tags share them).
+TAG_KEY_MAX = 128
+TAG_VALUE_MAX = 256
+TAGS_PER_RESOURCE_MAX = 50
+_TAG_CHARS = re.compile(r"^[\w\s.:/=+\-@]*$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_ENVIRONMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_IAM_PATH = re.compile(r"^(/|/[\x21-\x7e]+/)$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def _check_region(value: str) -> str:
+    if not _REGION.match(value):
+        raise ValueError("not an AWS region name; use a region code such as 'us-east-1' or 'eu-west-2'")
+    return value
+
+
+def _check_tags(tags: dict[str, str]) -> dict[str, str]:
+    problems = []
+    if len(tags) > TAGS_PER_RESOURCE_MAX:
+        problems.append(f"{len(tags)} tags, AWS allows at most {TAGS_PER_RESOURCE_MAX}; drop some")
+    for key, value in tags.items():
+        if not 1 <= len(key) <= TAG_KEY_MAX:
+            problems.append(f"tag key {key!r} must be 1 to {TAG_KEY_MAX} characters")
+        if key.lower().startswith("aws:"):
+            problems.append(f"tag key {key!r} starts with 'aws:', which AWS reserves; rename it")
+        if len(value) > TAG_VALUE_MAX:
+            problems.append(f"tag {key!r} has a value of {len(value)} characters, at most {TAG_VALUE_MAX} allowed")
+        for text in (key, value):
+            if not _TAG_CHARS.match(text):
+                problems.append(
+                    f"{text!r} has characters AWS tags do not allow; use letters, digits, spaces and _ . : / = + - @"
+                )
+    if problems:
+        raise ValueError("; ".join(problems))
+    return tags
+
+
+Region = Annotated[str, AfterValidator(_check_region)]
+Tags = Annotated[dict[str, str], AfterValidator(_check_tags)]
+
+
+class _Section(BaseModel):
+    """Frozen, strict, and closed: an unknown key is an error, not a silent no-op."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class Naming(_Section):
+    """How names are made. Templates are jinja2, rendered in a sandbox; see docs/naming.md."""
+
+    namespace: str = Field(
+        default="",
+        description="Optional organisation prefix. When set and a template does not use `namespace`, "
+        "names are prefixed with it and the delimiter.",
+    )
+    name: str = Field(default="streammanager", min_length=1, description="The application.")
+    user: str = Field(
+        default="{{ environment }}-{{ name }}",
+        min_length=1,
+        description="jinja2 template of the IAM user name; also the stack's id.",
+    )
+    policy: str = Field(
+        default="{{ environment }}-{{ name }}-programmatic-access",
+        min_length=1,
+        description="jinja2 template of the managed policy name. A policy split in parts adds `-2`, `-3`, ... "
+        "to the second and later parts.",
+    )
+    group: str = Field(
+        default="{{ environment }}-{{ name }}",
+        min_length=1,
+        description="jinja2 template of the IAM group name, used only when `user.attach_policies_to` is `group`.",
+    )
+    delimiter: Literal["-", "_", "."] = Field(
+        default="-",
+        description="Joins the namespace prefix; doubled or leading/trailing delimiters left by empty "
+        "variables are removed.",
+    )
+
+
+class Policy(_Section):
+    """Where the permissions come from, and how strictly they are checked."""
+
+    actions: tuple[str, ...] | None = Field(
+        default=None,
+        strict=False,
+        description="Inline list of IAM actions, granted on `policy.resources`. Default (when no source is set): "
+        "the `stream-manager-2.0` template, the guide's 63 actions on every resource.",
+    )
+    file: str | None = Field(
+        default=None,
+        description="Path, relative to the config file, of an IAM policy document as pasted from the console, "
+        "or of a JSON array of actions.",
+    )
+    template: str | None = Field(
+        default=None,
+        description="A policy template: the name of one in `templates/policies/` (without `.json.j2`) "
+        "or a path relative to the config file. Rendered in a sandbox, then checked like any other source.",
+    )
+    resources: tuple[str, ...] = Field(
+        default=("*",),
+        strict=False,
+        min_length=1,
+        description="Resources of the statement made from `policy.actions` (or an array of actions in "
+        "`policy.file`).",
+    )
+    allow_wildcards: bool = Field(
+        default=False,
+        description="Accept actions with `*` or `?` (each must match at least one known action).",
+    )
+    allow_unlisted_actions: tuple[str, ...] = Field(
+        default=(),
+        strict=False,
+        description="Actions accepted although the offline IAM catalogue does not know them (AWS added them "
+        "later); each use prints a warning.",
+    )
+    description: str = Field(
+        default="Programmatic access for {{ name }} in {{ environment }}",
+        max_length=1000,
+        description="jinja2 template of the managed policy's description.",
+    )
+    path: str = Field(default="/", description="IAM path of the managed policy.")
+    max_policies: int = Field(
+        default=10,
+        ge=1,
+        le=20,
+        description="How many managed policies a user may need when a document is split. AWS allows 10 per user "
+        "by default and 20 after a quota increase.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Policy:
+        given = [key for key in ("actions", "file", "template") if getattr(self, key) is not None]
+        if len(given) > 1:
+            raise ValueError(
+                f"policy.{' and policy.'.join(given)} are mutually exclusive; keep exactly one policy source"
+            )
+        return self
+
+    @field_validator("path")
+    @classmethod
+    def _iam_path(cls, value: str) -> str:
+        if len(value) > 512 or not _IAM_PATH.match(value):
+            raise ValueError("an IAM path is '/' or starts and ends with '/', at most 512 printable characters")
+        return value
+
+
+class User(_Section):
+    """The programmatic user. It never gets a console password (no login profile)."""
+
+    path: str = Field(default="/", description="IAM path of the user.")
+    permissions_boundary: str | None = Field(
+        default=None, description="ARN of a managed policy that caps the user's permissions."
+    )
+    force_destroy: bool = Field(
+        default=False,
+        description="Let `terraform destroy` delete the user even when it has keys or MFA devices "
+        "that Terraform does not manage.",
+    )
+    attach_policies_to: Literal["user", "group"] = Field(
+        default="user",
+        description="Attach the managed policies to the user (as the guide does) or to a group of which "
+        "the user is the only member. See docs/configuration.md for the trade-off.",
+    )
+    tags: Tags = Field(default_factory=dict, description="Tags on the user only (besides the provider's default tags).")
+
+    @field_validator("path")
+    @classmethod
+    def _iam_path(cls, value: str) -> str:
+        return Policy._iam_path(value)
+
+    @field_validator("permissions_boundary")
+    @classmethod
+    def _policy_arn(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/.+$", value):
+            raise ValueError("not a managed policy ARN; use 'arn:aws:iam::<account id>:policy/<name>'")
+        return value
+
+
+class Environment(_Section):
+    """One deployment target: one stack, one state file, one user."""
+
+    name: str = Field(description="The environment, for example `production`.")
+    region: Region = Field(description="AWS region of the provider.")
+    account_id: str | None = Field(
+        default=None,
+        description="When set, the provider refuses to run against any other account (`allowed_account_ids`).",
+    )
+    tags: Tags = Field(default_factory=dict, description="Default tags for this environment, over the top-level `tags`.")
+
+    @field_validator("name")
+    @classmethod
+    def _environment_name(cls, value: str) -> str:
+        if not _ENVIRONMENT_NAME.match(value):
+            raise ValueError("use letters, digits, '-', '_' and '.', starting with a letter or digit")
+        return value
+
+    @field_validator("account_id")
+    @classmethod
+    def _account(cls, value: str | None) -> str | None:
+        if value is not None and not _ACCOUNT_ID.match(value):
+            raise ValueError("an AWS account id is 12 digits, written as a string")
+        return value
+
+
+class Backend(_Section):
+    """The S3 remote state of every stack."""
+
+    bucket: str = Field(default="terraform-state", description="S3 bucket holding the state; must exist.")
+    key: str = Field(
+        default="{{ user }}/terraform.tfstate",
+        min_length=1,
+        description="jinja2 template of the state object's key; sees the naming variables and `user`.",
+    )
+    region: Region = Field(default="us-east-1", description="Region of the state bucket.")
+    encrypt: bool = Field(default=True, description="Server-side encryption of the state object.")
+    use_lockfile: bool = Field(default=True, description="Lock the state with a lock file in the bucket (Terraform >= 1.10).")
+    dynamodb_table: str | None = Field(
+        default=None, description="DynamoDB table for state locking (deprecated by Terraform; prefer the lock file)."
+    )
+    kms_key_id: str | None = Field(default=None, description="KMS key ARN used to encrypt the state object.")
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, value: str) -> str:
+        if not _BUCKET.match(value) or ".." in value:
+            raise ValueError("not an S3 bucket name: 3 to 63 lowercase letters, digits, '.' and '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _kms_needs_encryption(self) -> Backend:
+        if not self.encrypt and self.kms_key_id is not None:
+            raise ValueError("backend.kms_key_id needs backend.encrypt = true")
+        return self
+
+
+class Terraform(_Section):
+    """Versions the synthesized configuration asks for."""
+
+    provider_version: str = Field(
+        default=">= 5.100.0, < 7.0.0",
+        min_length=1,
+        description="Version constraint of `hashicorp/aws`.",
+    )
+    required_version: str = Field(
+        default=">= 1.10.0",
+        min_length=1,
+        description="Terraform version constraint (1.10 brought S3 lock files).",
+    )
+
+
+def _default_environments() -> tuple[Environment, ...]:
+    return (Environment(name="production", region="us-east-1"),)
+
+
+class IdentityConfig(_Section):
+    """Everything that decides what is synthesized. Built by :func:`programmatic_iam.config.load_config`."""
+
+    naming: Naming = Field(default_factory=Naming, description="Naming conventions.")
+    policy: Policy = Field(default_factory=Policy, description="The permissions.")
+    user: User = Field(default_factory=User, description="The IAM user.")
+    environments: tuple[Environment, ...] = Field(
+        default_factory=_default_environments,
+        min_length=1,
+        strict=False,
+        description="One stack per environment.",
+    )
+    backend: Backend = Field(default_factory=Backend, description="Remote state.")
+    terraform: Terraform = Field(default_factory=Terraform, description="Version constraints.")
+    tags: Tags = Field(default_factory=dict, description="Default tags on every resource of every stack.")
+
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+    _origin: str = PrivateAttr(default="<built-in default>")
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder that relative paths in the configuration are resolved against."""
+        return self._base_dir
+
+    @property
+    def origin(self) -> str:
+        """The configuration file as the user named it, or ``<built-in default>``."""
+        return self._origin
+
+    @model_validator(mode="after")
+    def _unique_environments(self) -> IdentityConfig:
+        seen: dict[str, str] = {}
+        for environment in self.environments:
+            folded = environment.name.casefold()
+            if folded in seen:
+                raise ValueError(
+                    f"environment {environment.name!r} is listed twice (names are compared ignoring case); "
+                    "give each [[environments]] entry its own name"
+                )
+            seen[folded] = environment.name
+        return self

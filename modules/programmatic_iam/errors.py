@@ -1,0 +1,77 @@
+"""Problems found in user input, collected first and reported together."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+import difflib
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with the input: where it is, what was given, why it is wrong, how to fix it."""
+
+    where: str
+    """The file, then the key path (for example ``iam.toml: naming.user``)."""
+    given: str
+    """The offending value as the user wrote it (``repr`` for strings); empty when nothing was given."""
+    why: str
+    fix: str
+
+    def render(self) -> str:
+        subject = f"{self.given} {self.why}" if self.given else self.why
+        return f"{self.where}: {subject}\n    fix: {self.fix}"
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something accepted that a reviewer should know about."""
+
+    where: str
+    message: str
+
+    def render(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+class ConfigError(Exception):
+    """Raised once, with every problem found, when the configuration cannot be used."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        count = len(self.problems)
+        header = f"{count} problem{'s' if count != 1 else ''} in the configuration; nothing was written:"
+        return "\n".join([header, *(f"  - {p.render()}" for p in self.problems)])
+
+
+def raise_if_any(problems: Iterable[Problem]) -> None:
+    """Raise :class:`ConfigError` when ``problems`` is not empty."""
+    collected = list(problems)
+    if collected:
+        raise ConfigError(collected)
+
+
+def closest_match(given: str, choices: Iterable[str], *, casefold: bool = True) -> str | None:
+    """The choice most like ``given``, or ``None`` when nothing is close."""
+    options = list(choices)
+    if casefold:
+        by_fold = {c.casefold(): c for c in options}
+        matches = difflib.get_close_matches(given.casefold(), list(by_fold), n=1, cutoff=0.6)
+        return by_fold[matches[0]] if matches else None
+    matches = difflib.get_close_matches(given, options, n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def did_you_mean(given: str, choices: Iterable[str], *, casefold: bool = True) -> str:
+    """``"; did you mean 'x'?"`` to append to a reason, or ``""`` when nothing is close."""
+    match = closest_match(given, choices, casefold=casefold)
+    return f"; did you mean {match!r}?" if match else ""
+
+
+def show(value: object) -> str:
+    """How a given value is shown in a problem: strings quoted, long values shortened."""
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."

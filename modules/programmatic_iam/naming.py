@@ -1,0 +1,120 @@
+"""Naming conventions: render the templates, tidy delimiters, apply the namespace, enforce IAM's rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+import re
+
+from .config.model import Environment, IdentityConfig, Naming
+from .errors import Problem, show
+from .templating import render, variables_used
+
+# IAM's rules for user, group and policy names (CreateUser / CreateGroup / CreatePolicy API model).
+IAM_NAME_CHARACTERS = re.compile(r"^[\w+=,.@-]+$", re.ASCII)
+USER_NAME_MAX = 64
+GROUP_NAME_MAX = 128
+POLICY_NAME_MAX = 128
+NAMESPACE_VARIABLE = "namespace"
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    """The physical names of one environment's identity."""
+
+    user: str
+    policy: str
+    group: str
+
+
+def template_variables(naming: Naming, environment: Environment) -> dict[str, str]:
+    """What every naming, description, key and policy template sees."""
+    return {
+        "namespace": naming.namespace,
+        "name": naming.name,
+        "environment": environment.name,
+        "region": environment.region,
+        "account_id": environment.account_id or "",
+    }
+
+
+def render_name(template: str, variables: Mapping[str, str], delimiter: str, *, where: str) -> tuple[str, list[Problem]]:
+    """Render one name template; prefix the namespace unless the template places it itself."""
+    rendered, problems = render(template, variables, where=where)
+    if rendered is None:
+        return "", problems
+    namespace = variables.get(NAMESPACE_VARIABLE, "")
+    if namespace and NAMESPACE_VARIABLE not in variables_used(template):
+        rendered = f"{namespace}{delimiter}{rendered}"
+    return tidy_delimiters(rendered.strip(), delimiter), []
+
+
+def tidy_delimiters(name: str, delimiter: str) -> str:
+    """Collapse doubled delimiters and drop them at either end (what an empty variable leaves behind)."""
+    collapsed = re.sub(f"{re.escape(delimiter)}{{2,}}", delimiter, name)
+    return collapsed.strip(delimiter)
+
+
+def name_problems(name: str, *, kind: str, limit: int, where: str, template: str) -> list[Problem]:
+    """IAM's length and character rules for a rendered name."""
+    problems = []
+    if not 1 <= len(name) <= limit:
+        problems.append(
+            Problem(
+                where=where,
+                given=show(template),
+                why=f"renders the {kind} name {name!r} of {len(name)} characters; IAM allows 1 to {limit}",
+                fix="shorten naming.name, naming.namespace or the template",
+            )
+        )
+    bad = sorted(set(re.sub(r"[\w+=,.@-]", "", name, flags=re.ASCII)))
+    if name and bad:
+        problems.append(
+            Problem(
+                where=where,
+                given=show(template),
+                why=f"renders the {kind} name {name!r}, which has characters IAM does not allow: {''.join(bad)!r}",
+                fix="use only letters, digits and + = , . @ _ -",
+            )
+        )
+    return problems
+
+
+def resolve_names(config: IdentityConfig, environment: Environment) -> tuple[Names, list[Problem]]:
+    """The user, policy and group names of ``environment``, with every problem found."""
+    naming = config.naming
+    variables = template_variables(naming, environment)
+    problems: list[Problem] = []
+    rendered = {}
+    for kind, template, limit in (
+        ("user", naming.user, USER_NAME_MAX),
+        ("policy", naming.policy, POLICY_NAME_MAX),
+        ("group", naming.group, GROUP_NAME_MAX),
+    ):
+        where = f"{config.origin}: naming.{kind} (environment {environment.name!r})"
+        name, render_problems = render_name(template, variables, naming.delimiter, where=where)
+        problems += render_problems or name_problems(name, kind=kind, limit=limit, where=where, template=template)
+        rendered[kind] = name
+    return Names(**rendered), problems
+
+
+def duplicate_name_problems(names: Iterable[tuple[str, str]], *, kind: str, origin: str) -> list[Problem]:
+    """IAM names are unique ignoring case within an account; report any two environments that collide."""
+    seen: dict[str, str] = {}
+    problems = []
+    for environment, name in names:
+        folded = name.casefold()
+        if folded in seen:
+            problems.append(
+                Problem(
+                    where=f"{origin}: naming.{kind}",
+                    given=show(name),
+                    why=f"environments {seen[folded]!r} and {environment!r} both get this {kind} name "
+                    "(IAM compares names ignoring case)",
+                    fix="use {{ environment }} in the template, or give the environments distinct names",
+                )
+            )
+        else:
+            seen[folded] = environment
+    return problems
+

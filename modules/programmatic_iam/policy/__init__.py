@@ -1,0 +1,1 @@
+"""Policy documents: sources, catalogue checks, normalisation and IAM's size limit."""

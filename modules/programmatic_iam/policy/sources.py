@@ -1,0 +1,112 @@
+"""The policy sources (inline actions, a file, a template) turned into one checked document."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import json
+from pathlib import Path
+from typing import Any
+
+from ..config.model import IdentityConfig
+from ..errors import Notice, Problem, show
+from ..escaping import token_marker_problems
+from ..templating import render
+from .catalogue import load_catalogue
+from .document import ActionRules, PolicyDocument, Statement, check_actions, parse_document
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[3] / "templates" / "policies"
+TEMPLATE_SUFFIX = ".json.j2"
+DEFAULT_TEMPLATE = "stream-manager-2.0"
+
+
+def shipped_templates() -> list[str]:
+    """Names of the policy templates in ``templates/policies/``."""
+    return sorted(p.name.removesuffix(TEMPLATE_SUFFIX) for p in TEMPLATES_DIR.glob(f"*{TEMPLATE_SUFFIX}"))
+
+
+def load_policy(
+    config: IdentityConfig, variables: Mapping[str, str]
+) -> tuple[PolicyDocument | None, list[Problem], list[Notice]]:
+    """The configured policy for one environment (templates may use the environment's variables)."""
+    policy = config.policy
+    rules = ActionRules(load_catalogue(), policy.allow_wildcards, frozenset(policy.allow_unlisted_actions))
+    if policy.actions is not None:
+        return _from_actions(policy.actions, rules, config, where=f"{config.origin}: policy.actions")
+    if policy.file is not None:
+        path = config.base_dir / policy.file
+        text, problems = _read(path, where=f"{config.origin}: policy.file", given=policy.file)
+        if text is None:
+            return None, problems, []
+        return _from_json_text(text, rules, config, where=policy.file)
+    template = policy.template or DEFAULT_TEMPLATE
+    path, problems = _template_path(template, config)
+    if path is None:
+        return None, problems, []
+    text, problems = _read(path, where=f"{config.origin}: policy.template", given=template)
+    if text is None:
+        return None, problems, []
+    rendered, problems = render(text, variables, where=f"{config.origin}: policy.template ({template})")
+    if rendered is None:
+        return None, problems, []
+    return _from_json_text(rendered, rules, config, where=f"policy template {template!r}")
+
+
+def _from_actions(
+    actions: Any, rules: ActionRules, config: IdentityConfig, *, where: str
+) -> tuple[PolicyDocument | None, list[Problem], list[Notice]]:
+    checked, problems, notices = check_actions(actions, rules, where=where)
+    if problems:
+        return None, problems, notices
+    resources = config.policy.resources
+    statement = Statement(effect="Allow", actions=checked, resources=resources[0] if len(resources) == 1 else resources)
+    return PolicyDocument((statement,)), [], notices
+
+
+def _from_json_text(
+    text: str, rules: ActionRules, config: IdentityConfig, *, where: str
+) -> tuple[PolicyDocument | None, list[Problem], list[Notice]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        return None, [
+            Problem(where, "", f"is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})",
+                    "paste the policy exactly as the console's JSON tab shows it, or a JSON array of actions")
+        ], []
+    problems = list(token_marker_problems(data, where)) + _latin1_problems(text, where)
+    if problems:
+        return None, problems, []
+    if isinstance(data, list):
+        return _from_actions(data, rules, config, where=where)
+    return parse_document(data, rules, where=where)
+
+
+def _read(path: Path, *, where: str, given: str) -> tuple[str | None, list[Problem]]:
+    try:
+        return path.read_text(encoding="utf-8-sig"), []
+    except FileNotFoundError:
+        return None, [Problem(where, show(given), f"does not exist (looked for {path})", "fix the path; it is relative to the config file")]
+    except (OSError, UnicodeDecodeError) as error:
+        return None, [Problem(where, show(given), f"cannot be read ({error})", "check the file's permissions and that it is UTF-8")]
+
+
+def _template_path(template: str, config: IdentityConfig) -> tuple[Path | None, list[Problem]]:
+    if template in shipped_templates():
+        return TEMPLATES_DIR / f"{template}{TEMPLATE_SUFFIX}", []
+    candidate = config.base_dir / template
+    if candidate.is_file():
+        return candidate, []
+    return None, [
+        Problem(
+            f"{config.origin}: policy.template",
+            show(template),
+            "is neither a shipped template nor a file",
+            f"use one of {', '.join(shipped_templates())}, or a path relative to the config file",
+        )
+    ]
+
+
+def _latin1_problems(text: str, where: str) -> list[Problem]:
+    outside = sorted({c for c in text if ord(c) > 0xFF})
+    if not outside:
+        return []
+    return [Problem(where, show("".join(outside[:10])), "are characters outside Latin-1, which IAM rejects in policies", "remove them")]
