@@ -1,11 +1,11 @@
 """The cdktf app: `cdktf synth` runs this (see cdktf.json). The work happens in modules/programmatic_iam."""
 
-import sys
 from pathlib import Path
+import sys
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "modules"))
 
-from programmatic_iam.cli import main  # noqa: E402
+from programmatic_iam.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

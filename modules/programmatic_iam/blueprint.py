@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
-from .config.model import Environment, IdentityConfig, TAGS_PER_RESOURCE_MAX
+from .config.loader import load_config
+from .config.model import TAGS_PER_RESOURCE_MAX, Environment, IdentityConfig
 from .errors import ConfigError, Notice, Problem, show
 from .naming import POLICY_NAME_MAX, Names, duplicate_name_problems, resolve_names, template_variables
 from .policy.document import PolicyDocument
@@ -94,26 +97,55 @@ def build_blueprint(config: IdentityConfig) -> Blueprint:
     return Blueprint(tuple(stacks), tuple(notices))
 
 
+def load_blueprint(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Blueprint:
+    """Load the configuration and resolve it, reporting problems from both steps together."""
+    try:
+        config = load_config(environ, cwd)
+    except ConfigError as error:
+        if isinstance(error.partial, IdentityConfig):
+            try:
+                build_blueprint(error.partial)
+            except ConfigError as more:
+                raise ConfigError(list(dict.fromkeys([*error.problems, *more.problems]))) from None
+        raise
+    return build_blueprint(config)
+
+
 def identity_spec(config: IdentityConfig, environment: str) -> IdentitySpec:
     """The identity of one environment, for users who add it to a stack of their own."""
     for candidate in build_blueprint(config).stacks:
         if candidate.environment == environment:
             return candidate.identity
     known = ", ".join(e.name for e in config.environments)
-    raise ConfigError([Problem(f"{config.origin}: environments", show(environment), "is not a configured environment", f"use one of {known}")])
+    raise ConfigError(
+        [
+            Problem(
+                f"{config.origin}: environments",
+                show(environment),
+                "is not a configured environment",
+                f"use one of {known}",
+            )
+        ]
+    )
 
 
-def _stack_spec(config: IdentityConfig, environment: Environment) -> tuple[StackSpec | None, list[Problem], list[Notice]]:
+def _stack_spec(
+    config: IdentityConfig, environment: Environment
+) -> tuple[StackSpec | None, list[Problem], list[Notice]]:
     names, problems = resolve_names(config, environment)
     variables = template_variables(config.naming, environment)
     document, policy_problems, notices = load_policy(config, variables)
     problems += policy_problems
     description, description_problems = _render_text(
-        config.policy.description, variables, where=f"{config.origin}: policy.description (environment {environment.name!r})"
+        config.policy.description,
+        variables,
+        where=f"{config.origin}: policy.description (environment {environment.name!r})",
     )
     problems += description_problems
     key, key_problems = _render_text(
-        config.backend.key, {**variables, "user": names.user}, where=f"{config.origin}: backend.key (environment {environment.name!r})"
+        config.backend.key,
+        {**variables, "user": names.user},
+        where=f"{config.origin}: backend.key (environment {environment.name!r})",
     )
     problems += key_problems
     default_tags = {**config.tags, **environment.tags}
@@ -178,7 +210,14 @@ def _managed_policies(
     try:
         parts = split_document(document)
     except ValueError as error:
-        return (), [Problem(where, "", f"cannot be split under IAM's {MANAGED_POLICY_MAX_CHARACTERS}-character limit: {error}", "shorten that statement")]
+        return (), [
+            Problem(
+                where,
+                "",
+                f"cannot be split under IAM's {MANAGED_POLICY_MAX_CHARACTERS}-character limit: {error}",
+                "shorten that statement",
+            )
+        ]
     limit = config.policy.max_policies
     if len(parts) > limit:
         return (), [
@@ -205,12 +244,16 @@ def _managed_policies(
 
 
 def _cross_stack_problems(config: IdentityConfig, stacks: list[StackSpec]) -> list[Problem]:
-    problems = duplicate_name_problems(((s.environment, s.identity.user_name) for s in stacks), kind="user", origin=config.origin)
+    problems = duplicate_name_problems(
+        ((s.environment, s.identity.user_name) for s in stacks), kind="user", origin=config.origin
+    )
     problems += duplicate_name_problems(
         ((s.environment, p.name) for s in stacks for p in s.identity.policies), kind="policy", origin=config.origin
     )
     if config.user.attach_policies_to == "group":
-        problems += duplicate_name_problems(((s.environment, s.identity.group_name) for s in stacks), kind="group", origin=config.origin)
+        problems += duplicate_name_problems(
+            ((s.environment, s.identity.group_name) for s in stacks), kind="group", origin=config.origin
+        )
     seen: dict[tuple[str, str], str] = {}
     for stack in stacks:
         location = (stack.backend.bucket, stack.backend.key)

@@ -10,8 +10,7 @@ import sys
 import tempfile
 from typing import TextIO
 
-from .blueprint import Blueprint, build_blueprint
-from .config.loader import load_config
+from .blueprint import Blueprint, load_blueprint
 from .errors import ConfigError
 
 OUTDIR_VARIABLE = "CDKTF_OUTDIR"
@@ -24,7 +23,7 @@ def main(environ: Mapping[str, str] | None = None, stderr: TextIO | None = None)
     environ = os.environ if environ is None else environ
     stderr = sys.stderr if stderr is None else stderr
     try:
-        blueprint = build_blueprint(load_config(environ))
+        blueprint = load_blueprint(environ)
     except ConfigError as error:
         print(error.render(), file=stderr)
         return EXIT_CONFIG_ERROR

@@ -37,8 +37,10 @@ class Notice:
 class ConfigError(Exception):
     """Raised once, with every problem found, when the configuration cannot be used."""
 
-    def __init__(self, problems: Sequence[Problem]) -> None:
+    def __init__(self, problems: Sequence[Problem], partial: object | None = None) -> None:
         self.problems = tuple(problems)
+        self.partial = partial
+        """What could still be checked further: the config with its broken sections left at their defaults."""
         super().__init__(self.render())
 
     def render(self) -> str:

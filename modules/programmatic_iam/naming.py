@@ -38,7 +38,9 @@ def template_variables(naming: Naming, environment: Environment) -> dict[str, st
     }
 
 
-def render_name(template: str, variables: Mapping[str, str], delimiter: str, *, where: str) -> tuple[str, list[Problem]]:
+def render_name(
+    template: str, variables: Mapping[str, str], delimiter: str, *, where: str
+) -> tuple[str, list[Problem]]:
     """Render one name template; prefix the namespace unless the template places it itself."""
     rendered, problems = render(template, variables, where=where)
     if rendered is None:
@@ -117,4 +119,3 @@ def duplicate_name_problems(names: Iterable[tuple[str, str]], *, kind: str, orig
         else:
             seen[folded] = environment
     return problems
-

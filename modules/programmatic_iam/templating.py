@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 import jinja2
-from jinja2 import meta
+from jinja2 import meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from .errors import Problem, did_you_mean, show
@@ -26,9 +26,11 @@ def sandbox() -> SandboxedEnvironment:
 def variables_used(source: str) -> set[str]:
     """The variables a template reads (assumes it parses; :func:`render` reports when it does not)."""
     try:
-        return set(meta.find_undeclared_variables(sandbox().parse(source)))
+        parsed = sandbox().parse(source)
     except jinja2.TemplateSyntaxError:
         return set()
+    # meta.find_undeclared_variables() hides names of jinja2 globals, and `namespace` is one of them.
+    return {node.name for node in parsed.find_all(nodes.Name) if node.ctx == "load"}
 
 
 def render(source: str, variables: Mapping[str, Any], *, where: str) -> tuple[str | None, list[Problem]]:
@@ -64,8 +66,6 @@ def render(source: str, variables: Mapping[str, Any], *, where: str) -> tuple[st
                 where=where,
                 given=show(source),
                 why=f"failed to render ({type(error).__name__}: {error})",
-                fix="fix the template; it runs in a sandbox and sees only "
-                + ", ".join(sorted(variables)),
+                fix="fix the template; it runs in a sandbox and sees only " + ", ".join(sorted(variables)),
             )
         ]
-

@@ -59,11 +59,15 @@ class ProgrammaticIdentity(Construct):
             self._attach_through_group(spec)
         else:
             for index, policy in enumerate(self.policies):
-                IamUserPolicyAttachment(self, f"{policy_construct_id(index)}_attachment", user=self.user.name, policy_arn=policy.arn)
+                IamUserPolicyAttachment(
+                    self, f"{policy_construct_id(index)}_attachment", user=self.user.name, policy_arn=policy.arn
+                )
         self.access_key = IamAccessKey(self, "access_key", user=self.user.name)
 
     def _attach_through_group(self, spec: IdentitySpec) -> None:
         group = IamGroup(self, "group", name=literal(spec.group_name), path=literal(spec.user_path))
         for index, policy in enumerate(self.policies):
-            IamGroupPolicyAttachment(self, f"{policy_construct_id(index)}_attachment", group=group.name, policy_arn=policy.arn)
+            IamGroupPolicyAttachment(
+                self, f"{policy_construct_id(index)}_attachment", group=group.name, policy_arn=policy.arn
+            )
         IamUserGroupMembership(self, "group_membership", user=self.user.name, groups=[group.name])

@@ -35,14 +35,19 @@ class IdentityStack(TerraformStack):
         if backend.use_lockfile:
             self.add_override("terraform.backend.s3.use_lockfile", True)
         # The bindings pin source "aws" and exactly 6.25.0; users need the registry source and a range.
-        self.add_override("terraform.required_providers.aws", {"source": "hashicorp/aws", "version": spec.provider_version})
+        self.add_override(
+            "terraform.required_providers.aws", {"source": "hashicorp/aws", "version": spec.provider_version}
+        )
         self.add_override("terraform.required_version", spec.required_version)
 
         identity = ProgrammaticIdentity(self, "identity", spec.identity)
         TerraformOutput(self, "user_name", value=identity.user.name, description="Name of the IAM user.")
         TerraformOutput(self, "user_arn", value=identity.user.arn, description="ARN of the IAM user.")
         TerraformOutput(
-            self, "policy_arns", value=[p.arn for p in identity.policies], description="ARNs of the managed policies, in order."
+            self,
+            "policy_arns",
+            value=[p.arn for p in identity.policies],
+            description="ARNs of the managed policies, in order.",
         )
         TerraformOutput(self, "access_key_id", value=identity.access_key.id, description="The access key id.")
         TerraformOutput(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+import copy
 import os
 from pathlib import Path
 import tomllib
@@ -58,7 +59,11 @@ def load_config_file(path: Path, shown_as: str | None = None) -> IdentityConfig:
         ) from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(
-            [Problem(where=origin, given="the file", why=f"cannot be read ({error})", fix="check the path and encoding")]
+            [
+                Problem(
+                    where=origin, given="the file", why=f"cannot be read ({error})", fix="check the path and encoding"
+                )
+            ]
         ) from None
     return parse_config(raw, origin=origin, base_dir=path.parent.resolve())
 
@@ -70,12 +75,52 @@ def parse_config(raw: Mapping[str, Any], *, origin: str, base_dir: Path) -> Iden
     try:
         config = IdentityConfig.model_validate(raw)
     except ValidationError as error:
-        problems.extend(_validation_problems(error, raw, origin))
+        problems.extend(_validation_problems(error, origin))
+        config = _salvage(raw, error)
+    if config is not None:
+        config._origin = origin
+        config._base_dir = base_dir
     if problems or config is None:
-        raise ConfigError(_deduplicated(problems))
-    config._origin = origin
-    config._base_dir = base_dir
+        raise ConfigError(_deduplicated(problems), partial=config)
     return config
+
+
+def _salvage(raw: Mapping[str, Any], error: ValidationError) -> IdentityConfig | None:
+    """The config without the values that failed (so they take their defaults), for the checks that follow."""
+    data: Any = copy.deepcopy(dict(raw))
+    for _ in range(4):
+        locations = sorted(
+            {tuple(d["loc"]) for d in error.errors()}, key=lambda loc: [str(p) for p in loc], reverse=True
+        )
+        if not locations or () in locations:
+            return None
+        for location in locations:
+            _delete(data, location if _exists(data, location) else location[:-1])
+        try:
+            return IdentityConfig.model_validate(data)
+        except ValidationError as again:
+            error = again
+    return None
+
+
+def _exists(data: Any, location: tuple[int | str, ...]) -> bool:
+    for part in location:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return False
+    return True
+
+
+def _delete(data: Any, location: tuple[int | str, ...]) -> None:
+    if not location or not _exists(data, location):
+        return
+    container = data
+    for part in location[:-1]:
+        container = container[part]
+    del container[location[-1]]
+    if isinstance(container, list) and not container:
+        _delete(data, location[:-1])  # an emptied list (no environments left) takes its default
 
 
 def _unknown_key_problems(raw: Any, model: type[BaseModel], origin: str, prefix: str) -> Iterator[Problem]:
@@ -112,14 +157,12 @@ def _nested_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _validation_problems(error: ValidationError, raw: Mapping[str, Any], origin: str) -> Iterator[Problem]:
+def _validation_problems(error: ValidationError, origin: str) -> Iterator[Problem]:
     for detail in error.errors(include_url=False):
         if detail["type"] == "extra_forbidden":
             continue  # reported with a suggestion by _unknown_key_problems
         location = _location(detail["loc"])
-        given = show(detail["input"]) if location else "the configuration"
-        if detail["type"] == "missing":
-            given = ""
+        given = "" if detail["type"] == "missing" or isinstance(detail["input"], Mapping) else show(detail["input"])
         why, fix = _why_and_fix(detail["type"], detail["msg"])
         yield Problem(where=f"{origin}: {location or '(top level)'}", given=given, why=why, fix=fix)
 
@@ -141,8 +184,9 @@ def _why_and_fix(kind: str, message: str) -> tuple[str, str]:
     if "; " in message and kind == "value_error":
         why, _, fix = message.partition("; ")
         return why, fix
+    message = message[:1].lower() + message[1:]
     if kind.endswith("_type"):
-        return message.lower(), "write a value of that type (docs/configuration.md)"
+        return message, "write a value of that type (docs/configuration.md)"
     return message, "see docs/configuration.md for the allowed values"
 
 

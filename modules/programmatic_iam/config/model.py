@@ -30,28 +30,26 @@ _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 def _check_region(value: str) -> str:
     if not _REGION.match(value):
-        raise ValueError("not an AWS region name; use a region code such as 'us-east-1' or 'eu-west-2'")
+        raise ValueError("is not an AWS region name; use a region code such as 'us-east-1' or 'eu-west-2'")
     return value
 
 
 def _check_tags(tags: dict[str, str]) -> dict[str, str]:
     problems = []
     if len(tags) > TAGS_PER_RESOURCE_MAX:
-        problems.append(f"{len(tags)} tags, AWS allows at most {TAGS_PER_RESOURCE_MAX}; drop some")
+        problems.append(f"has {len(tags)} tags, AWS allows at most {TAGS_PER_RESOURCE_MAX}")
     for key, value in tags.items():
         if not 1 <= len(key) <= TAG_KEY_MAX:
-            problems.append(f"tag key {key!r} must be 1 to {TAG_KEY_MAX} characters")
+            problems.append(f"has the tag key {key!r}, AWS allows 1 to {TAG_KEY_MAX} characters")
         if key.lower().startswith("aws:"):
-            problems.append(f"tag key {key!r} starts with 'aws:', which AWS reserves; rename it")
+            problems.append(f"has the tag key {key!r}; the prefix 'aws:' is reserved by AWS")
         if len(value) > TAG_VALUE_MAX:
-            problems.append(f"tag {key!r} has a value of {len(value)} characters, at most {TAG_VALUE_MAX} allowed")
+            problems.append(f"has a value of {len(value)} characters for tag {key!r}, AWS allows {TAG_VALUE_MAX}")
         for text in (key, value):
             if not _TAG_CHARS.match(text):
-                problems.append(
-                    f"{text!r} has characters AWS tags do not allow; use letters, digits, spaces and _ . : / = + - @"
-                )
+                problems.append(f"has {text!r}, with characters AWS tags do not allow")
     if problems:
-        raise ValueError("; ".join(problems))
+        raise ValueError(", ".join(problems) + "; use letters, digits, spaces and _ . : / = + - @, at most 50 tags")
     return tags
 
 
@@ -120,8 +118,7 @@ class Policy(_Section):
         default=("*",),
         strict=False,
         min_length=1,
-        description="Resources of the statement made from `policy.actions` (or an array of actions in "
-        "`policy.file`).",
+        description="Resources of the statement made from `policy.actions` (or an array of actions in `policy.file`).",
     )
     allow_wildcards: bool = Field(
         default=False,
@@ -152,7 +149,7 @@ class Policy(_Section):
         given = [key for key in ("actions", "file", "template") if getattr(self, key) is not None]
         if len(given) > 1:
             raise ValueError(
-                f"policy.{' and policy.'.join(given)} are mutually exclusive; keep exactly one policy source"
+                f"sets policy.{' and policy.'.join(given)}, which are mutually exclusive; keep exactly one policy source"
             )
         return self
 
@@ -160,7 +157,9 @@ class Policy(_Section):
     @classmethod
     def _iam_path(cls, value: str) -> str:
         if len(value) > 512 or not _IAM_PATH.match(value):
-            raise ValueError("an IAM path is '/' or starts and ends with '/', at most 512 printable characters")
+            raise ValueError(
+                "is not an IAM path; use '/' or a path that starts and ends with '/', at most 512 printable characters"
+            )
         return value
 
 
@@ -192,7 +191,7 @@ class User(_Section):
     @classmethod
     def _policy_arn(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/.+$", value):
-            raise ValueError("not a managed policy ARN; use 'arn:aws:iam::<account id>:policy/<name>'")
+            raise ValueError("is not a managed policy ARN; use 'arn:aws:iam::<account id>:policy/<name>'")
         return value
 
 
@@ -205,20 +204,24 @@ class Environment(_Section):
         default=None,
         description="When set, the provider refuses to run against any other account (`allowed_account_ids`).",
     )
-    tags: Tags = Field(default_factory=dict, description="Default tags for this environment, over the top-level `tags`.")
+    tags: Tags = Field(
+        default_factory=dict, description="Default tags for this environment, over the top-level `tags`."
+    )
 
     @field_validator("name")
     @classmethod
     def _environment_name(cls, value: str) -> str:
         if not _ENVIRONMENT_NAME.match(value):
-            raise ValueError("use letters, digits, '-', '_' and '.', starting with a letter or digit")
+            raise ValueError(
+                "is not a usable environment name; use letters, digits, '-', '_' and '.', starting with a letter or digit"
+            )
         return value
 
     @field_validator("account_id")
     @classmethod
     def _account(cls, value: str | None) -> str | None:
         if value is not None and not _ACCOUNT_ID.match(value):
-            raise ValueError("an AWS account id is 12 digits, written as a string")
+            raise ValueError("is not an AWS account id; write its 12 digits as a string")
         return value
 
 
@@ -233,7 +236,9 @@ class Backend(_Section):
     )
     region: Region = Field(default="us-east-1", description="Region of the state bucket.")
     encrypt: bool = Field(default=True, description="Server-side encryption of the state object.")
-    use_lockfile: bool = Field(default=True, description="Lock the state with a lock file in the bucket (Terraform >= 1.10).")
+    use_lockfile: bool = Field(
+        default=True, description="Lock the state with a lock file in the bucket (Terraform >= 1.10)."
+    )
     dynamodb_table: str | None = Field(
         default=None, description="DynamoDB table for state locking (deprecated by Terraform; prefer the lock file)."
     )
@@ -243,13 +248,17 @@ class Backend(_Section):
     @classmethod
     def _bucket(cls, value: str) -> str:
         if not _BUCKET.match(value) or ".." in value:
-            raise ValueError("not an S3 bucket name: 3 to 63 lowercase letters, digits, '.' and '-'")
+            raise ValueError(
+                "is not an S3 bucket name; use 3 to 63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit"
+            )
         return value
 
     @model_validator(mode="after")
     def _kms_needs_encryption(self) -> Backend:
         if not self.encrypt and self.kms_key_id is not None:
-            raise ValueError("backend.kms_key_id needs backend.encrypt = true")
+            raise ValueError(
+                "sets backend.kms_key_id with backend.encrypt = false; set encrypt = true or drop kms_key_id"
+            )
         return self
 
 
@@ -280,7 +289,6 @@ class IdentityConfig(_Section):
     user: User = Field(default_factory=User, description="The IAM user.")
     environments: tuple[Environment, ...] = Field(
         default_factory=_default_environments,
-        min_length=1,
         strict=False,
         description="One stack per environment.",
     )
@@ -303,12 +311,14 @@ class IdentityConfig(_Section):
 
     @model_validator(mode="after")
     def _unique_environments(self) -> IdentityConfig:
+        if not self.environments:
+            raise ValueError("has no environments; add at least one [[environments]] entry with name and region")
         seen: dict[str, str] = {}
         for environment in self.environments:
             folded = environment.name.casefold()
             if folded in seen:
                 raise ValueError(
-                    f"environment {environment.name!r} is listed twice (names are compared ignoring case); "
+                    f"lists the environment {environment.name!r} twice (names are compared ignoring case); "
                     "give each [[environments]] entry its own name"
                 )
             seen[folded] = environment.name

@@ -103,7 +103,12 @@ def check_actions(
             continue
         if not _ACTION_SYNTAX.match(action):
             problems.append(
-                Problem(place, show(action), "is not an IAM action", 'write "service:ActionName", e.g. "ec2:DescribeInstances"')
+                Problem(
+                    place,
+                    show(action),
+                    "is not an IAM action",
+                    'write "service:ActionName", e.g. "ec2:DescribeInstances"',
+                )
             )
             continue
         canonical = catalogue.canonical(action)
@@ -112,8 +117,11 @@ def check_actions(
         elif action.lower() in unlisted:
             accepted.add(_lower_prefix(unlisted[action.lower()]))
             notices.append(
-                Notice(place, f"{action!r} is not in the IAM catalogue ({catalogue.source}); accepted because "
-                "policy.allow_unlisted_actions lists it")
+                Notice(
+                    place,
+                    f"{action!r} is not in the IAM catalogue ({catalogue.source}); accepted because "
+                    "policy.allow_unlisted_actions lists it",
+                )
             )
         else:
             problems.append(_unknown_action_problem(action, catalogue, place))
@@ -121,8 +129,8 @@ def check_actions(
 
 
 def _lower_prefix(action: str) -> str:
-    prefix, _, name = action.partition(":")
-    return f"{prefix.lower()}:{name}"
+    prefix, colon, name = action.partition(":")
+    return f"{prefix.lower()}{colon}{name}"
 
 
 def _wildcard_problems(action: str, rules: ActionRules, place: str) -> list[Problem]:
@@ -158,12 +166,22 @@ def _unknown_action_problem(action: str, catalogue: Catalogue, place: str) -> Pr
         suggestion = ""
         if guessed is not None:
             known = guessed.actions.get(name.lower())
-            suggestion = f"; did you mean '{guessed.prefix}:{known}'?" if known else f"; did you mean {guessed.prefix!r}?"
-        return Problem(place, show(action), f"names the unknown service {prefix!r}{suggestion}", fix)
+            suggestion = (
+                f"; did you mean '{guessed.prefix}:{known}'?" if known else f"; did you mean {guessed.prefix!r}?"
+            )
+        return Problem(
+            place,
+            show(action),
+            f"names the unknown service {prefix!r}{suggestion}",
+            "use a service prefix from the AWS Service Authorization Reference, such as 'ec2' or 's3'",
+        )
     match = closest_match(name, service.actions.values())
     suggestion = f"; did you mean '{service.prefix}:{match}'?" if match else ""
     return Problem(
-        place, show(action), f"is not a {service.prefix} action in the IAM catalogue ({catalogue.source}){suggestion}", fix
+        place,
+        show(action),
+        f"is not an action of {service.prefix!r} in the IAM catalogue ({catalogue.source}){suggestion}",
+        fix,
     )
 
 
@@ -172,13 +190,21 @@ def parse_document(
 ) -> tuple[PolicyDocument | None, list[Problem], list[Notice]]:
     """Check a policy document (parsed JSON) as IAM would for an identity policy, and normalise it."""
     if not isinstance(data, Mapping):
-        return None, [Problem(where, show(data), "is not a policy document or a list of actions", "see docs/policy.md")], []
+        return (
+            None,
+            [Problem(where, show(data), "is not a policy document or a list of actions", "see docs/policy.md")],
+            [],
+        )
     problems: list[Problem] = []
     for key in data:
         if key not in _DOCUMENT_KEYS:
             problems.append(
-                Problem(f"{where}: {key}", "this key", f"is not a policy document element{did_you_mean(key, _DOCUMENT_KEYS)}",
-                        f"use only {', '.join(_DOCUMENT_KEYS)}")
+                Problem(
+                    f"{where}: {key}",
+                    "this key",
+                    f"is not a policy document element{did_you_mean(key, _DOCUMENT_KEYS)}",
+                    f"use only {', '.join(_DOCUMENT_KEYS)}",
+                )
             )
     if data.get("Version") != POLICY_VERSION:
         problems.append(
@@ -193,12 +219,21 @@ def parse_document(
     if isinstance(raw_statements, Mapping):
         raw_statements = [raw_statements]
     if not isinstance(raw_statements, list) or not raw_statements:
-        problems.append(Problem(f"{where}: Statement", show(raw_statements), "must be a statement or a non-empty list of them", "add a Statement"))
+        problems.append(
+            Problem(
+                f"{where}: Statement",
+                show(raw_statements),
+                "must be a statement or a non-empty list of them",
+                "add a Statement",
+            )
+        )
         return None, problems, []
     statements: list[Statement] = []
     notices: list[Notice] = []
     for index, raw in enumerate(raw_statements):
-        statement, statement_problems, statement_notices = _parse_statement(raw, rules, where=f"{where}: Statement[{index}]")
+        statement, statement_problems, statement_notices = _parse_statement(
+            raw, rules, where=f"{where}: Statement[{index}]"
+        )
         problems += statement_problems
         notices += statement_notices
         if statement is not None:
@@ -212,23 +247,47 @@ def parse_document(
     return PolicyDocument(tuple(statements), id=document_id), [], notices
 
 
-def _parse_statement(raw: Any, rules: ActionRules, *, where: str) -> tuple[Statement | None, list[Problem], list[Notice]]:
+def _parse_statement(
+    raw: Any, rules: ActionRules, *, where: str
+) -> tuple[Statement | None, list[Problem], list[Notice]]:
     if not isinstance(raw, Mapping):
-        return None, [Problem(where, show(raw), "is not a statement object", "write {\"Effect\": ..., \"Action\": ..., \"Resource\": ...}")], []
+        return (
+            None,
+            [
+                Problem(
+                    where,
+                    show(raw),
+                    "is not a statement object",
+                    'write {"Effect": ..., "Action": ..., "Resource": ...}',
+                )
+            ],
+            [],
+        )
     problems: list[Problem] = []
     for key in raw:
         if key in ("Principal", "NotPrincipal"):
             problems.append(
-                Problem(f"{where}.{key}", show(raw[key]), "belongs in resource or trust policies; an identity policy applies to the user it is attached to", f"remove {key}")
+                Problem(
+                    f"{where}.{key}",
+                    show(raw[key]),
+                    "belongs in resource or trust policies; an identity policy applies to the user it is attached to",
+                    f"remove {key}",
+                )
             )
         elif key not in _STATEMENT_KEYS:
             problems.append(
-                Problem(f"{where}.{key}", "this key", f"is not a statement element{did_you_mean(key, _STATEMENT_KEYS)}",
-                        f"use only {', '.join(_STATEMENT_KEYS)}")
+                Problem(
+                    f"{where}.{key}",
+                    "this key",
+                    f"is not a statement element{did_you_mean(key, _STATEMENT_KEYS)}",
+                    f"use only {', '.join(_STATEMENT_KEYS)}",
+                )
             )
     effect = raw.get("Effect")
     if effect not in ("Allow", "Deny"):
-        problems.append(Problem(f"{where}.Effect", show(effect), "must be exactly \"Allow\" or \"Deny\"", "fix the spelling and case"))
+        problems.append(
+            Problem(f"{where}.Effect", show(effect), 'must be exactly "Allow" or "Deny"', "fix the spelling and case")
+        )
     sid = raw.get("Sid")
     if sid is not None and (not isinstance(sid, str) or not _SID_SYNTAX.match(sid)):
         problems.append(Problem(f"{where}.Sid", show(sid), "may hold only letters and digits", "rename it"))
@@ -240,7 +299,14 @@ def _parse_statement(raw: Any, rules: ActionRules, *, where: str) -> tuple[State
         given = raw[action_key]
         listed = [given] if isinstance(given, str) else given
         if not isinstance(listed, list):
-            problems.append(Problem(f"{where}.{action_key}", show(given), "must be a string or a list of strings", "write a list of actions"))
+            problems.append(
+                Problem(
+                    f"{where}.{action_key}",
+                    show(given),
+                    "must be a string or a list of strings",
+                    "write a list of actions",
+                )
+            )
         else:
             actions, action_problems, notices = check_actions(listed, rules, where=f"{where}.{action_key}")
             problems += action_problems
@@ -249,17 +315,30 @@ def _parse_statement(raw: Any, rules: ActionRules, *, where: str) -> tuple[State
         given_resources = raw[resource_key]
         if isinstance(given_resources, str) and given_resources:
             resources = given_resources
-        elif isinstance(given_resources, list) and given_resources and all(isinstance(r, str) and r for r in given_resources):
+        elif (
+            isinstance(given_resources, list)
+            and given_resources
+            and all(isinstance(r, str) and r for r in given_resources)
+        ):
             resources = tuple(dict.fromkeys(given_resources))
         else:
             problems.append(
-                Problem(f"{where}.{resource_key}", show(given_resources), "must be a non-empty string or list of strings", 'write "*" or ARNs')
+                Problem(
+                    f"{where}.{resource_key}",
+                    show(given_resources),
+                    "must be a non-empty string or list of strings",
+                    'write "*" or ARNs',
+                )
             )
     condition = raw.get("Condition")
     if condition is not None and not _is_condition(condition):
         problems.append(
-            Problem(f"{where}.Condition", show(condition), "must map operators to {key: value or list of values}",
-                    'write e.g. {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}')
+            Problem(
+                f"{where}.Condition",
+                show(condition),
+                "must map operators to {key: value or list of values}",
+                'write e.g. {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}',
+            )
         )
     if problems or action_key is None or resource_key is None:
         return None, problems, notices
@@ -282,7 +361,14 @@ def _exactly_one(raw: Mapping[str, Any], key: str, negated: str, where: str, pro
     if not present:
         problems.append(Problem(f"{where}", f"no {key}", f"a statement needs {key} or {negated}", f"add {key}"))
     else:
-        problems.append(Problem(f"{where}", f"both {key} and {negated}", "they are mutually exclusive", f"keep one of {key} and {negated}"))
+        problems.append(
+            Problem(
+                f"{where}",
+                f"both {key} and {negated}",
+                "they are mutually exclusive",
+                f"keep one of {key} and {negated}",
+            )
+        )
     return None
 
 
@@ -308,9 +394,13 @@ def _duplicate_sid_problems(raw_statements: list[Any], where: str) -> list[Probl
             continue
         if sid in seen:
             problems.append(
-                Problem(f"{where}: Statement[{index}].Sid", show(sid), f"repeats the Sid of Statement[{seen[sid]}]; Sids must be unique", "rename one")
+                Problem(
+                    f"{where}: Statement[{index}].Sid",
+                    show(sid),
+                    f"repeats the Sid of Statement[{seen[sid]}]; Sids must be unique",
+                    "rename one",
+                )
             )
         else:
             seen[sid] = index
     return problems
-

@@ -53,5 +53,7 @@ def _split_statement(statement: Statement, limit: int) -> list[Statement]:
     for part in parts:
         if iam_size(PolicyDocument((part,))) > limit:
             raise ValueError(f"a statement granting only {part.actions[0]!r} is over {limit} characters")
-    return [part if index == 0 or part.sid is None else replace(part, sid=f"{part.sid}Part{index + 1}") for index, part in enumerate(parts)]
-
+    return [
+        part if index == 0 or part.sid is None else replace(part, sid=f"{part.sid}Part{index + 1}")
+        for index, part in enumerate(parts)
+    ]

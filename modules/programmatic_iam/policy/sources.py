@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config.model import IdentityConfig
-from ..errors import Notice, Problem, show
+from ..errors import Notice, Problem, did_you_mean, show
 from ..escaping import token_marker_problems
 from ..templating import render
 from .catalogue import load_catalogue
@@ -39,10 +39,10 @@ def load_policy(
             return None, problems, []
         return _from_json_text(text, rules, config, where=policy.file)
     template = policy.template or DEFAULT_TEMPLATE
-    path, problems = _template_path(template, config)
-    if path is None:
+    template_path, problems = _template_path(template, config)
+    if template_path is None:
         return None, problems, []
-    text, problems = _read(path, where=f"{config.origin}: policy.template", given=template)
+    text, problems = _read(template_path, where=f"{config.origin}: policy.template", given=template)
     if text is None:
         return None, problems, []
     rendered, problems = render(text, variables, where=f"{config.origin}: policy.template ({template})")
@@ -68,10 +68,18 @@ def _from_json_text(
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
-        return None, [
-            Problem(where, "", f"is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})",
-                    "paste the policy exactly as the console's JSON tab shows it, or a JSON array of actions")
-        ], []
+        return (
+            None,
+            [
+                Problem(
+                    where,
+                    "",
+                    f"is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})",
+                    "paste the policy exactly as the console's JSON tab shows it, or a JSON array of actions",
+                )
+            ],
+            [],
+        )
     problems = list(token_marker_problems(data, where)) + _latin1_problems(text, where)
     if problems:
         return None, problems, []
@@ -84,9 +92,20 @@ def _read(path: Path, *, where: str, given: str) -> tuple[str | None, list[Probl
     try:
         return path.read_text(encoding="utf-8-sig"), []
     except FileNotFoundError:
-        return None, [Problem(where, show(given), f"does not exist (looked for {path})", "fix the path; it is relative to the config file")]
+        return None, [
+            Problem(
+                where,
+                show(given),
+                f"does not exist (looked for {path})",
+                "fix the path; it is relative to the config file",
+            )
+        ]
     except (OSError, UnicodeDecodeError) as error:
-        return None, [Problem(where, show(given), f"cannot be read ({error})", "check the file's permissions and that it is UTF-8")]
+        return None, [
+            Problem(
+                where, show(given), f"cannot be read ({error})", "check the file's permissions and that it is UTF-8"
+            )
+        ]
 
 
 def _template_path(template: str, config: IdentityConfig) -> tuple[Path | None, list[Problem]]:
@@ -99,7 +118,7 @@ def _template_path(template: str, config: IdentityConfig) -> tuple[Path | None, 
         Problem(
             f"{config.origin}: policy.template",
             show(template),
-            "is neither a shipped template nor a file",
+            f"is neither a shipped template nor a file{did_you_mean(template, shipped_templates())}",
             f"use one of {', '.join(shipped_templates())}, or a path relative to the config file",
         )
     ]
@@ -109,4 +128,11 @@ def _latin1_problems(text: str, where: str) -> list[Problem]:
     outside = sorted({c for c in text if ord(c) > 0xFF})
     if not outside:
         return []
-    return [Problem(where, show("".join(outside[:10])), "are characters outside Latin-1, which IAM rejects in policies", "remove them")]
+    return [
+        Problem(
+            where,
+            show("".join(outside[:10])),
+            "are characters outside Latin-1, which IAM rejects in policies",
+            "remove them",
+        )
+    ]

@@ -1,0 +1,75 @@
+"""Shared test helpers: configs in temporary folders, synthesis in-process and through main.py."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+from programmatic_iam.blueprint import Blueprint, build_blueprint
+from programmatic_iam.cli import synthesize
+from programmatic_iam.config import load_config, parse_config
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+
+
+def write_config(directory: Path, text: str, name: str = "iam.toml") -> Path:
+    """Write a TOML config (dedented) and return its path."""
+    path = directory / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def blueprint_of(text: str | None, directory: Path) -> Blueprint:
+    """The blueprint of a config given as TOML text (``None``: the built-in default)."""
+    if text is None:
+        return build_blueprint(parse_config({}, origin="<built-in default>", base_dir=directory))
+    write_config(directory, text)
+    return build_blueprint(load_config({}, cwd=directory))
+
+
+def synth_blueprint(blueprint: Blueprint, outdir: Path) -> dict[str, dict[str, Any]]:
+    """Synthesize in this process; return each stack's cdk.tf.json by stack id."""
+    synthesize(blueprint, outdir)
+    return {
+        path.parent.name: json.loads(path.read_text(encoding="utf-8"))
+        for path in sorted((outdir / "stacks").glob("*/cdk.tf.json"))
+    }
+
+
+def synth(text: str | None, directory: Path) -> dict[str, dict[str, Any]]:
+    """Synthesize a config given as TOML text into ``directory / "cdktf.out"``."""
+    return synth_blueprint(blueprint_of(text, directory), directory / "cdktf.out")
+
+
+def run_app(cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run main.py as cdktf would, in ``cwd``, with extra environment variables."""
+    environment = {k: v for k, v in os.environ.items() if k not in ("IAM_CONFIG", "CDKTF_OUTDIR")}
+    environment.update(env)
+    return subprocess.run(
+        [sys.executable, str(REPO / "main.py")],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def resources(stack: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    """The resources of one type in a synthesized stack, in logical-id order."""
+    return [stack["resource"][kind][key] for key in sorted(stack.get("resource", {}).get(kind, {}))]
+
+
+def policy_documents(stack: dict[str, Any]) -> list[dict[str, Any]]:
+    """The managed policy documents of a stack, parsed (after undoing Terraform's ``$${`` escapes)."""
+    return [
+        json.loads(policy["policy"].replace("$${", "${").replace("%%{", "%{"))
+        for policy in resources(stack, "aws_iam_policy")
+    ]

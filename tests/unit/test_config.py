@@ -1,0 +1,125 @@
+"""The configuration file: defaults, overrides, and every kind of bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from programmatic_iam.config import IdentityConfig, load_config
+from programmatic_iam.errors import ConfigError
+import pytest
+
+from tests.helpers import write_config
+
+
+def problems_of(directory: Path, text: str) -> list[str]:
+    write_config(directory, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config({}, cwd=directory)
+    return [p.render() for p in caught.value.problems]
+
+
+def test_no_file_gives_the_documented_defaults(tmp_path: Path) -> None:
+    config = load_config({}, cwd=tmp_path)
+    assert config.model_dump() == IdentityConfig().model_dump()
+    assert config.origin == "<built-in default>"
+    assert config.naming.user == "{{ environment }}-{{ name }}"
+    assert config.naming.policy == "{{ environment }}-{{ name }}-programmatic-access"
+    assert [(e.name, e.region) for e in config.environments] == [("production", "us-east-1")]
+    assert config.policy.actions is None and config.policy.file is None
+
+
+def test_a_file_overrides_only_what_it_names(tmp_path: Path) -> None:
+    write_config(tmp_path, '[naming]\nname = "recorder"\n')
+    config = load_config({}, cwd=tmp_path)
+    assert config.naming.name == "recorder"
+    assert config.naming.user == IdentityConfig().naming.user
+    assert config.backend == IdentityConfig().backend
+    assert config.origin == "iam.toml"
+
+
+def test_iam_config_names_another_file(tmp_path: Path) -> None:
+    write_config(tmp_path, '[naming]\nname = "ignored"\n')
+    write_config(tmp_path, '[naming]\nname = "chosen"\n', name="other.toml")
+    config = load_config({"IAM_CONFIG": "other.toml"}, cwd=tmp_path)
+    assert config.naming.name == "chosen"
+    assert config.base_dir == tmp_path.resolve()
+
+
+def test_rejects_iam_config_naming_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"\$IAM_CONFIG: 'missing.toml' no such file"):
+        load_config({"IAM_CONFIG": "missing.toml"}, cwd=tmp_path)
+
+
+def test_rejects_invalid_toml_with_the_position(tmp_path: Path) -> None:
+    (problem,) = problems_of(tmp_path, '[naming\nname = "x"\n')
+    assert problem.startswith("iam.toml: the file is not valid TOML") and "line 1" in problem
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[naming]\nnmae = "x"\n', "iam.toml: naming.nmae: this key is not a configuration key; did you mean 'name'?"),
+        ("[polcy]\nactions = []\n", "iam.toml: polcy: this key is not a configuration key; did you mean 'policy'?"),
+        (
+            '[[environments]]\nname = "a"\nregion = "us-east-1"\nregoin = "x"\n',
+            "iam.toml: environments[0].regoin: this key is not a configuration key; did you mean 'region'?",
+        ),
+        ('[backend]\nbucket = "My_Bucket"\n', "iam.toml: backend.bucket: 'My_Bucket' is not an S3 bucket name"),
+        (
+            '[[environments]]\nname = "a"\nregion = "mars-1"\n',
+            "iam.toml: environments[0].region: 'mars-1' is not an AWS region name",
+        ),
+        ('[[environments]]\nname = "a"\n', "iam.toml: environments[0].region: is missing"),
+        (
+            '[[environments]]\nname = "a"\nregion = "us-east-1"\naccount_id = 123\n',
+            "iam.toml: environments[0].account_id: 123 input should be a valid string",
+        ),
+        (
+            '[policy]\nallow_wildcards = "yes"\n',
+            "iam.toml: policy.allow_wildcards: 'yes' input should be a valid boolean",
+        ),
+        ("[policy]\nmax_policies = 21\n", "iam.toml: policy.max_policies: 21 input should be less than or equal to 20"),
+        (
+            '[policy]\nactions = ["ec2:RunInstances"]\nfile = "p.json"\n',
+            "iam.toml: policy: sets policy.actions and policy.file, which are mutually exclusive",
+        ),
+        ('[user]\npath = "users"\n', "iam.toml: user.path: 'users' is not an IAM path"),
+        (
+            '[user]\npermissions_boundary = "boundary"\n',
+            "iam.toml: user.permissions_boundary: 'boundary' is not a managed policy ARN",
+        ),
+        ('[tags]\n"aws:owner" = "me"\n', "the prefix 'aws:' is reserved by AWS"),
+        ('[tags]\nowner = "${var.x}"\n', "with characters AWS tags do not allow"),
+        ('[naming]\ndelimiter = "/"\n', "iam.toml: naming.delimiter: '/' input should be '-', '_' or '.'"),
+        (
+            '[[environments]]\nname = "prod"\nregion = "us-east-1"\n[[environments]]\nname = "PROD"\nregion = "us-west-2"\n',
+            "lists the environment 'PROD' twice",
+        ),
+        ("environments = []\n", "has no environments"),
+        (
+            '[naming]\nname = "${TfToken[TOKEN.1]}"\n',
+            "iam.toml: naming.name: '${TfToken[TOKEN.1]}' contains a cdktf token marker",
+        ),
+    ],
+)
+def test_rejects_bad_values_naming_file_key_and_value(tmp_path: Path, text: str, expected: str) -> None:
+    problems = problems_of(tmp_path, text)
+    assert any(expected in problem for problem in problems), problems
+    assert all("\n    fix: " in problem for problem in problems)
+
+
+def test_reports_every_problem_at_once_across_sections(tmp_path: Path) -> None:
+    problems = problems_of(
+        tmp_path,
+        """
+        [naming]
+        nmae = "x"
+        user = "{{ envirnment }}-{{ name }}"
+        [policy]
+        actions = ["ec2:DescribeInstancess"]
+        [backend]
+        bucket = "UPPER"
+        """,
+    )
+    assert len(problems) == 2  # the loader's; the naming and policy checks come after, in the blueprint
+    assert "naming.nmae" in problems[0] and "backend.bucket" in problems[1]
