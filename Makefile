@@ -47,7 +47,7 @@ bench: setup
 	$(RUN) python bench/synth_speed.py
 
 docs: setup
-	$(RUN) python -m programmatic_iam.docs > docs/configuration-reference.md
+	$(RUN) python -m programmatic_iam.config.reference docs/configuration.md
 
 clean:
 	rm -rf cdktf.out .pytest_cache .mypy_cache .ruff_cache

@@ -8,6 +8,14 @@ from .bindings import AwsProvider, AwsProviderDefaultTags, Construct, S3Backend,
 from .identity import ProgrammaticIdentity
 
 
+def require_aws_provider(stack: TerraformStack, version: str) -> None:
+    """Ask for ``hashicorp/aws`` within ``version`` (a constraint such as ``>= 5.100.0, < 7.0.0``).
+
+    The bindings write source ``aws`` pinned to exactly 6.25.0; users need the registry source and a range.
+    """
+    stack.add_override("terraform.required_providers.aws", {"source": "hashicorp/aws", "version": version})
+
+
 class IdentityStack(TerraformStack):
     """A stack holding one programmatic identity, its state in S3."""
 
@@ -34,10 +42,7 @@ class IdentityStack(TerraformStack):
         # cdktf 0.21's S3Backend predates use_lockfile (Terraform 1.10).
         if backend.use_lockfile:
             self.add_override("terraform.backend.s3.use_lockfile", True)
-        # The bindings pin source "aws" and exactly 6.25.0; users need the registry source and a range.
-        self.add_override(
-            "terraform.required_providers.aws", {"source": "hashicorp/aws", "version": spec.provider_version}
-        )
+        require_aws_provider(self, spec.provider_version)
         self.add_override("terraform.required_version", spec.required_version)
 
         identity = ProgrammaticIdentity(self, "identity", spec.identity)
