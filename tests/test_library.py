@@ -26,7 +26,10 @@ def test_the_library_example_synthesizes(tmp_path: Path) -> None:
     assert [u["name"] for u in resources(stack, "aws_iam_user")] == ["production-sm"]
     assert len(resources(stack, "aws_iam_policy")) == len(resources(stack, "aws_iam_access_key")) == 1
     assert stack["output"]["stream_manager_secret"]["sensitive"] is True
-    assert stack["terraform"]["required_providers"]["aws"] == {"source": "hashicorp/aws", "version": ">= 5.100.0, < 7.0.0"}
+    assert stack["terraform"]["required_providers"]["aws"] == {
+        "source": "hashicorp/aws",
+        "version": ">= 5.100.0, < 7.0.0",
+    }
 
 
 def test_identity_spec_rejects_an_unknown_environment(tmp_path: Path) -> None:

@@ -10,10 +10,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from programmatic_iam.blueprint import build_blueprint
-from programmatic_iam.config import load_config_file
 import pytest
 
+from programmatic_iam.blueprint import build_blueprint
+from programmatic_iam.config import load_config_file
 from tests.helpers import EXAMPLES, REPO, blueprint_of, synth_blueprint
 
 SNAPSHOTS = REPO / "tests" / "snapshots"

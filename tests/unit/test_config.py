@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from programmatic_iam.config import IdentityConfig, load_config
-from programmatic_iam.errors import ConfigError
 import pytest
 
+from programmatic_iam.config import IdentityConfig, load_config
+from programmatic_iam.errors import ConfigError
 from tests.helpers import write_config
 
 

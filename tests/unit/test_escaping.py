@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from programmatic_iam.escaping import escape_terraform_template, has_token_marker, token_marker_problems
 import pytest
+
+from programmatic_iam.escaping import escape_terraform_template, has_token_marker, token_marker_problems
 
 
 @pytest.mark.parametrize(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 import re
 
-from programmatic_iam.errors import ConfigError
-from programmatic_iam.naming import name_problems, render_name, tidy_delimiters
 import pytest
 
+from programmatic_iam.errors import ConfigError
+from programmatic_iam.naming import name_problems, render_name, tidy_delimiters
 from tests.helpers import REPO, blueprint_of
 
 VARIABLES = {

@@ -7,11 +7,11 @@ from pathlib import Path
 import shutil
 from typing import Any
 
+import pytest
+
 from programmatic_iam.errors import ConfigError
 from programmatic_iam.policy.catalogue import load_catalogue
 from programmatic_iam.policy.document import ActionRules, check_actions, parse_document
-import pytest
-
 from tests.helpers import REPO, blueprint_of
 
 SEED_FILE = REPO / "tests" / "fixtures" / "seed-console-policy.json"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from programmatic_iam.errors import ConfigError
 from programmatic_iam.policy.catalogue import load_catalogue
 from programmatic_iam.policy.document import PolicyDocument, Statement
 from programmatic_iam.policy.sizing import MANAGED_POLICY_MAX_CHARACTERS, iam_size, split_document
-import pytest
-
 from tests.helpers import blueprint_of
 
 EC2_ACTIONS = load_catalogue().matching("ec2:*")

@@ -64,7 +64,9 @@ def _type_name(annotation: Any) -> str:
         return "table of strings"
     if get_origin(annotation) is not None and get_args(annotation):  # Annotated
         return _type_name(get_args(annotation)[0])
-    return {str: "string", bool: "boolean", int: "integer"}.get(annotation, getattr(annotation, "__name__", str(annotation)))
+    return {str: "string", bool: "boolean", int: "integer"}.get(
+        annotation, getattr(annotation, "__name__", str(annotation))
+    )
 
 
 def _default(field: FieldInfo) -> str:
