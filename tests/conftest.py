@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
+from programmatic_iam.dev.emulator import AwsEmulator, running_emulator
 from tests.terraform import Terraform, terraform_cli
 
 
@@ -17,3 +20,18 @@ def terraform(tmp_path_factory: pytest.TempPathFactory) -> Terraform:
 def terraform_without_providers(tmp_path_factory: pytest.TempPathFactory) -> Terraform:
     """Terraform for configurations that use no provider (needs only the binary)."""
     return terraform_cli(tmp_path_factory.mktemp("terraform-cli"), with_provider_mirror=False)
+
+
+@pytest.fixture(scope="session")
+def aws_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsEmulator]:
+    """moto's server on a free loopback port for the whole session; stopped at the end."""
+    log = tmp_path_factory.mktemp("emulator") / "moto.log"
+    with running_emulator(log) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def aws(aws_emulator: AwsEmulator) -> AwsEmulator:
+    """The emulator, emptied (and not enforcing IAM) before the test."""
+    aws_emulator.reset()
+    return aws_emulator
