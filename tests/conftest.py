@@ -35,3 +35,9 @@ def aws(aws_emulator: AwsEmulator) -> AwsEmulator:
     """The emulator, emptied (and not enforcing IAM) before the test."""
     aws_emulator.reset()
     return aws_emulator
+
+
+@pytest.fixture
+def emulated_terraform(terraform: Terraform, aws: AwsEmulator) -> Terraform:
+    """Terraform (with the provider mirror) whose AWS is the emptied emulator."""
+    return terraform.with_environment(aws.environment(base=terraform.env))

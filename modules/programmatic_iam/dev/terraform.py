@@ -12,7 +12,7 @@ boot takes a few seconds more while the ~700 MB binary is read to check its hash
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import json
 import os
 from pathlib import Path
@@ -179,9 +179,39 @@ class Terraform:
             raise TerraformError(f"{render_diagnostics(result)}\n{_failure(completed, stack_dir)}")
         return result
 
-    def apply(self, directory: Path) -> None:
-        """``terraform apply -auto-approve`` with local state (for configurations without providers)."""
-        self.run(["apply", "-auto-approve", "-input=false", "-no-color"], directory)
+    def with_environment(self, environment: Mapping[str, str]) -> Terraform:
+        """The same binary run with ``environment`` (e.g. one pointing at an AWS emulator) instead."""
+        return replace(self, env=dict(environment))
+
+    def init(self, directory: Path, *extra: str) -> None:
+        """``terraform init`` with the configured backend (``extra``: e.g. ``-migrate-state``)."""
+        self.run(["init", "-input=false", "-no-color", *extra], directory)
+
+    def apply(self, directory: Path, *extra: str) -> None:
+        """``terraform apply -auto-approve``."""
+        self.run(["apply", "-auto-approve", "-input=false", "-no-color", *extra], directory)
+
+    def destroy(self, directory: Path) -> None:
+        """``terraform destroy -auto-approve``."""
+        self.run(["destroy", "-auto-approve", "-input=false", "-no-color"], directory)
+
+    def plan_has_changes(self, directory: Path) -> bool:
+        """Whether ``terraform plan`` proposes any change (``-detailed-exitcode``: 0 none, 2 some)."""
+        command = [str(self.binary), "plan", "-detailed-exitcode", "-input=false", "-no-color", "-lock-timeout=60s"]
+        completed = subprocess.run(
+            command, cwd=directory, env=self.env, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False
+        )
+        if completed.returncode not in (0, 2):
+            raise TerraformError(_failure(completed, directory))
+        return completed.returncode == 2
+
+    def plan_json(self, directory: Path) -> dict[str, Any]:
+        """The plan as ``terraform show -json`` gives it (resource_changes, ...)."""
+        self.run(["plan", "-input=false", "-no-color", "-out=review.tfplan"], directory)
+        completed = self.run(["show", "-json", "-no-color", "review.tfplan"], directory)
+        (directory / "review.tfplan").unlink()
+        plan: dict[str, Any] = json.loads(completed.stdout)
+        return plan
 
     def outputs(self, directory: Path) -> dict[str, Any]:
         """Every root output's value, from ``terraform output -json``."""
