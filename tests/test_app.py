@@ -131,3 +131,15 @@ def test_cdktf_cli_synth_runs_the_app_through_pipenv(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "out" / "stacks" / "production-cli" / "cdk.tf.json").is_file()
     assert "Node 20 is end-of-life" not in result.stdout + result.stderr
+
+
+def test_an_unwritable_output_folder_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from io import StringIO
+
+    from programmatic_iam.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("")
+    stderr = StringIO()
+    assert main({"CDKTF_OUTDIR": "a-file/out"}, stderr=stderr) == 1
+    assert stderr.getvalue().startswith("a-file/out: cannot write the output")

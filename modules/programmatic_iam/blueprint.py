@@ -15,6 +15,9 @@ from .policy.sizing import MANAGED_POLICY_MAX_CHARACTERS, iam_size, split_docume
 from .policy.sources import load_policy
 from .templating import render
 
+POLICY_DESCRIPTION_MAX = 1000
+STATE_KEY_MAX = 1024  # S3 object key limit
+
 
 @dataclass(frozen=True, slots=True)
 class ManagedPolicy:
@@ -147,7 +150,16 @@ def _stack_spec(
         {**variables, "user": names.user},
         where=f"{config.origin}: backend.key (environment {environment.name!r})",
     )
-    problems += key_problems
+    problems += key_problems + _state_key_problems(key, where=f"{config.origin}: backend.key")
+    if len(description) > POLICY_DESCRIPTION_MAX:
+        problems.append(
+            Problem(
+                f"{config.origin}: policy.description",
+                show(description[:40] + "..."),
+                f"renders to {len(description)} characters; IAM allows {POLICY_DESCRIPTION_MAX}",
+                "shorten it",
+            )
+        )
     default_tags = {**config.tags, **environment.tags}
     if len(default_tags) + len(config.user.tags) > TAGS_PER_RESOURCE_MAX:
         problems.append(
@@ -194,6 +206,25 @@ def _stack_spec(
         required_version=config.terraform.required_version,
     )
     return stack, [], notices
+
+
+def _state_key_problems(key: str, *, where: str) -> list[Problem]:
+    # Backend settings are read before Terraform evaluates anything: a template sequence there is not
+    # escapable, so it is refused rather than written.
+    if "${" in key or "%{" in key:
+        return [
+            Problem(where, show(key), "contains '${' or '%{', which Terraform refuses in backend settings", "remove it")
+        ]
+    if key.startswith("/") or len(key) > STATE_KEY_MAX:
+        return [
+            Problem(
+                where,
+                show(key),
+                f"must not start with '/' and may have at most {STATE_KEY_MAX} characters",
+                "shorten it",
+            )
+        ]
+    return []
 
 
 def _render_text(template: str, variables: dict[str, str], *, where: str) -> tuple[str, list[Problem]]:

@@ -16,6 +16,7 @@ from .errors import ConfigError
 OUTDIR_VARIABLE = "CDKTF_OUTDIR"
 DEFAULT_OUTDIR = "cdktf.out"
 EXIT_CONFIG_ERROR = 2
+EXIT_OUTPUT_ERROR = 1
 
 
 def main(environ: Mapping[str, str] | None = None, stderr: TextIO | None = None) -> int:
@@ -29,7 +30,14 @@ def main(environ: Mapping[str, str] | None = None, stderr: TextIO | None = None)
         return EXIT_CONFIG_ERROR
     for notice in blueprint.notices:
         print(f"warning: {notice.render()}", file=stderr)
-    synthesize(blueprint, Path(environ.get(OUTDIR_VARIABLE) or DEFAULT_OUTDIR))
+    outdir = Path(environ.get(OUTDIR_VARIABLE) or DEFAULT_OUTDIR)
+    try:
+        synthesize(blueprint, outdir)
+    except OSError as error:
+        print(
+            f"{outdir}: cannot write the output ({error}); check the folder's permissions and free space", file=stderr
+        )
+        return EXIT_OUTPUT_ERROR
     return 0
 
 

@@ -38,9 +38,10 @@ class ConfigError(Exception):
     """Raised once, with every problem found, when the configuration cannot be used."""
 
     def __init__(self, problems: Sequence[Problem], partial: object | None = None) -> None:
+        """``partial``: the config with its broken values left at their defaults, so that later checks
+        (names, policy) can still run on the rest and report their problems in the same breath."""
         self.problems = tuple(problems)
         self.partial = partial
-        """What could still be checked further: the config with its broken sections left at their defaults."""
         super().__init__(self.render())
 
     def render(self) -> str:

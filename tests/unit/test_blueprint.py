@@ -1,0 +1,54 @@
+"""The blueprint: per-environment specs, and the checks that span several keys or stacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from programmatic_iam.errors import ConfigError
+from tests.helpers import blueprint_of
+
+TWO_ENVIRONMENTS = (
+    '[[environments]]\nname = "a"\nregion = "us-east-1"\n[[environments]]\nname = "b"\nregion = "eu-west-1"\n'
+)
+
+
+def test_each_environment_gets_its_own_stack_state_and_region(tmp_path: Path) -> None:
+    blueprint = blueprint_of(TWO_ENVIRONMENTS, tmp_path)
+    assert [(s.stack_id, s.region, s.backend.key) for s in blueprint.stacks] == [
+        ("a-streammanager", "us-east-1", "a-streammanager/terraform.tfstate"),
+        ("b-streammanager", "eu-west-1", "b-streammanager/terraform.tfstate"),
+    ]
+
+
+def test_environment_tags_override_the_top_level_ones(tmp_path: Path) -> None:
+    toml = '[tags]\nteam = "video"\nstage = "any"\n[[environments]]\nname = "a"\nregion = "us-east-1"\ntags = { stage = "a" }\n'
+    (stack,) = blueprint_of(toml, tmp_path).stacks
+    assert dict(stack.default_tags) == {"team": "video", "stage": "a"}
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        (
+            TWO_ENVIRONMENTS + '[backend]\nkey = "state.tfstate"\n',
+            "iam.toml: backend.key: 'state.tfstate' is the state of both 'a' and 'b'",
+        ),
+        ('[backend]\nkey = "/{{ user }}.tfstate"\n', "must not start with '/'"),
+        ('[backend]\nkey = "{{ usr }}.tfstate"\n', "uses the unknown variable 'usr'; did you mean 'user'?"),
+        ('[policy]\ndescription = "{{ name * 100 }}"\n', "renders to 1300 characters; IAM allows 1000"),
+        ('[policy]\ndescription = "{{ namespace }}"\n', "renders to nothing"),
+        (
+            "[tags]\n"
+            + "".join(f't{i} = "v"\n' for i in range(30))
+            + "[user.tags]\n"
+            + "".join(f'u{i} = "v"\n' for i in range(21)),
+            "51 tags reach the user of environment 'production'; AWS allows 50",
+        ),
+    ],
+)
+def test_rejects_inconsistent_settings(tmp_path: Path, toml: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        blueprint_of(toml, tmp_path)
+    assert any(expected in p.render() for p in caught.value.problems), [p.render() for p in caught.value.problems]
