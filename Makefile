@@ -13,8 +13,11 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 PIPENV := $(shell command -v pipenv 2>/dev/null || echo python3 -m pipenv)
 RUN := $(PIPENV) run
+# Modules run with `python -m` need the library on the path (main.py adds it itself).
+RUN_MODULE := PYTHONPATH=modules $(RUN) python -m
+BOOTSTRAP_STACK := cdktf.out.bootstrap/stacks/terraform-state
 
-.PHONY: setup synth deploy test lint typecheck unit bench clean docs
+.PHONY: setup synth deploy test lint typecheck unit bench clean docs bootstrap bootstrap-apply demo
 
 setup: .venv/.setup-stamp node_modules/.setup-stamp
 
@@ -51,3 +54,22 @@ docs: setup
 
 clean:
 	rm -rf cdktf.out .pytest_cache .mypy_cache .ruff_cache
+
+# Once per state bucket: create it with a local state file, then move that state into the bucket
+# (docs/state-backend.md). `terraform apply` asks before it changes anything.
+bootstrap: setup
+	$(RUN_MODULE) programmatic_iam.bootstrap synth --state local
+	terraform -chdir=$(BOOTSTRAP_STACK) init -input=false
+	terraform -chdir=$(BOOTSTRAP_STACK) apply
+	$(RUN_MODULE) programmatic_iam.bootstrap synth --state s3
+	terraform -chdir=$(BOOTSTRAP_STACK) init -input=false -migrate-state -force-copy
+
+# Later changes to the state bucket, whose own state is already in it.
+bootstrap-apply: setup
+	$(RUN_MODULE) programmatic_iam.bootstrap synth --state s3
+	terraform -chdir=$(BOOTSTRAP_STACK) init -input=false
+	terraform -chdir=$(BOOTSTRAP_STACK) apply
+
+# Everything, end to end, against a local AWS emulator: no AWS account needed.
+demo: setup
+	$(RUN_MODULE) programmatic_iam.dev.demo

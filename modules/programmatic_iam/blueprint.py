@@ -150,7 +150,9 @@ def _stack_spec(
         {**variables, "user": names.user},
         where=f"{config.origin}: backend.key (environment {environment.name!r})",
     )
-    problems += key_problems + _state_key_problems(key, where=f"{config.origin}: backend.key")
+    problems += key_problems
+    if names.user and not key_problems:  # without a user name the key would be wrong for that reason alone
+        problems += _state_key_problems(key, where=f"{config.origin}: backend.key")
     if len(description) > POLICY_DESCRIPTION_MAX:
         problems.append(
             Problem(

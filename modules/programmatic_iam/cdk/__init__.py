@@ -2,6 +2,17 @@
 
 from .app import build_app
 from .identity import ProgrammaticIdentity, policy_construct_id
-from .stack import IdentityStack, require_aws_provider
+from .stack import IdentityStack, require_aws_provider, use_s3_backend
+from .state import StateBootstrapStack, StateBucket, build_bootstrap_app
 
-__all__ = ["IdentityStack", "ProgrammaticIdentity", "build_app", "policy_construct_id", "require_aws_provider"]
+__all__ = [
+    "IdentityStack",
+    "ProgrammaticIdentity",
+    "StateBootstrapStack",
+    "StateBucket",
+    "build_app",
+    "build_bootstrap_app",
+    "policy_construct_id",
+    "require_aws_provider",
+    "use_s3_backend",
+]

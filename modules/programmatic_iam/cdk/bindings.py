@@ -33,7 +33,8 @@ def _register_provider_package_without_submodules(package: str) -> None:
 
 _register_provider_package_without_submodules("cdktf_cdktf_provider_aws")
 
-from cdktf import App, S3Backend, TerraformOutput, TerraformStack  # noqa: E402
+from cdktf import App, LocalBackend, S3Backend, TerraformOutput, TerraformStack  # noqa: E402
+from cdktf_cdktf_provider_aws.dynamodb_table import DynamodbTable, DynamodbTableAttribute  # noqa: E402
 from cdktf_cdktf_provider_aws.iam_access_key import IamAccessKey  # noqa: E402
 from cdktf_cdktf_provider_aws.iam_group import IamGroup  # noqa: E402
 from cdktf_cdktf_provider_aws.iam_group_policy_attachment import IamGroupPolicyAttachment  # noqa: E402
@@ -42,6 +43,22 @@ from cdktf_cdktf_provider_aws.iam_user import IamUser  # noqa: E402
 from cdktf_cdktf_provider_aws.iam_user_group_membership import IamUserGroupMembership  # noqa: E402
 from cdktf_cdktf_provider_aws.iam_user_policy_attachment import IamUserPolicyAttachment  # noqa: E402
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags  # noqa: E402
+from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket  # noqa: E402
+from cdktf_cdktf_provider_aws.s3_bucket_ownership_controls import (  # noqa: E402
+    S3BucketOwnershipControls,
+    S3BucketOwnershipControlsRule,
+)
+from cdktf_cdktf_provider_aws.s3_bucket_policy import S3BucketPolicy  # noqa: E402
+from cdktf_cdktf_provider_aws.s3_bucket_public_access_block import S3BucketPublicAccessBlock  # noqa: E402
+from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration import (  # noqa: E402
+    S3BucketServerSideEncryptionConfigurationA,
+    S3BucketServerSideEncryptionConfigurationRuleA,
+    S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA,
+)
+from cdktf_cdktf_provider_aws.s3_bucket_versioning import (  # noqa: E402
+    S3BucketVersioningA,
+    S3BucketVersioningVersioningConfiguration,
+)
 from constructs import Construct  # noqa: E402
 
 __all__ = [
@@ -49,6 +66,8 @@ __all__ = [
     "AwsProvider",
     "AwsProviderDefaultTags",
     "Construct",
+    "DynamodbTable",
+    "DynamodbTableAttribute",
     "IamAccessKey",
     "IamGroup",
     "IamGroupPolicyAttachment",
@@ -56,7 +75,18 @@ __all__ = [
     "IamUser",
     "IamUserGroupMembership",
     "IamUserPolicyAttachment",
+    "LocalBackend",
     "S3Backend",
+    "S3Bucket",
+    "S3BucketOwnershipControls",
+    "S3BucketOwnershipControlsRule",
+    "S3BucketPolicy",
+    "S3BucketPublicAccessBlock",
+    "S3BucketServerSideEncryptionConfigurationA",
+    "S3BucketServerSideEncryptionConfigurationRuleA",
+    "S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA",
+    "S3BucketVersioningA",
+    "S3BucketVersioningVersioningConfiguration",
     "TerraformOutput",
     "TerraformStack",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..blueprint import StackSpec
+from ..blueprint import BackendSpec, StackSpec
 from ..escaping import escape_terraform_template as literal
 from .bindings import AwsProvider, AwsProviderDefaultTags, Construct, S3Backend, TerraformOutput, TerraformStack
 from .identity import ProgrammaticIdentity
@@ -14,6 +14,22 @@ def require_aws_provider(stack: TerraformStack, version: str) -> None:
     The bindings write source ``aws`` pinned to exactly 6.25.0; users need the registry source and a range.
     """
     stack.add_override("terraform.required_providers.aws", {"source": "hashicorp/aws", "version": version})
+
+
+def use_s3_backend(stack: TerraformStack, backend: BackendSpec) -> None:
+    """Keep the stack's state in S3 as ``backend`` describes, locked with a lock file when it asks for one."""
+    S3Backend(
+        stack,
+        bucket=backend.bucket,
+        key=backend.key,
+        region=backend.region,
+        encrypt=backend.encrypt,
+        dynamodb_table=backend.dynamodb_table,
+        kms_key_id=backend.kms_key_id,
+    )
+    # cdktf 0.21's S3Backend predates use_lockfile (Terraform 1.10).
+    if backend.use_lockfile:
+        stack.add_override("terraform.backend.s3.use_lockfile", True)
 
 
 class IdentityStack(TerraformStack):
@@ -29,19 +45,7 @@ class IdentityStack(TerraformStack):
             allowed_account_ids=[spec.account_id] if spec.account_id else None,
             default_tags=[AwsProviderDefaultTags(tags=default_tags)] if default_tags else None,
         )
-        backend = spec.backend
-        S3Backend(
-            self,
-            bucket=backend.bucket,
-            key=backend.key,
-            region=backend.region,
-            encrypt=backend.encrypt,
-            dynamodb_table=backend.dynamodb_table,
-            kms_key_id=backend.kms_key_id,
-        )
-        # cdktf 0.21's S3Backend predates use_lockfile (Terraform 1.10).
-        if backend.use_lockfile:
-            self.add_override("terraform.backend.s3.use_lockfile", True)
+        use_s3_backend(self, spec.backend)
         require_aws_provider(self, spec.provider_version)
         self.add_override("terraform.required_version", spec.required_version)
 
