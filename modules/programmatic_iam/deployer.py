@@ -1,0 +1,345 @@
+"""The deploying identity's least privilege: what `terraform plan`, `apply` and `destroy` of the stacks call."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+import json
+import re
+from typing import Any
+
+from .blueprint import BackendSpec, Blueprint, StackSpec
+from .errors import ConfigError, Notice, Problem, did_you_mean, show
+from .policy.catalogue import load_catalogue
+from .policy.document import ActionRules, PolicyDocument, Statement, check_actions
+from .policy.sizing import MANAGED_POLICY_MAX_CHARACTERS, iam_size
+
+# ---------------------------------------------------------------------------------------------------------
+# What Terraform calls: observed call by call (TF_LOG=DEBUG) with the AWS provider 5.100.0 and Terraform
+# 1.11 against the emulator, and read from the provider's and the S3 backend's code for what the emulator
+# cannot run (force_destroy, boundaries); see docs/deployer-policy.md. Only what creating, reading,
+# converging drift and deleting these resources needs: renames (iam:UpdateUser, iam:UpdateGroup) are left
+# out, because a policy scoped to the new name cannot authorise a call on the old one anyway.
+# ---------------------------------------------------------------------------------------------------------
+
+# The provider (and the S3 backend) look up the account once per run. AWS allows this call to everyone,
+# even under an explicit Deny; it is listed so that the document says what the run does.
+CALLER_IDENTITY_ACTIONS = ("sts:GetCallerIdentity",)
+
+# aws_iam_user: create (tags in CreateUser need iam:TagUser), read, tag changes, delete. Deleting a user
+# first lists its groups to leave them (aws_iam_user_group_membership reads the same list).
+USER_ACTIONS = (
+    "iam:CreateUser",
+    "iam:GetUser",
+    "iam:TagUser",
+    "iam:UntagUser",
+    "iam:ListGroupsForUser",
+    "iam:DeleteUser",
+)
+# aws_iam_access_key: create, read (by listing the user's keys), status drift, delete.
+ACCESS_KEY_ACTIONS = ("iam:CreateAccessKey", "iam:ListAccessKeys", "iam:UpdateAccessKey", "iam:DeleteAccessKey")
+# aws_iam_user_policy_attachment (attach_policies_to = "user").
+USER_ATTACHMENT_ACTIONS = ("iam:AttachUserPolicy", "iam:ListAttachedUserPolicies", "iam:DetachUserPolicy")
+# user.permissions_boundary: a boundary that drifted is put back.
+BOUNDARY_ACTIONS = ("iam:PutUserPermissionsBoundary",)
+# Actions whose iam:PermissionsBoundary condition key holds the boundary of the user they act on. With a
+# boundary configured they are granted only for a user that has exactly that boundary (AWS's delegation
+# pattern): a leaked deployer key cannot make the user, or attach to it, without the cap.
+BOUNDARY_CONDITIONED_ACTIONS = frozenset(
+    {
+        "iam:CreateUser",
+        "iam:PutUserPermissionsBoundary",
+        "iam:AttachUserPolicy",
+        "iam:DetachUserPolicy",
+        "iam:DeleteUserPolicy",
+    }
+)
+# user.force_destroy: before DeleteUser the provider removes whatever Terraform does not manage.
+FORCE_DESTROY_USER_ACTIONS = (
+    "iam:ListAccessKeys",
+    "iam:DeleteAccessKey",
+    "iam:ListSSHPublicKeys",
+    "iam:DeleteSSHPublicKey",
+    "iam:ListMFADevices",
+    "iam:DeactivateMFADevice",
+    "iam:DeleteLoginProfile",
+    "iam:ListSigningCertificates",
+    "iam:DeleteSigningCertificate",
+    "iam:ListServiceSpecificCredentials",
+    "iam:DeleteServiceSpecificCredential",
+    "iam:ListUserPolicies",
+    "iam:DeleteUserPolicy",
+    "iam:ListAttachedUserPolicies",
+    "iam:DetachUserPolicy",
+)
+# ListVirtualMFADevices has no resource (the whole account's list); a device is deleted by its own ARN.
+FORCE_DESTROY_LIST_MFA_ACTIONS = ("iam:ListVirtualMFADevices",)
+FORCE_DESTROY_MFA_ACTIONS = ("iam:DeleteVirtualMFADevice",)
+# aws_iam_policy: create (with tags), read (the default version's document), a changed document
+# (a new default version; at IAM's 5 versions the oldest is deleted first), tags, delete (versions first).
+POLICY_ACTIONS = (
+    "iam:CreatePolicy",
+    "iam:GetPolicy",
+    "iam:GetPolicyVersion",
+    "iam:ListPolicyVersions",
+    "iam:CreatePolicyVersion",
+    "iam:DeletePolicyVersion",
+    "iam:TagPolicy",
+    "iam:UntagPolicy",
+    "iam:DeletePolicy",
+)
+# attach_policies_to = "group": aws_iam_group, aws_iam_group_policy_attachment, aws_iam_user_group_membership.
+GROUP_ACTIONS = (
+    "iam:CreateGroup",
+    "iam:GetGroup",
+    "iam:DeleteGroup",
+    "iam:AttachGroupPolicy",
+    "iam:ListAttachedGroupPolicies",
+    "iam:DetachGroupPolicy",
+    "iam:AddUserToGroup",
+    "iam:RemoveUserFromGroup",
+)
+# The S3 backend. Without s3:ListBucket, S3 answers 403 instead of 404 for a state that does not exist
+# yet, and the first `terraform init` fails; see docs/deployer-policy.md for why it has no prefix condition.
+STATE_BUCKET_ACTIONS = ("s3:ListBucket",)
+# The state object: HeadObject and GetObject are s3:GetObject; the backend never deletes the state.
+STATE_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject")
+# backend.use_lockfile: <key>.tflock is created (conditional put), read, and deleted.
+STATE_LOCK_FILE_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
+LOCK_FILE_SUFFIX = ".tflock"
+# backend.dynamodb_table: the lock item and the state's digest item. Terraform's docs also list
+# dynamodb:DescribeTable, which no released S3 backend calls.
+STATE_LOCK_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem")
+# backend.kms_key_id: S3 asks KMS for a data key to write the state and to decrypt it to read.
+STATE_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
+
+# Partitions by region prefix; the rest of the world is "aws".
+_PARTITIONS = (
+    ("cn-", "aws-cn"),
+    ("us-gov-", "aws-us-gov"),
+    ("us-isob-", "aws-iso-b"),
+    ("us-iso-", "aws-iso"),
+    ("eu-isoe-", "aws-iso-e"),
+    ("us-isof-", "aws-iso-f"),
+)
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+_SID_ORDER = (
+    "CallerIdentity",
+    "Users",
+    "UsersWithinBoundary",
+    "Policies",
+    "Groups",
+    "ForceDestroyListMfaDevices",
+    "ForceDestroyMfaDevices",
+    "StateBucket",
+    "StateObjects",
+    "StateLockFiles",
+    "StateLockTable",
+    "StateEncryptionKey",
+)
+WHERE = "deployer policy"
+
+
+@dataclass(frozen=True, slots=True)
+class DeployerPolicy:
+    """The identity policy the deploying identity needs, and what a reviewer should know about it."""
+
+    document: PolicyDocument
+    notices: tuple[Notice, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """Some actions on one resource, under an optional condition: the unit statements are merged from."""
+
+    sid: str
+    actions: tuple[str, ...]
+    resource: str
+    condition: tuple[tuple[str, str, str], ...] = ()
+    """(operator, key, value) triples."""
+
+
+def deployer_policy(blueprint: Blueprint, environments: Collection[str] | None = None) -> DeployerPolicy:
+    """The least-privilege policy for running Terraform on the blueprint's stacks (or those of ``environments``).
+
+    Raises :class:`ConfigError` with every problem: an unknown environment, a state KMS key that is not a
+    key ARN, a resource IAM cannot name, or an action the catalogue does not know.
+    """
+    stacks, problems = _selected(blueprint, environments)
+    grants: list[Grant] = []
+    for stack in stacks:
+        stack_grants, stack_problems = stack_grants_of(stack)
+        grants += stack_grants
+        problems += stack_problems
+    statements, statement_problems = statements_of(grants)
+    problems += statement_problems
+    if problems:
+        raise ConfigError(list(dict.fromkeys(problems)))
+    document = PolicyDocument(tuple(statements))
+    return DeployerPolicy(document, tuple(_size_notices(document)))
+
+
+def to_console_json(document: PolicyDocument) -> str:
+    """The document as the IAM console's JSON tab shows it: indented, keys in AWS's order."""
+    return json.dumps(document.to_json_value(), indent=2, ensure_ascii=False)
+
+
+def partition_of(region: str) -> str:
+    """The ARN partition of ``region`` (``aws``, ``aws-cn``, ``aws-us-gov``, ...)."""
+    return next((partition for prefix, partition in _PARTITIONS if region.startswith(prefix)), "aws")
+
+
+def arn_literal(text: str) -> str:
+    """``text`` as a literal inside a policy's Resource: IAM reads ``*``, ``?`` and ``${...}`` specially."""
+    return text.replace("$", "${$}").replace("*", "${*}").replace("?", "${?}")
+
+
+def stack_grants_of(stack: StackSpec) -> tuple[list[Grant], list[Problem]]:
+    """What Terraform needs for one stack: its identity's IAM resources and its state."""
+    identity = stack.identity
+    iam = f"arn:{partition_of(stack.region)}:iam::{stack.account_id or '*'}"
+    user_arn = f"{iam}:user{arn_literal(identity.user_path + identity.user_name)}"
+    user_actions: tuple[str, ...] = USER_ACTIONS + ACCESS_KEY_ACTIONS
+    if identity.attach_policies_to == "user":
+        user_actions += USER_ATTACHMENT_ACTIONS
+    if identity.force_destroy:
+        user_actions += FORCE_DESTROY_USER_ACTIONS
+    grants = [Grant("CallerIdentity", CALLER_IDENTITY_ACTIONS, "*")]
+    if identity.permissions_boundary:
+        bounded = tuple(a for a in (*user_actions, *BOUNDARY_ACTIONS) if a in BOUNDARY_CONDITIONED_ACTIONS)
+        free = tuple(a for a in user_actions if a not in BOUNDARY_CONDITIONED_ACTIONS)
+        condition = (("StringEquals", "iam:PermissionsBoundary", identity.permissions_boundary),)
+        grants += [Grant("Users", free, user_arn), Grant("UsersWithinBoundary", bounded, user_arn, condition)]
+    else:
+        grants.append(Grant("Users", user_actions, user_arn))
+    grants += [
+        Grant("Policies", POLICY_ACTIONS, f"{iam}:policy{arn_literal(policy.path + policy.name)}")
+        for policy in identity.policies
+    ]
+    if identity.attach_policies_to == "group":
+        grants.append(
+            Grant("Groups", GROUP_ACTIONS, f"{iam}:group{arn_literal(identity.user_path + identity.group_name)}")
+        )
+    if identity.force_destroy:
+        grants += [
+            Grant("ForceDestroyListMfaDevices", FORCE_DESTROY_LIST_MFA_ACTIONS, "*"),
+            Grant("ForceDestroyMfaDevices", FORCE_DESTROY_MFA_ACTIONS, f"{iam}:mfa/*"),
+        ]
+    state_grants, problems = state_grants_of(stack.backend, environment=stack.environment)
+    return grants + state_grants, problems
+
+
+def state_grants_of(backend: BackendSpec, *, environment: str) -> tuple[list[Grant], list[Problem]]:
+    """What the S3 backend needs for one state: the bucket, the object, its lock, its encryption key."""
+    partition = partition_of(backend.region)
+    bucket = f"arn:{partition}:s3:::{backend.bucket}"
+    state = f"{bucket}/{arn_literal(backend.key)}"
+    grants = [
+        Grant("StateBucket", STATE_BUCKET_ACTIONS, bucket),
+        Grant("StateObjects", STATE_OBJECT_ACTIONS, state),
+    ]
+    if backend.use_lockfile:
+        grants.append(Grant("StateLockFiles", STATE_LOCK_FILE_ACTIONS, state + LOCK_FILE_SUFFIX))
+    if backend.dynamodb_table:
+        # The table's account is not configured (it may differ from the environment's), so any account.
+        table = f"arn:{partition}:dynamodb:{backend.region}:*:table/{backend.dynamodb_table}"
+        grants.append(Grant("StateLockTable", STATE_LOCK_TABLE_ACTIONS, table))
+    problems: list[Problem] = []
+    if backend.kms_key_id is not None:
+        if _KMS_KEY_ARN.match(backend.kms_key_id):
+            grants.append(Grant("StateEncryptionKey", STATE_KEY_ACTIONS, backend.kms_key_id))
+        else:
+            problems.append(
+                Problem(
+                    f"backend.kms_key_id (environment {environment!r})",
+                    show(backend.kms_key_id),
+                    "is not a KMS key ARN, and an IAM policy can grant the use of a key only by the key's ARN "
+                    "(not by an alias or a bare key id)",
+                    "write the key's ARN: arn:aws:kms:<region>:<account id>:key/<key id>",
+                )
+            )
+    return grants, problems
+
+
+def statements_of(grants: list[Grant]) -> tuple[list[Statement], list[Problem]]:
+    """Merge grants into statements: one per Sid, actions and condition; resources in first-seen order.
+
+    Actions go through the same catalogue checks as a user's policy (canonical spelling, no wildcards).
+    """
+    merged: dict[tuple[str, tuple[str, ...], tuple[tuple[str, str, str], ...]], list[str]] = {}
+    for grant in sorted(grants, key=lambda g: _SID_ORDER.index(g.sid)):
+        resources = merged.setdefault((grant.sid, grant.actions, grant.condition), [])
+        if grant.resource not in resources:
+            resources.append(grant.resource)
+    rules = ActionRules(load_catalogue())
+    statements: list[Statement] = []
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    for (sid, actions, condition), resources in merged.items():
+        seen[sid] = seen.get(sid, 0) + 1
+        unique_sid = sid if seen[sid] == 1 else f"{sid}{seen[sid]}"
+        checked, action_problems, _ = check_actions(actions, rules, where=f"{WHERE}: {unique_sid}.Action")
+        problems += action_problems + _latin1_problems(resources, where=f"{WHERE}: {unique_sid}.Resource")
+        statements.append(
+            Statement(
+                effect="Allow",
+                actions=checked,
+                resources=resources[0] if len(resources) == 1 else tuple(resources),
+                sid=unique_sid,
+                condition=_condition(condition),
+            )
+        )
+    return statements, problems
+
+
+def _selected(blueprint: Blueprint, environments: Collection[str] | None) -> tuple[list[StackSpec], list[Problem]]:
+    if environments is None:
+        return list(blueprint.stacks), []
+    known = [stack.environment for stack in blueprint.stacks]
+    problems = [
+        Problem(
+            "--environment",
+            show(name),
+            f"is not a configured environment{did_you_mean(name, known)}",
+            f"use one of {', '.join(known)}",
+        )
+        for name in environments
+        if name not in known
+    ]
+    return [stack for stack in blueprint.stacks if stack.environment in environments], problems
+
+
+def _condition(triples: tuple[tuple[str, str, str], ...]) -> Mapping[str, Any] | None:
+    if not triples:
+        return None
+    condition: dict[str, dict[str, str]] = {}
+    for operator, key, value in triples:
+        condition.setdefault(operator, {})[key] = value
+    return condition
+
+
+def _latin1_problems(resources: list[str], *, where: str) -> list[Problem]:
+    return [
+        Problem(
+            where,
+            show(resource),
+            "has characters outside Latin-1, which IAM policies cannot hold",
+            "use ASCII in backend.key and IAM paths",
+        )
+        for resource in resources
+        if any(ord(c) > 0xFF for c in resource)
+    ]
+
+
+def _size_notices(document: PolicyDocument) -> list[Notice]:
+    size = iam_size(document)
+    if size <= MANAGED_POLICY_MAX_CHARACTERS:
+        return []
+    return [
+        Notice(
+            WHERE,
+            f"is {size} characters, over the {MANAGED_POLICY_MAX_CHARACTERS} a managed policy holds; emit one "
+            "policy per environment (--environment) and give each environment's pipeline its own identity, "
+            "or attach it to a role as an inline policy (10,240 characters)",
+        )
+    ]

@@ -1,0 +1,69 @@
+"""`python -m programmatic_iam.deployer_policy`: the policy on stdout, or every problem and exit status 2."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+import subprocess
+import sys
+
+from programmatic_iam.deployer import deployer_policy
+from programmatic_iam.deployer_policy import main
+from tests.helpers import REPO, blueprint_of, write_config
+
+
+def run(tmp_path: Path, *argv: str, environ: dict[str, str] | None = None) -> tuple[int, str, str]:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = main(list(argv), environ if environ is not None else {}, stdout, stderr, cwd=tmp_path)
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+def test_prints_the_policy_of_the_configuration_in_the_working_folder(tmp_path: Path) -> None:
+    write_config(tmp_path, '[naming]\nname = "app"\n')
+    code, stdout, stderr = run(tmp_path)
+    assert (code, stderr) == (0, "")
+    (tmp_path / "again").mkdir()
+    expected = deployer_policy(blueprint_of('[naming]\nname = "app"\n', tmp_path / "again")).document.to_json_value()
+    assert json.loads(stdout) == expected
+
+
+def test_iam_config_names_the_file_and_environment_narrows_it(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        '[[environments]]\nname = "dev"\nregion = "eu-west-1"\n[[environments]]\nname = "prod"\nregion = "us-east-1"\n',
+        name="platform.toml",
+    )
+    code, stdout, _ = run(tmp_path, "--environment", "dev", environ={"IAM_CONFIG": str(config)})
+    users = {s["Sid"]: s for s in json.loads(stdout)["Statement"]}["Users"]
+    assert (code, users["Resource"]) == (0, "arn:aws:iam::*:user/dev-streammanager")
+
+
+def test_rejects_a_bad_configuration_with_every_problem_and_prints_no_policy(tmp_path: Path) -> None:
+    config = write_config(tmp_path, '[naming]\nnmae = "x"\n[backend]\nkms_key_id = "alias/state"\n', name="bad.toml")
+    code, stdout, stderr = run(tmp_path, environ={"IAM_CONFIG": str(config)})
+    assert (code, stdout) == (2, "")
+    assert "naming.nmae: this key is not a configuration key; did you mean 'name'?" in stderr
+
+
+def test_rejects_a_kms_alias_and_an_unknown_environment_together(tmp_path: Path) -> None:
+    config = write_config(tmp_path, '[backend]\nkms_key_id = "alias/state"\n', name="kms.toml")
+    argv = ("--environment", "production", "--environment", "prod")
+    code, stdout, stderr = run(tmp_path, *argv, environ={"IAM_CONFIG": str(config)})
+    assert (code, stdout) == (2, "")
+    assert stderr.startswith("2 problems in the configuration")
+    assert "'prod' is not a configured environment" in stderr and "is not a KMS key ARN" in stderr
+
+
+def test_runs_as_a_module_without_a_traceback(tmp_path: Path) -> None:
+    environment = {k: v for k, v in os.environ.items() if k != "IAM_CONFIG"}
+    environment["PYTHONPATH"] = str(REPO / "modules")
+    command = [sys.executable, "-m", "programmatic_iam.deployer_policy"]
+    good = subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True, check=False)
+    assert (good.returncode, good.stderr) == (0, "")
+    assert json.loads(good.stdout)["Version"] == "2012-10-17"
+    (tmp_path / "iam.toml").write_text('[policy]\nactions = ["ec2:DescribeInstancess"]\n', encoding="utf-8")
+    bad = subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True, check=False)
+    assert (bad.returncode, bad.stdout) == (2, "")
+    assert "did you mean 'ec2:DescribeInstances'?" in bad.stderr and "Traceback" not in bad.stderr
