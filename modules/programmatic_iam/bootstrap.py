@@ -11,12 +11,10 @@ import argparse
 from collections.abc import Mapping, Sequence
 import os
 from pathlib import Path
-import shutil
 import sys
-import tempfile
 from typing import TextIO
 
-from .cli import EXIT_CONFIG_ERROR, EXIT_OUTPUT_ERROR
+from .cli import EXIT_CONFIG_ERROR, EXIT_OUTPUT_ERROR, synthesize_via_staging
 from .errors import ConfigError
 from .state_bucket import STATE_LOCATIONS, BootstrapSpec, StateLocation, load_bootstrap_spec
 
@@ -80,14 +78,7 @@ def synthesize_bootstrap(spec: BootstrapSpec, outdir: Path) -> Path:
     """
     from .cdk.state import build_bootstrap_app  # cdktf and Node start only once the config is known to be good
 
-    outdir = outdir.absolute()
-    outdir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
-    try:
-        build_bootstrap_app(spec, str(staging)).synth()
-        _move_files(staging, outdir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    synthesize_via_staging(lambda staging: build_bootstrap_app(spec, staging), outdir, _move_files)
     return outdir / "stacks" / spec.stack_id
 
 

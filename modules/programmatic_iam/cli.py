@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 import os
 from pathlib import Path
 import shutil
 import sys
 import tempfile
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from .blueprint import Blueprint, load_blueprint
 from .errors import ConfigError
@@ -49,12 +49,21 @@ def synthesize(blueprint: Blueprint, outdir: Path) -> None:
     """
     from .cdk import build_app  # cdktf and Node start only once the config is known to be good
 
+    synthesize_via_staging(lambda staging: build_app(blueprint, staging), outdir, _swap_in)
+
+
+class _App(Protocol):
+    def synth(self) -> None: ...
+
+
+def synthesize_via_staging(build: Callable[[str], _App], outdir: Path, place: Callable[[Path, Path], None]) -> None:
+    """Synthesize the app ``build`` makes into a temporary folder beside ``outdir``, then ``place`` it there."""
     outdir = outdir.absolute()
     outdir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
     try:
-        build_app(blueprint, str(staging)).synth()
-        _swap_in(staging, outdir)
+        build(str(staging)).synth()
+        place(staging, outdir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

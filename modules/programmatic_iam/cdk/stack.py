@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ..blueprint import BackendSpec, StackSpec
 from ..escaping import escape_terraform_template as literal
 from .bindings import AwsProvider, AwsProviderDefaultTags, Construct, S3Backend, TerraformOutput, TerraformStack
@@ -14,6 +16,20 @@ def require_aws_provider(stack: TerraformStack, version: str) -> None:
     The bindings write source ``aws`` pinned to exactly 6.25.0; users need the registry source and a range.
     """
     stack.add_override("terraform.required_providers.aws", {"source": "hashicorp/aws", "version": version})
+
+
+def use_aws_provider(
+    stack: TerraformStack, region: str, default_tags: Iterable[tuple[str, str]], account_id: str | None = None
+) -> AwsProvider:
+    """The stack's AWS provider: its region, the tags on everything it creates, and the one account allowed."""
+    tags = {literal(k): literal(v) for k, v in default_tags}
+    return AwsProvider(
+        stack,
+        "aws",
+        region=region,
+        allowed_account_ids=[account_id] if account_id else None,
+        default_tags=[AwsProviderDefaultTags(tags=tags)] if tags else None,
+    )
 
 
 def use_s3_backend(stack: TerraformStack, backend: BackendSpec) -> None:
@@ -37,14 +53,7 @@ class IdentityStack(TerraformStack):
 
     def __init__(self, scope: Construct, id: str, spec: StackSpec) -> None:
         super().__init__(scope, id)
-        default_tags = {literal(k): literal(v) for k, v in spec.default_tags}
-        AwsProvider(
-            self,
-            "aws",
-            region=spec.region,
-            allowed_account_ids=[spec.account_id] if spec.account_id else None,
-            default_tags=[AwsProviderDefaultTags(tags=default_tags)] if default_tags else None,
-        )
+        use_aws_provider(self, spec.region, spec.default_tags, spec.account_id)
         use_s3_backend(self, spec.backend)
         require_aws_provider(self, spec.provider_version)
         self.add_override("terraform.required_version", spec.required_version)

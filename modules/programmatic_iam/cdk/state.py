@@ -14,8 +14,6 @@ from ..state_bucket import (
 )
 from .bindings import (
     App,
-    AwsProvider,
-    AwsProviderDefaultTags,
     Construct,
     DynamodbTable,
     DynamodbTableAttribute,
@@ -33,7 +31,7 @@ from .bindings import (
     TerraformOutput,
     TerraformStack,
 )
-from .stack import require_aws_provider, use_s3_backend
+from .stack import require_aws_provider, use_aws_provider, use_s3_backend
 
 
 class StateBucket(Construct):
@@ -116,13 +114,7 @@ class StateBootstrapStack(TerraformStack):
 
     def __init__(self, scope: Construct, id: str, spec: BootstrapSpec) -> None:
         super().__init__(scope, id)
-        default_tags = {literal(k): literal(v) for k, v in spec.default_tags}
-        AwsProvider(
-            self,
-            "aws",
-            region=spec.region,
-            default_tags=[AwsProviderDefaultTags(tags=default_tags)] if default_tags else None,
-        )
+        use_aws_provider(self, spec.region, spec.default_tags)
         if spec.backend is None:
             # Relative to the stack folder, where Terraform runs: the file moves with the folder.
             LocalBackend(self, path=LOCAL_STATE_FILE)
