@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config.loader import load_config
-from .config.model import TAGS_PER_RESOURCE_MAX, Environment, IdentityConfig
+from .config.model import TAGS_PER_RESOURCE_MAX, Backend, Environment, IdentityConfig
 from .errors import ConfigError, Notice, Problem, show
 from .naming import POLICY_NAME_MAX, Names, duplicate_name_problems, resolve_names, template_variables
 from .policy.document import PolicyDocument
@@ -58,6 +58,19 @@ class BackendSpec:
     use_lockfile: bool
     dynamodb_table: str | None
     kms_key_id: str | None
+
+    @classmethod
+    def of(cls, backend: Backend, key: str) -> BackendSpec:
+        """The ``[backend]`` settings with the state object ``key`` (rendered per stack)."""
+        return cls(
+            bucket=backend.bucket,
+            key=key,
+            region=backend.region,
+            encrypt=backend.encrypt,
+            use_lockfile=backend.use_lockfile,
+            dynamodb_table=backend.dynamodb_table,
+            kms_key_id=backend.kms_key_id,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,22 +191,13 @@ def _stack_spec(
         problems += split_problems
     if problems or document is None:
         return None, problems, notices
-    backend = config.backend
     stack = StackSpec(
         stack_id=names.user,
         environment=environment.name,
         region=environment.region,
         account_id=environment.account_id,
         default_tags=tuple(default_tags.items()),
-        backend=BackendSpec(
-            bucket=backend.bucket,
-            key=key,
-            region=backend.region,
-            encrypt=backend.encrypt,
-            use_lockfile=backend.use_lockfile,
-            dynamodb_table=backend.dynamodb_table,
-            kms_key_id=backend.kms_key_id,
-        ),
+        backend=BackendSpec.of(config.backend, key),
         identity=IdentitySpec(
             user_name=names.user,
             user_path=config.user.path,

@@ -76,15 +76,7 @@ def bootstrap_spec(config: IdentityConfig, state: StateLocation = "local") -> Bo
     """
     raise_if_any(state_bucket_problems(config))
     backend = config.backend
-    own_state = BackendSpec(
-        bucket=backend.bucket,
-        key=STATE_KEY,
-        region=backend.region,
-        encrypt=backend.encrypt,
-        use_lockfile=backend.use_lockfile,
-        dynamodb_table=backend.dynamodb_table,
-        kms_key_id=backend.kms_key_id,
-    )
+    own_state = BackendSpec.of(backend, STATE_KEY)
     return BootstrapSpec(
         stack_id=STACK_ID,
         region=backend.region,
