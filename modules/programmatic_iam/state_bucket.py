@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-import ipaddress
 import json
 from pathlib import Path
-import re
 from typing import Any, Literal, get_args
 
 from .blueprint import BackendSpec
 from .config.loader import load_config
 from .config.model import IdentityConfig
-from .errors import ConfigError, Problem, raise_if_any, show
 
 StateLocation = Literal["local", "s3"]
 STATE_LOCATIONS: tuple[StateLocation, ...] = get_args(StateLocation)
@@ -29,18 +26,6 @@ LOCK_TABLE_HASH_KEY = "LockID"
 
 SSE_S3 = "AES256"
 SSE_KMS = "aws:kms"
-
-# S3's naming rules beyond the shape that config.model already checks: these names are reserved.
-_BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
-_BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
-_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
-# The forms Terraform's S3 backend accepts (measured with 1.11): lowercase RFC 4122 key ids, so AWS's
-# documentation example "1234abcd-12ab-34cd-56ef-1234567890ab" is refused.
-_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
-_KMS_KEY = re.compile(
-    rf"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{{12}}:(key/({_UUID}|mrk-[0-9a-f]{{32}})|alias/[A-Za-z0-9/_-]+)"
-    rf"|{_UUID}|mrk-[0-9a-f]{{32}}|alias/[A-Za-z0-9/_-]+"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +55,7 @@ class BootstrapSpec:
 
 
 def bootstrap_spec(config: IdentityConfig, state: StateLocation = "local") -> BootstrapSpec:
-    """The bootstrap of ``config.backend``, its own state kept ``local``-ly or in the new bucket (``s3``).
-
-    Raises :class:`ConfigError` with every problem found.
-    """
-    raise_if_any(state_bucket_problems(config))
+    """The bootstrap of ``config.backend``, its own state kept ``local``-ly or in the new bucket (``s3``)."""
     backend = config.backend
     own_state = BackendSpec.of(backend, STATE_KEY)
     return BootstrapSpec(
@@ -97,65 +78,8 @@ def bootstrap_spec(config: IdentityConfig, state: StateLocation = "local") -> Bo
 def load_bootstrap_spec(
     state: StateLocation, environ: Mapping[str, str] | None = None, cwd: Path | None = None
 ) -> BootstrapSpec:
-    """Load the configuration as the app does and derive the bootstrap, reporting problems from both steps."""
-    try:
-        config = load_config(environ, cwd)
-    except ConfigError as error:
-        if isinstance(error.partial, IdentityConfig):
-            more = state_bucket_problems(error.partial)
-            if more:
-                raise ConfigError(list(dict.fromkeys([*error.problems, *more]))) from None
-        raise
-    return bootstrap_spec(config, state)
-
-
-def state_bucket_problems(config: IdentityConfig) -> list[Problem]:
-    """What in ``config.backend`` S3, DynamoDB or KMS would refuse when the bootstrap creates the bucket."""
-    backend = config.backend
-    where = f"{config.origin}: backend"
-    problems = []
-    reserved = [a for a in _BUCKET_RESERVED_PREFIXES if backend.bucket.startswith(a)]
-    reserved += [a for a in _BUCKET_RESERVED_SUFFIXES if backend.bucket.endswith(a)]
-    if reserved:
-        problems.append(
-            Problem(
-                f"{where}.bucket",
-                show(backend.bucket),
-                f"uses {reserved[0]!r}, which S3 reserves",
-                "choose a bucket name without it",
-            )
-        )
-    if _is_ip_address(backend.bucket):
-        problems.append(
-            Problem(f"{where}.bucket", show(backend.bucket), "looks like an IP address", "choose a bucket name")
-        )
-    if backend.dynamodb_table is not None and not _TABLE_NAME.fullmatch(backend.dynamodb_table):
-        problems.append(
-            Problem(
-                f"{where}.dynamodb_table",
-                show(backend.dynamodb_table),
-                "is not a DynamoDB table name",
-                "use 3 to 255 letters, digits, '_', '.' and '-', or drop it to lock with a lock file",
-            )
-        )
-    if backend.kms_key_id is not None and not _KMS_KEY.fullmatch(backend.kms_key_id):
-        problems.append(
-            Problem(
-                f"{where}.kms_key_id",
-                show(backend.kms_key_id),
-                "is not a KMS key ARN, key id or alias",
-                "use 'arn:aws:kms:<region>:<account id>:key/<key id>' (or an alias ARN, a key id or 'alias/<name>')",
-            )
-        )
-    return problems
-
-
-def _is_ip_address(name: str) -> bool:
-    try:
-        ipaddress.IPv4Address(name)
-    except ValueError:
-        return False
-    return True
+    """Load the configuration as the app does (same checks, same errors) and derive the bootstrap."""
+    return bootstrap_spec(load_config(environ, cwd), state)
 
 
 def deny_insecure_transport(bucket_arn: str) -> dict[str, Any]:

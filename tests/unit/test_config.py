@@ -65,6 +65,12 @@ def test_rejects_invalid_toml_with_the_position(tmp_path: Path) -> None:
             "iam.toml: environments[0].regoin: this key is not a configuration key; did you mean 'region'?",
         ),
         ('[backend]\nbucket = "My_Bucket"\n', "iam.toml: backend.bucket: 'My_Bucket' is not an S3 bucket name"),
+        ('[backend]\nbucket = "xn--state"\n', "iam.toml: backend.bucket: 'xn--state' uses 'xn--', which S3 reserves"),
+        ('[backend]\ndynamodb_table = "ab"\n', "iam.toml: backend.dynamodb_table: 'ab' is not a DynamoDB table name"),
+        (
+            '[backend]\nkms_key_id = "1234abcd-12ab-34cd-56ef-1234567890ab"\n',
+            "iam.toml: backend.kms_key_id: '1234abcd-12ab-34cd-56ef-1234567890ab' is not a KMS key ARN, key id or alias",
+        ),
         (
             '[[environments]]\nname = "a"\nregion = "mars-1"\n',
             "iam.toml: environments[0].region: 'mars-1' is not an AWS region name",

@@ -183,11 +183,11 @@ def test_boundary_conditioned_actions_support_the_permissions_boundary_condition
             id="dynamodb-lock-table",
         ),
         pytest.param(
-            '[backend]\nkms_key_id = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"\n',
+            '[backend]\nkms_key_id = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-44cd-86ef-1234567890ab"\n',
             "StateEncryptionKey",
             {
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                "Resource": "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+                "Resource": "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-44cd-86ef-1234567890ab",
             },
             id="kms-key",
         ),
@@ -307,7 +307,7 @@ def test_more_environments_than_one_managed_policy_holds_is_a_warning(tmp_path: 
             id="kms-alias",
         ),
         pytest.param(
-            '[backend]\nkms_key_id = "1234abcd-12ab-34cd-56ef-1234567890ab"\n',
+            '[backend]\nkms_key_id = "1234abcd-12ab-44cd-86ef-1234567890ab"\n',
             None,
             "an IAM policy can grant the use of a key only by the key's ARN",
             id="kms-key-id",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 import re
 from typing import Annotated, Literal
@@ -26,6 +27,24 @@ _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _ENVIRONMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _IAM_PATH = re.compile(r"^(/|/[\x21-\x7e]+/)$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+# The forms Terraform's S3 backend accepts (measured with 1.11): lowercase RFC 4122 key ids, so AWS's
+# documentation example "1234abcd-12ab-34cd-56ef-1234567890ab" is refused.
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+_KMS_KEY = re.compile(
+    rf"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{{12}}:(key/({_UUID}|mrk-[0-9a-f]{{32}})|alias/[A-Za-z0-9/_-]+)"
+    rf"|{_UUID}|mrk-[0-9a-f]{{32}}|alias/[A-Za-z0-9/_-]+"
+)
+
+
+def _is_ip_address(name: str) -> bool:
+    try:
+        ipaddress.IPv4Address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_region(value: str) -> str:
@@ -250,6 +269,32 @@ class Backend(_Section):
         if not _BUCKET.match(value) or ".." in value:
             raise ValueError(
                 "is not an S3 bucket name; use 3 to 63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit"
+            )
+        reserved = [p for p in _BUCKET_RESERVED_PREFIXES if value.startswith(p)]
+        reserved += [s for s in _BUCKET_RESERVED_SUFFIXES if value.endswith(s)]
+        if reserved:
+            raise ValueError(f"uses {reserved[0]!r}, which S3 reserves; choose a bucket name without it")
+        if _is_ip_address(value):
+            raise ValueError("looks like an IP address, which S3 refuses as a bucket name; choose a bucket name")
+        return value
+
+    @field_validator("dynamodb_table")
+    @classmethod
+    def _table(cls, value: str | None) -> str | None:
+        if value is not None and not _TABLE_NAME.fullmatch(value):
+            raise ValueError(
+                "is not a DynamoDB table name; use 3 to 255 letters, digits, '_', '.' and '-', "
+                "or drop it to lock with a lock file"
+            )
+        return value
+
+    @field_validator("kms_key_id")
+    @classmethod
+    def _kms_key(cls, value: str | None) -> str | None:
+        if value is not None and not _KMS_KEY.fullmatch(value):
+            raise ValueError(
+                "is not a KMS key ARN, key id or alias (Terraform's S3 backend wants lowercase RFC 4122 key ids); "
+                "use 'arn:aws:kms:<region>:<account id>:key/<key id>' (or an alias ARN, a key id or 'alias/<name>')"
             )
         return value
 
