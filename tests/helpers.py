@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 import json
 import os
 from pathlib import Path
+import shutil
 import subprocess
 import sys
 import textwrap
 from typing import Any
+
+import pytest
 
 from programmatic_iam.blueprint import Blueprint, build_blueprint
 from programmatic_iam.cli import synthesize
@@ -47,19 +51,36 @@ def synth(text: str | None, directory: Path) -> dict[str, dict[str, Any]]:
     return synth_blueprint(blueprint_of(text, directory), directory / "cdktf.out")
 
 
+def base_environment() -> dict[str, str]:
+    """This process's environment without the variables that would choose another config or output folder."""
+    return {k: v for k, v in os.environ.items() if k not in ("IAM_CONFIG", "CDKTF_OUTDIR")}
+
+
+def run_command(
+    command: Sequence[str], cwd: Path, env: Mapping[str, str], timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` in ``cwd`` and return the result, failed or not, with its output captured."""
+    return subprocess.run(
+        list(command), cwd=cwd, env=dict(env), capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
 def run_app(cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     """Run main.py as cdktf would, in ``cwd``, with extra environment variables."""
-    environment = {k: v for k, v in os.environ.items() if k not in ("IAM_CONFIG", "CDKTF_OUTDIR")}
-    environment.update(env)
-    return subprocess.run(
-        [sys.executable, str(REPO / "main.py")],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_command([sys.executable, str(REPO / "main.py")], cwd, {**base_environment(), **env})
+
+
+def run_module(module: str, *args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m <module> <args>`` of the library in ``cwd``, as the Makefile does."""
+    environment = {**base_environment(), "PYTHONPATH": str(REPO / "modules"), **env}
+    return run_command([sys.executable, "-m", module, *args], cwd, environment)
+
+
+def cdktf_cli(*args: str) -> list[str]:
+    """The command line of the pinned cdktf CLI; fails the test when Node.js or the CLI is missing."""
+    if not shutil.which("npx") or not (REPO / "node_modules" / ".bin" / "cdktf").exists():
+        pytest.fail("Node.js or the pinned cdktf CLI is missing; install Node.js, then run `make setup`")
+    return ["npx", "--no-install", "cdktf", *args]
 
 
 def resources(stack: dict[str, Any], kind: str) -> list[dict[str, Any]]:

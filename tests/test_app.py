@@ -6,12 +6,10 @@ import hashlib
 import json
 import os
 from pathlib import Path
-import shutil
-import subprocess
 
 import pytest
 
-from tests.helpers import REPO, policy_documents, resources, run_app, synth, write_config
+from tests.helpers import REPO, cdktf_cli, policy_documents, resources, run_app, run_command, synth, write_config
 
 STACK = Path("stacks") / "production-streammanager" / "cdk.tf.json"
 SEED = json.loads((REPO / "tests" / "fixtures" / "seed-console-policy.json").read_text(encoding="utf-8"))
@@ -115,19 +113,10 @@ def test_unlisted_actions_are_accepted_with_a_warning(tmp_path: Path) -> None:
 
 
 def test_cdktf_cli_synth_runs_the_app_through_pipenv(tmp_path: Path) -> None:
-    if not shutil.which("npx") or not (REPO / "node_modules" / ".bin" / "cdktf").exists():
-        pytest.fail("Node.js or the pinned cdktf CLI is missing; install Node.js, then run `make setup`")
+    command = cdktf_cli("synth", "--output", str(tmp_path / "out"))
     config = write_config(tmp_path, '[naming]\nname = "cli"\n')
     environment = {**os.environ, "CHECKPOINT_DISABLE": "1", "IAM_CONFIG": str(config), "CI": "1"}
-    result = subprocess.run(
-        ["npx", "--no-install", "cdktf", "synth", "--output", str(tmp_path / "out")],
-        cwd=REPO,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = run_command(command, REPO, environment)
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "out" / "stacks" / "production-cli" / "cdk.tf.json").is_file()
     assert "Node 20 is end-of-life" not in result.stdout + result.stderr

@@ -35,7 +35,7 @@ from programmatic_iam.state_bucket import (
     bootstrap_spec,
     deny_insecure_transport,
 )
-from tests.helpers import REPO, resources, synth, write_config
+from tests.helpers import REPO, resources, run_module, synth, write_config
 from tests.terraform import Terraform, render_diagnostics
 from tests.test_snapshots import without_metadata
 
@@ -172,17 +172,7 @@ def test_rejects_every_problem_at_once() -> None:
 
 
 def run_bootstrap(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if k != "IAM_CONFIG"}
-    environment["PYTHONPATH"] = str(REPO / "modules")
-    return subprocess.run(
-        [sys.executable, "-m", "programmatic_iam.bootstrap", *args],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_module("programmatic_iam.bootstrap", *args, cwd=cwd)
 
 
 def test_rejects_a_bad_config_with_every_problem_and_writes_nothing(tmp_path: Path) -> None:

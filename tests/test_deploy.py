@@ -21,7 +21,7 @@ import urllib.parse
 import pytest
 
 from programmatic_iam.dev.emulator import AwsEmulator, running_emulator
-from tests.helpers import REPO, synth
+from tests.helpers import REPO, cdktf_cli, run_command, synth
 from tests.terraform import Terraform
 
 pytestmark = pytest.mark.terraform
@@ -77,17 +77,13 @@ def start_terraform(terraform: Terraform, args: list[str], cwd: Path, log: Path,
         )
 
 
-def attempt(terraform: Terraform, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run ``terraform <args>`` and return the result, failed or not."""
-    return subprocess.run(
-        [str(terraform.binary), *args],
-        cwd=cwd,
-        env=terraform.env,
-        capture_output=True,
-        text=True,
-        timeout=WAIT_SECONDS,
-        check=False,
-    )
+def initialized_default_stack(terraform: Terraform, aws: AwsEmulator, directory: Path) -> Path:
+    """The default stack synthesized into ``directory``, its state bucket created, ``terraform init`` done."""
+    synth(None, directory)
+    aws.client("s3").create_bucket(Bucket=STATE_BUCKET)
+    stack_dir = directory / "cdktf.out" / "stacks" / STACK
+    terraform.init(stack_dir)
+    return stack_dir
 
 
 def users(aws: AwsEmulator) -> list[str]:
@@ -438,25 +434,15 @@ def repository_state() -> set[str]:
 
 
 def test_the_pinned_cdktf_cli_deploys(emulated_terraform: Terraform, aws: AwsEmulator, tmp_path: Path) -> None:
-    if not shutil.which("npx") or not (REPO / "node_modules" / ".bin" / "cdktf").exists():
-        pytest.fail("Node.js or the pinned cdktf CLI is missing; install Node.js, then run `make setup`")
+    command = cdktf_cli(
+        "deploy", "--skip-provider-lock", "--auto-approve", "--output", str(tmp_path / "out"), "production-cli"
+    )
     config = tmp_path / "iam.toml"
     config.write_text('[naming]\nname = "cli"\n', encoding="utf-8")
     aws.client("s3").create_bucket(Bucket=STATE_BUCKET)
     environment = {**emulated_terraform.env, "IAM_CONFIG": str(config), "CHECKPOINT_DISABLE": "1"}
     before = repository_state()
-    result = subprocess.run(
-        [
-            "npx", "--no-install", "cdktf", "deploy", "--skip-provider-lock", "--auto-approve",
-            "--output", str(tmp_path / "out"), "production-cli",
-        ],
-        cwd=REPO,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )  # fmt: skip
+    result = run_command(command, REPO, environment)
     assert result.returncode == 0, result.stdout + result.stderr
     after = repository_state()
     assert (sorted(after - before), sorted(before - after)) == ([], []), "cdktf deploy wrote into the repository"
@@ -504,10 +490,7 @@ def test_of_two_concurrent_applies_one_is_refused_the_lock(
 def test_an_interrupted_apply_converges_on_the_next_apply(
     emulated_terraform: Terraform, aws: AwsEmulator, tmp_path: Path
 ) -> None:
-    synth(None, tmp_path)
-    aws.client("s3").create_bucket(Bucket=STATE_BUCKET)
-    stack_dir = tmp_path / "cdktf.out" / "stacks" / STACK
-    emulated_terraform.init(stack_dir)
+    stack_dir = initialized_default_stack(emulated_terraform, aws, tmp_path)
     log = tmp_path / "apply.log"
 
     # Interrupt once the user is created and the policy is done, while the provider reads the new user back.
@@ -553,10 +536,7 @@ def test_an_interrupted_apply_converges_on_the_next_apply(
 def test_a_killed_apply_is_recovered_with_force_unlock_and_import(
     emulated_terraform: Terraform, aws: AwsEmulator, tmp_path: Path
 ) -> None:
-    synth(None, tmp_path)
-    aws.client("s3").create_bucket(Bucket=STATE_BUCKET)
-    stack_dir = tmp_path / "cdktf.out" / "stacks" / STACK
-    emulated_terraform.init(stack_dir)
+    stack_dir = initialized_default_stack(emulated_terraform, aws, tmp_path)
 
     # Kill Terraform and its provider (as a cancelled CI job would) while both creations are in flight.
     with HoldingProxy(aws.endpoint, hold={"CreateUser", "CreatePolicy"}) as proxy:
@@ -581,7 +561,7 @@ def test_a_killed_apply_is_recovered_with_force_unlock_and_import(
     assert state_resources(aws) == []
     assert state_objects(aws) == [STATE_KEY + LOCK_SUFFIX]  # the lock, and not even an empty state
 
-    refused = attempt(emulated_terraform, ["apply", "-auto-approve", "-input=false", "-no-color"], stack_dir)
+    refused = emulated_terraform.attempt(["apply", "-auto-approve", "-input=false", "-no-color"], stack_dir)
     assert refused.returncode == 1
     assert "Error acquiring the state lock" in refused.stderr
     emulated_terraform.run(["force-unlock", "-force", lock_id(refused.stderr)], stack_dir)

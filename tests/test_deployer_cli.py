@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
-import subprocess
-import sys
 
 from programmatic_iam.deployer import deployer_policy
 from programmatic_iam.deployer_policy import main
-from tests.helpers import REPO, blueprint_of, write_config
+from tests.helpers import blueprint_of, run_module, write_config
 
 
 def run(tmp_path: Path, *argv: str, environ: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -57,13 +54,10 @@ def test_rejects_a_kms_alias_and_an_unknown_environment_together(tmp_path: Path)
 
 
 def test_runs_as_a_module_without_a_traceback(tmp_path: Path) -> None:
-    environment = {k: v for k, v in os.environ.items() if k != "IAM_CONFIG"}
-    environment["PYTHONPATH"] = str(REPO / "modules")
-    command = [sys.executable, "-m", "programmatic_iam.deployer_policy"]
-    good = subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True, check=False)
+    good = run_module("programmatic_iam.deployer_policy", cwd=tmp_path)
     assert (good.returncode, good.stderr) == (0, "")
     assert json.loads(good.stdout)["Version"] == "2012-10-17"
     (tmp_path / "iam.toml").write_text('[policy]\nactions = ["ec2:DescribeInstancess"]\n', encoding="utf-8")
-    bad = subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True, check=False)
+    bad = run_module("programmatic_iam.deployer_policy", cwd=tmp_path)
     assert (bad.returncode, bad.stdout) == (2, "")
     assert "did you mean 'ec2:DescribeInstances'?" in bad.stderr and "Traceback" not in bad.stderr

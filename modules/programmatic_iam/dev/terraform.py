@@ -145,11 +145,10 @@ class Terraform:
     env: dict[str, str]
     mirror: Path | None
 
-    def run(self, args: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-        """Run ``terraform <args>`` in ``cwd``; raise :class:`TerraformError` if it fails."""
-        command = [str(self.binary), *args]
-        completed = subprocess.run(
-            command,
+    def attempt(self, args: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+        """Run ``terraform <args>`` in ``cwd`` and return the result, failed or not."""
+        return subprocess.run(
+            [str(self.binary), *args],
             cwd=cwd,
             env=self.env,
             capture_output=True,
@@ -157,6 +156,10 @@ class Terraform:
             timeout=TIMEOUT_SECONDS,
             check=False,
         )
+
+    def run(self, args: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+        """Run ``terraform <args>`` in ``cwd``; raise :class:`TerraformError` if it fails."""
+        completed = self.attempt(args, cwd)
         if completed.returncode != 0:
             raise TerraformError(_failure(completed, cwd))
         return completed
@@ -167,10 +170,7 @@ class Terraform:
         Raises :class:`TerraformError` with the full output if either fails or the stack is invalid.
         """
         self.run(["init", "-backend=false", "-input=false", "-no-color"], stack_dir)
-        command = [str(self.binary), "validate", "-json", "-no-color"]
-        completed = subprocess.run(
-            command, cwd=stack_dir, env=self.env, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False
-        )
+        completed = self.attempt(["validate", "-json", "-no-color"], stack_dir)
         try:
             result: dict[str, Any] = json.loads(completed.stdout)
         except json.JSONDecodeError:
@@ -197,9 +197,8 @@ class Terraform:
 
     def plan_has_changes(self, directory: Path) -> bool:
         """Whether ``terraform plan`` proposes any change (``-detailed-exitcode``: 0 none, 2 some)."""
-        command = [str(self.binary), "plan", "-detailed-exitcode", "-input=false", "-no-color", "-lock-timeout=60s"]
-        completed = subprocess.run(
-            command, cwd=directory, env=self.env, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False
+        completed = self.attempt(
+            ["plan", "-detailed-exitcode", "-input=false", "-no-color", "-lock-timeout=60s"], directory
         )
         if completed.returncode not in (0, 2):
             raise TerraformError(_failure(completed, directory))
