@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
+import re
+import subprocess
 
 import pytest
 
-from tests.helpers import REPO, cdktf_cli, policy_documents, resources, run_app, run_command, synth, write_config
+from programmatic_iam.staging import synthesize_via_staging
+from tests.helpers import (
+    REPO,
+    base_environment,
+    blueprint_of,
+    cdktf_cli,
+    policy_documents,
+    resources,
+    run_app,
+    run_command,
+    synth,
+    write_config,
+)
 
 STACK = Path("stacks") / "production-streammanager" / "cdk.tf.json"
+ENVIRONMENT = '[[environments]]\nname = "{}"\nregion = "us-east-1"\n'
 SEED = json.loads((REPO / "tests" / "fixtures" / "seed-console-policy.json").read_text(encoding="utf-8"))
 
 
@@ -105,6 +119,57 @@ def test_stacks_of_removed_environments_do_not_linger(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+def test_resynthesis_keeps_terraforms_working_files_and_drops_everything_else(tmp_path: Path) -> None:
+    config = '[[environments]]\nname = "a"\nregion = "us-east-1"\n[[environments]]\nname = "b"\nregion = "us-east-1"\n'
+    synth(config, tmp_path)
+    stack = tmp_path / "cdktf.out" / "stacks" / "a-streammanager"
+    working = [".terraform", ".terraform.lock.hcl", "terraform.tfstate", "terraform.tfstate.backup"]
+    (stack / ".terraform").mkdir()
+    (stack / ".terraform" / "terraform.tfstate").write_text('{"backend": {"type": "s3"}}')
+    for name in working[1:]:
+        (stack / name).write_text(name)
+    (stack / "cdk.tf").write_text("# left by an earlier `cdktf synth --hcl`")
+    synth(config.replace('"b"', '"c"'), tmp_path)
+    assert sorted(p.name for p in stack.parent.iterdir()) == ["a-streammanager", "c-streammanager"]
+    assert sorted(p.name for p in stack.iterdir()) == sorted([*working, "cdk.tf.json"])
+    assert (stack / ".terraform" / "terraform.tfstate").read_text() == '{"backend": {"type": "s3"}}'
+    assert all((stack / name).read_text() == name for name in working[1:])
+
+
+def test_a_synthesis_that_fails_half_way_leaves_the_previous_output_as_it_was(tmp_path: Path) -> None:
+    import jsii
+
+    from programmatic_iam.cdk import build_app
+    from programmatic_iam.cdk.bindings import App, IValidation
+
+    @jsii.implements(IValidation)
+    class FailsValidation:
+        """A real cdktf validation that fails, so that synthesis stops after writing the stacks before it."""
+
+        def validate(self) -> list[str]:
+            return ["broken on purpose"]
+
+    two = '[[environments]]\nname = "a"\nregion = "us-east-1"\n[[environments]]\nname = "b"\nregion = "us-east-1"\n'
+    outdir = tmp_path / "cdktf.out"
+    synth(two, tmp_path)
+    (outdir / "stacks" / "a-streammanager" / ".terraform").mkdir()
+    before = tree_digest(outdir)
+    renamed = blueprint_of('[naming]\nname = "renamed"\n' + two, tmp_path)
+    staged: list[Path] = []
+
+    def build_then_break_the_second_stack(staging: str) -> App:
+        app = build_app(renamed, staging)
+        app.node.find_child("b-renamed").node.add_validation(FailsValidation())
+        staged.append(Path(staging))
+        return app
+
+    with pytest.raises(RuntimeError, match="broken on purpose"):
+        synthesize_via_staging(build_then_break_the_second_stack, outdir)
+    assert tree_digest(outdir) == before
+    assert staged and staged[0].parent == tmp_path and staged[0] != outdir
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cdktf.out", "iam.toml"]
+
+
 def test_unlisted_actions_are_accepted_with_a_warning(tmp_path: Path) -> None:
     write_config(tmp_path, '[policy]\nactions = ["ec2:LaunchRocket"]\nallow_unlisted_actions = ["ec2:LaunchRocket"]\n')
     result = run_app(tmp_path, CDKTF_OUTDIR="out")
@@ -112,14 +177,54 @@ def test_unlisted_actions_are_accepted_with_a_warning(tmp_path: Path) -> None:
     assert "warning: iam.toml: policy.actions[0]: 'ec2:LaunchRocket' is not in the IAM catalogue" in result.stderr
 
 
-def test_cdktf_cli_synth_runs_the_app_through_pipenv(tmp_path: Path) -> None:
-    command = cdktf_cli("synth", "--output", str(tmp_path / "out"))
-    config = write_config(tmp_path, '[naming]\nname = "cli"\n')
-    environment = {**os.environ, "CHECKPOINT_DISABLE": "1", "IAM_CONFIG": str(config), "CI": "1"}
-    result = run_command(command, REPO, environment)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert (tmp_path / "out" / "stacks" / "production-cli" / "cdk.tf.json").is_file()
-    assert "Node 20 is end-of-life" not in result.stdout + result.stderr
+def cdktf_cli_synth(config: Path, outdir: Path) -> subprocess.CompletedProcess[str]:
+    """``cdktf synth --output outdir`` through the pinned CLI, with ``config`` as $IAM_CONFIG."""
+    environment = {**base_environment(), "CHECKPOINT_DISABLE": "1", "IAM_CONFIG": str(config), "CI": "1"}
+    return run_command(cdktf_cli("synth", "--output", str(outdir)), REPO, environment)
+
+
+def test_cdktf_cli_synth_follows_environments_as_they_are_added_renamed_and_removed(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    steps = [
+        ('[naming]\nname = "cli"\n', ["production-cli"]),
+        ('[naming]\nname = "cli"\nnamespace = "acme"\n', ["acme-production-cli"]),
+        ('[naming]\nname = "cli"\n' + ENVIRONMENT.format("a") + ENVIRONMENT.format("b"), ["a-cli", "b-cli"]),
+        ('[naming]\nname = "cli"\n' + ENVIRONMENT.format("b") + ENVIRONMENT.format("c"), ["b-cli", "c-cli"]),
+    ]
+    for index, (text, expected) in enumerate(steps):
+        config = write_config(tmp_path, text)
+        result = cdktf_cli_synth(config, out)
+        assert result.returncode == 0, f"step {index}: {result.stdout}{result.stderr}"
+        assert "Node 20 is end-of-life" not in result.stdout + result.stderr
+        assert sorted(p.name for p in (out / "stacks").iterdir()) == expected, f"step {index}"
+        assert all((out / "stacks" / name / "cdk.tf.json").is_file() for name in expected)
+        if index == 2:  # what `terraform init` leaves in b's folder must survive the next synth
+            (out / "stacks" / "b-cli" / ".terraform").mkdir()
+            (out / "stacks" / "b-cli" / ".terraform.lock.hcl").write_text("# lock\n")
+    assert sorted(p.name for p in (out / "stacks" / "b-cli").iterdir()) == [
+        ".terraform",
+        ".terraform.lock.hcl",
+        "cdk.tf.json",
+    ]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_cdktf_cli_synth_shows_problems_once_unprefixed_and_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert cdktf_cli_synth(write_config(tmp_path, '[naming]\nname = "cli"\n'), out).returncode == 0
+    before = tree_digest(out)
+    result = cdktf_cli_synth(write_config(tmp_path, '[naming]\nnamespace = "Acme Corp"\n'), out)
+    assert result.returncode == 1  # the cdktf CLI's own status for any failed app (docs/deploying.md)
+    report = "1 problem in the configuration; nothing was written:\n  - "
+    # The CLI echoes the app's output live and again, indented, in its closing summary: the app writes to
+    # stdout so that the live copy is the plain report, without the "[ERROR] default -" prefix of stderr.
+    assert result.stdout.count(report) == 1
+    assert re.search(f"^{re.escape(report)}", result.stdout, re.MULTILINE), result.stdout
+    assert not re.search(r"\[ERROR\] default - \S*1 problem", result.stdout + result.stderr)
+    assert "naming.namespace: 'Acme Corp' has characters IAM does not allow" in result.stdout
+    assert "Error:         non-zero exit code 2" in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert tree_digest(out) == before
 
 
 def test_an_unwritable_output_folder_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

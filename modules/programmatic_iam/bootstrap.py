@@ -3,22 +3,34 @@
 The chicken-and-egg path (docs/state-backend.md): synthesize with ``--state local``, ``terraform init`` and
 ``apply`` in the stack folder, synthesize again with ``--state s3``, then ``terraform init -migrate-state
 -force-copy`` moves the bootstrap's own state into the bucket it created.
+
+Once that migration has happened (the stack folder's ``.terraform/`` records the s3 backend), ``--state local``
+is refused: changes to the bucket go through ``make bootstrap-apply``, and only the take-down path
+(``--state local --take-down``) moves the state out of the bucket again.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping, Sequence
+import json
 import os
 from pathlib import Path
 import sys
 from typing import TextIO
 
-from .cli import EXIT_CONFIG_ERROR, EXIT_OUTPUT_ERROR, synthesize_via_staging
+from .cli import EXIT_CONFIG_ERROR, EXIT_OUTPUT_ERROR
 from .errors import ConfigError
+from .staging import synthesize_via_staging
 from .state_bucket import STATE_LOCATIONS, BootstrapSpec, StateLocation, load_bootstrap_spec
 
 DEFAULT_OUTDIR = "cdktf.out.bootstrap"
+# The bootstrap's state is already in the bucket (or, with --take-down, not yet): synthesizing would not help.
+EXIT_WRONG_PATH = 3
+# Where Terraform records the backend a working directory was initialised with.
+BACKEND_RECORD = Path(".terraform") / "terraform.tfstate"
+# The S3-only `terraform init` arguments that the emulator's shell sets (use_path_style); a local state refuses them.
+WITHOUT_S3_INIT_ARGUMENTS = "env -u TF_CLI_ARGS_init "
 
 
 def main(
@@ -28,7 +40,10 @@ def main(
     stderr: TextIO | None = None,
 ) -> int:
     """Parse the command line, then synthesize the bootstrap stack. Returns the process exit code."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.take_down and args.state != "local":
+        parser.error("--take-down moves the state out of the bucket: it goes with --state local")
     environ = os.environ if environ is None else environ
     stdout = sys.stdout if stdout is None else stdout
     stderr = sys.stderr if stderr is None else stderr
@@ -38,6 +53,10 @@ def main(
         print(error.render(), file=stderr)
         return EXIT_CONFIG_ERROR
     outdir = Path(args.output)
+    refusal = wrong_path(outdir / "stacks" / spec.stack_id, args.state, take_down=args.take_down)
+    if refusal:
+        print(refusal, file=stderr)
+        return EXIT_WRONG_PATH
     try:
         stack_dir = synthesize_bootstrap(spec, outdir)
     except OSError as error:
@@ -45,7 +64,7 @@ def main(
             f"{outdir}: cannot write the output ({error}); check the folder's permissions and free space", file=stderr
         )
         return EXIT_OUTPUT_ERROR
-    print(next_steps(stack_dir, args.state), file=stdout)
+    print(next_steps(stack_dir, args.state, take_down=args.take_down), file=stdout)
     return 0
 
 
@@ -66,48 +85,110 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument(
         "--output", default=DEFAULT_OUTDIR, metavar="DIR", help=f"output folder (default: {DEFAULT_OUTDIR})"
     )
+    synth.add_argument(
+        "--take-down",
+        action="store_true",
+        help="with --state local: move the bootstrap's state out of the bucket, to destroy the bucket "
+        "(docs/state-backend.md, 'Taking it down'); without it, --state local is refused once the state "
+        "is in the bucket",
+    )
     return parser
+
+
+def initialised_backend(stack_dir: Path) -> str | None:
+    """The backend type (``"s3"``, ``"local"``) that ``terraform init`` last set up in ``stack_dir``, if any."""
+    try:
+        record = json.loads((stack_dir / BACKEND_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    backend = record.get("backend") if isinstance(record, dict) else None
+    kind = backend.get("type") if isinstance(backend, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+def wrong_path(stack_dir: Path, state: StateLocation, *, take_down: bool) -> str | None:
+    """Why synthesizing ``state`` into ``stack_dir`` would lead Terraform astray, or ``None`` if it would not.
+
+    ``--state local`` after the migration would make ``terraform init`` suggest ``-migrate-state`` or
+    ``-reconfigure``, both wrong there; ``--take-down`` before it would destroy nothing, as the local state is
+    not the bucket's.
+    """
+    if state != "local":
+        return None
+    here = os.path.relpath(stack_dir)
+    in_bucket = initialised_backend(stack_dir) == "s3"
+    if in_bucket and not take_down:
+        return "\n".join(
+            [
+                f"{here} keeps its state in the bucket already: the bucket exists and this bootstrap was migrated.",
+                "To change the bucket (tags, a KMS key, a lock table), run `make bootstrap-apply`. Do not run",
+                "`make bootstrap` again, and do not follow Terraform's `-migrate-state` or `-reconfigure` advice.",
+                "To take the bucket down, add --take-down (docs/state-backend.md, 'Taking it down').",
+            ]
+        )
+    if take_down and not in_bucket:
+        return "\n".join(
+            [
+                f"--take-down moves the bootstrap's state out of the bucket, but {here} is not initialised with",
+                "the bucket's state (a fresh clone, or the state was never moved into the bucket). First run:",
+                "  PYTHONPATH=modules pipenv run python -m programmatic_iam.bootstrap synth --state s3",
+                f"  terraform -chdir={here} init",
+                "then this command again (docs/state-backend.md, 'Taking it down').",
+            ]
+        )
+    return None
 
 
 def synthesize_bootstrap(spec: BootstrapSpec, outdir: Path) -> Path:
     """Synthesize the bootstrap stack into ``outdir``; return its stack folder.
 
-    Unlike the identity stacks' output, the folder is updated in place: only the files cdktf writes are
-    replaced, so the local state, ``.terraform/`` and the lock file that Terraform keeps beside them
-    survive the re-synthesis that precedes ``terraform init -migrate-state``.
+    The local state, ``.terraform/`` and the lock file that Terraform keeps in the stack folder survive the
+    re-synthesis that precedes ``terraform init -migrate-state`` (see :func:`synthesize_via_staging`).
     """
     from .cdk.state import build_bootstrap_app  # cdktf and Node start only once the config is known to be good
 
-    synthesize_via_staging(lambda staging: build_bootstrap_app(spec, staging), outdir, _move_files)
+    synthesize_via_staging(lambda staging: build_bootstrap_app(spec, staging), outdir)
     return outdir / "stacks" / spec.stack_id
 
 
-def _move_files(source: Path, target: Path) -> None:
-    for path in sorted(p for p in source.rglob("*") if p.is_file()):
-        destination = target / path.relative_to(source)
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(path, destination)
-
-
-def next_steps(stack_dir: Path, state: StateLocation) -> str:
+def next_steps(stack_dir: Path, state: StateLocation, *, take_down: bool = False) -> str:
     """What to run after synthesizing, for people following docs/state-backend.md."""
     here = os.path.relpath(stack_dir)
+    stale_copies = f"{here}/terraform.tfstate {here}/terraform.tfstate.backup"
+    if state == "local" and take_down:
+        return "\n".join(
+            [
+                f"Synthesized the state bootstrap into {here}, its own state in a local file again.",
+                "Move the state out of the bucket, empty the bucket, then destroy it (docs/state-backend.md,",
+                "'Taking it down'; destroy every identity stack first):",
+                f"  {WITHOUT_S3_INIT_ARGUMENTS}terraform -chdir={here} init -migrate-state -force-copy",
+                "  (delete every object version and delete marker in the bucket)",
+                f"  terraform -chdir={here} destroy",
+            ]
+        )
     if state == "local":
         return "\n".join(
             [
                 f"Synthesized the state bootstrap into {here}, its own state in a local file.",
-                "Create the bucket, then move this state into it:",
-                f"  terraform -chdir={here} init",
+                "Create the bucket, then move this state into it (`make bootstrap` does all of this):",
+                f"  {WITHOUT_S3_INIT_ARGUMENTS}terraform -chdir={here} init",
                 f"  terraform -chdir={here} apply",
                 "  (this command again, with --state s3)",
                 f"  terraform -chdir={here} init -migrate-state -force-copy",
+                f"  terraform -chdir={here} plan   # expect: No changes.",
+                f"  rm -f {stale_copies}   # now stale copies",
             ]
         )
     return "\n".join(
         [
             f"Synthesized the state bootstrap into {here}, its own state in the bucket.",
-            f"  terraform -chdir={here} init -migrate-state -force-copy   # first time after a local apply",
-            f"  terraform -chdir={here} init                              # otherwise",
+            "Right after the first, local apply: move the state into the bucket, check it, remove the stale copy:",
+            f"  terraform -chdir={here} init -migrate-state -force-copy",
+            f"  terraform -chdir={here} plan   # expect: No changes.",
+            f"  rm -f {stale_copies}",
+            "Otherwise (a change to the bucket; `make bootstrap-apply` does this):",
+            f"  terraform -chdir={here} init",
+            f"  terraform -chdir={here} apply",
         ]
     )
 

@@ -59,7 +59,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_versioning import (  # noqa: E402
     S3BucketVersioningA,
     S3BucketVersioningVersioningConfiguration,
 )
-from constructs import Construct  # noqa: E402
+from constructs import Construct, IValidation  # noqa: E402
 
 __all__ = [
     "App",
@@ -75,6 +75,7 @@ __all__ = [
     "IamUser",
     "IamUserGroupMembership",
     "IamUserPolicyAttachment",
+    "IValidation",
     "LocalBackend",
     "S3Backend",
     "S3Bucket",
