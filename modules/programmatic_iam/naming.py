@@ -6,12 +6,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 import re
 
-from .config.model import Environment, IdentityConfig, Naming
+from .config.model import IAM_NAME_CHARACTER, Environment, IdentityConfig, Naming
 from .errors import Problem, show
 from .templating import render, variables_used
 
-# IAM's rules for user, group and policy names (CreateUser / CreateGroup / CreatePolicy API model).
-IAM_NAME_CHARACTERS = re.compile(r"^[\w+=,.@-]+$", re.ASCII)
+# IAM's length limits for user, group and policy names (CreateUser / CreateGroup / CreatePolicy API model).
 USER_NAME_MAX = 64
 GROUP_NAME_MAX = 128
 POLICY_NAME_MAX = 128
@@ -69,7 +68,7 @@ def name_problems(name: str, *, kind: str, limit: int, where: str, template: str
                 fix="shorten naming.name, naming.namespace or the template",
             )
         )
-    bad = sorted(set(re.sub(r"[\w+=,.@-]", "", name, flags=re.ASCII)))
+    bad = sorted(set(IAM_NAME_CHARACTER.sub("", name)))
     if name and bad:
         problems.append(
             Problem(
@@ -83,16 +82,18 @@ def name_problems(name: str, *, kind: str, limit: int, where: str, template: str
 
 
 def resolve_names(config: IdentityConfig, environment: Environment) -> tuple[Names, list[Problem]]:
-    """The user, policy and group names of ``environment``, with every problem found."""
+    """The user, policy and group names of ``environment``, with every problem found.
+
+    The group name is ``""`` unless the policies are attached through a group.
+    """
     naming = config.naming
     variables = template_variables(naming, environment)
     problems: list[Problem] = []
-    rendered = {}
-    for kind, template, limit in (
-        ("user", naming.user, USER_NAME_MAX),
-        ("policy", naming.policy, POLICY_NAME_MAX),
-        ("group", naming.group, GROUP_NAME_MAX),
-    ):
+    rendered = {"group": ""}
+    kinds = [("user", naming.user, USER_NAME_MAX), ("policy", naming.policy, POLICY_NAME_MAX)]
+    if config.user.attach_policies_to == "group":  # an unused group's template is not the user's concern
+        kinds.append(("group", naming.group, GROUP_NAME_MAX))
+    for kind, template, limit in kinds:
         where = f"{config.origin}: naming.{kind} (environment {environment.name!r})"
         name, render_problems = render_name(template, variables, naming.delimiter, where=where)
         problems += render_problems or name_problems(name, kind=kind, limit=limit, where=where, template=template)

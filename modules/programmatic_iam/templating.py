@@ -20,6 +20,8 @@ def sandbox() -> SandboxedEnvironment:
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=False,
+        # A template is one self-contained text: {% include %}, {% import %} and {% extends %} find nothing.
+        loader=jinja2.DictLoader({}),
     )
 
 
@@ -60,7 +62,17 @@ def render(source: str, variables: Mapping[str, Any], *, where: str) -> tuple[st
         ]
     try:
         return environment.from_string(parsed).render(**variables), []
-    except jinja2.TemplateError as error:
+    except jinja2.TemplateNotFound as error:
+        return None, [
+            Problem(
+                where=where,
+                given=show(source),
+                why=f"loads the template {error.name!r} ({{% include %}}, {{% import %}} or {{% extends %}}), "
+                "but templates cannot load other templates",
+                fix="write the text of that template in place",
+            )
+        ]
+    except Exception as error:  # user template code can raise anything: it is a problem to report, not a crash
         return None, [
             Problem(
                 where=where,

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from programmatic_iam.blueprint import load_blueprint
 from programmatic_iam.errors import ConfigError
-from tests.helpers import blueprint_of
+from tests.helpers import blueprint_of, write_config
 
 TWO_ENVIRONMENTS = (
     '[[environments]]\nname = "a"\nregion = "us-east-1"\n[[environments]]\nname = "b"\nregion = "eu-west-1"\n'
@@ -52,3 +53,32 @@ def test_rejects_inconsistent_settings(tmp_path: Path, toml: str, expected: str)
     with pytest.raises(ConfigError) as caught:
         blueprint_of(toml, tmp_path)
     assert any(expected in p.render() for p in caught.value.problems), [p.render() for p in caught.value.problems]
+
+
+def test_reports_independent_problems_of_every_section_in_one_run(tmp_path: Path) -> None:
+    write_config(
+        tmp_path,
+        """
+        [naming]
+        namespace = "Acme Corp"
+        [policy]
+        actions = ["ec2:DescribeInstancess"]
+        [[environments]]
+        name = "prod"
+        region = "us-east-1"
+        account_id = "123"
+        [[environments]]
+        name = "prod"
+        region = "us-east-1"
+        """,
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_blueprint({}, cwd=tmp_path)
+    assert [p.where for p in caught.value.problems] == [
+        "iam.toml: naming.namespace",
+        "iam.toml: environments[0].account_id",
+        "iam.toml: environments",
+        "iam.toml: policy.actions[0]",
+    ]
+    assert "lists the environment 'prod' twice" in caught.value.problems[2].why
+    assert "did you mean 'ec2:DescribeInstances'?" in caught.value.problems[3].why

@@ -99,9 +99,14 @@ def test_rejects_invalid_toml_with_the_position(tmp_path: Path) -> None:
         ('[naming]\ndelimiter = "/"\n', "iam.toml: naming.delimiter: '/' input should be '-', '_' or '.'"),
         (
             '[[environments]]\nname = "prod"\nregion = "us-east-1"\n[[environments]]\nname = "PROD"\nregion = "us-west-2"\n',
-            "lists the environment 'PROD' twice",
+            "iam.toml: environments: lists the environment 'PROD' twice",
         ),
         ("environments = []\n", "has no environments"),
+        (
+            '[environments]\nname = "a"\nregion = "us-east-1"\n',
+            "iam.toml: environments: is a single [environments] table, but a list of tables is expected\n"
+            "    fix: write [[environments]] (double brackets) before each entry",
+        ),
         (
             '[naming]\nname = "${TfToken[TOKEN.1]}"\n',
             "iam.toml: naming.name: '${TfToken[TOKEN.1]}' contains a cdktf token marker",
@@ -129,3 +134,9 @@ def test_reports_every_problem_at_once_across_sections(tmp_path: Path) -> None:
     )
     assert len(problems) == 2  # the loader's; the naming and policy checks come after, in the blueprint
     assert "naming.nmae" in problems[0] and "backend.bucket" in problems[1]
+
+
+def test_a_bad_required_value_is_reported_once_not_also_as_missing(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, '[[environments]]\nname = "a"\nregion = "mars-1"\n')
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("iam.toml: environments[0].region: 'mars-1' is not an AWS region name")

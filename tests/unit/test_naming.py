@@ -100,7 +100,15 @@ def test_accepts_names_iam_allows(name: str) -> None:
             '[naming]\nname = "' + "x" * 60 + '"\n',
             "renders the user name 'production-" + "x" * 60 + "' of 71 characters",
         ),
-        ('[naming]\nname = "stream manager"\n', "characters IAM does not allow: ' '"),
+        ('[naming]\nuser = "{{ name }} {{ environment }}"\n', "characters IAM does not allow: ' '"),
+        (
+            '[naming]\nname = "stream manager"\n',
+            "iam.toml: naming.name: 'stream manager' has characters IAM does not allow in names: ' '",
+        ),
+        (
+            '[naming]\nnamespace = "Acme Corp"\n',
+            "iam.toml: naming.namespace: 'Acme Corp' has characters IAM does not allow in names: ' '",
+        ),
         ('[naming]\nuser = "{{ name"\n', "is not a valid jinja2 template"),
         ("[naming]\nuser = \"{{ ''.__class__.__mro__ }}\"\n", "failed to render (SecurityError"),
         ('[naming]\nuser = "{{ namespace }}"\n', "renders the user name '' of 0 characters"),
@@ -125,3 +133,32 @@ def test_rejects_names_equal_ignoring_case(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="environment 'prod' twice"):
         blueprint_of(toml, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "toml",
+    [
+        '[naming]\nnamespace = "Acme Corp"\n',
+        '[naming]\nnamespace = "Acme Corp"\n[user]\nattach_policies_to = "group"\n'
+        '[[environments]]\nname = "a"\nregion = "us-east-1"\n[[environments]]\nname = "b"\nregion = "us-east-1"\n',
+    ],
+)
+def test_rejects_a_bad_namespace_once_naming_the_namespace(tmp_path: Path, toml: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        blueprint_of(toml, tmp_path)
+    (problem,) = caught.value.problems
+    assert problem.where == "iam.toml: naming.namespace"
+    assert problem.given == "'Acme Corp'"
+
+
+def test_an_unused_group_template_is_not_checked(tmp_path: Path) -> None:
+    blueprint = blueprint_of('[naming]\ngroup = "{{ nope }} and spaces"\n', tmp_path)
+    assert blueprint.stacks[0].identity.group_name == ""
+
+
+def test_rejects_a_bad_group_template_when_a_group_is_used(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        blueprint_of('[naming]\ngroup = "{{ name }} x"\n[user]\nattach_policies_to = "group"\n', tmp_path)
+    (problem,) = caught.value.problems
+    assert problem.where == "iam.toml: naming.group (environment 'production')"
+    assert "has characters IAM does not allow: ' '" in problem.why

@@ -17,6 +17,7 @@ from .model import IdentityConfig
 
 DEFAULT_CONFIG_FILE = "iam.toml"
 CONFIG_FILE_VARIABLE = "IAM_CONFIG"
+_MISSING = "is missing"
 
 
 def load_config(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> IdentityConfig:
@@ -76,7 +77,8 @@ def parse_config(raw: Mapping[str, Any], *, origin: str, base_dir: Path) -> Iden
         config = IdentityConfig.model_validate(raw)
     except ValidationError as error:
         problems.extend(_validation_problems(error, origin))
-        config = _salvage(raw, error)
+        config, hidden = _salvage(raw, error, origin)
+        problems.extend(hidden)
     if config is not None:
         config._origin = origin
         config._base_dir = base_dir
@@ -85,22 +87,31 @@ def parse_config(raw: Mapping[str, Any], *, origin: str, base_dir: Path) -> Iden
     return config
 
 
-def _salvage(raw: Mapping[str, Any], error: ValidationError) -> IdentityConfig | None:
-    """The config without the values that failed (so they take their defaults), for the checks that follow."""
+def _salvage(
+    raw: Mapping[str, Any], error: ValidationError, origin: str
+) -> tuple[IdentityConfig | None, list[Problem]]:
+    """The config without the values that failed (so they take their defaults), for the checks that follow.
+
+    Also returns the problems that showed only once those values were gone: a check over a whole list
+    (duplicate environments) runs only when every item in it is valid.
+    """
     data: Any = copy.deepcopy(dict(raw))
+    hidden: list[Problem] = []
     for _ in range(4):
         locations = sorted(
             {tuple(d["loc"]) for d in error.errors()}, key=lambda loc: [str(p) for p in loc], reverse=True
         )
         if not locations or () in locations:
-            return None
+            return None, hidden
         for location in locations:
             _delete(data, location if _exists(data, location) else location[:-1])
         try:
-            return IdentityConfig.model_validate(data)
+            return IdentityConfig.model_validate(data), hidden
         except ValidationError as again:
             error = again
-    return None
+            # "missing" here means a value this loop deleted, not one the user left out.
+            hidden += [p for p in _validation_problems(again, origin) if p.why != _MISSING]
+    return None, hidden
 
 
 def _exists(data: Any, location: tuple[int | str, ...]) -> bool:
@@ -162,9 +173,20 @@ def _validation_problems(error: ValidationError, origin: str) -> Iterator[Proble
         if detail["type"] == "extra_forbidden":
             continue  # reported with a suggestion by _unknown_key_problems
         location = _location(detail["loc"])
-        given = "" if detail["type"] == "missing" or isinstance(detail["input"], Mapping) else show(detail["input"])
-        why, fix = _why_and_fix(detail["type"], detail["msg"])
+        given = "" if detail["type"] == "missing" or _is_table(detail["input"]) else show(detail["input"])
+        if detail["type"] in ("tuple_type", "list_type") and isinstance(detail["input"], Mapping):
+            why = f"is a single [{location}] table, but a list of tables is expected"
+            fix = f"write [[{location}]] (double brackets) before each entry"
+        else:
+            why, fix = _why_and_fix(detail["type"], detail["msg"])
         yield Problem(where=f"{origin}: {location or '(top level)'}", given=given, why=why, fix=fix)
+
+
+def _is_table(value: Any) -> bool:
+    """A TOML table or array of tables: shown by its key rather than by its (long) value."""
+    return isinstance(value, Mapping) or (
+        isinstance(value, list | tuple) and any(isinstance(v, Mapping) for v in value)
+    )
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
@@ -180,7 +202,7 @@ def _location(loc: tuple[int | str, ...]) -> str:
 def _why_and_fix(kind: str, message: str) -> tuple[str, str]:
     message = message.removeprefix("Value error, ")
     if kind == "missing":
-        return "is missing", "add it"
+        return _MISSING, "add it"
     if "; " in message and kind == "value_error":
         why, _, fix = message.partition("; ")
         return why, fix

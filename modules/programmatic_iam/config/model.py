@@ -25,6 +25,8 @@ _TAG_CHARS = re.compile(r"^[\w\s.:/=+\-@]*$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _ENVIRONMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# IAM's characters for user, group and policy names (CreateUser / CreateGroup / CreatePolicy API model).
+IAM_NAME_CHARACTER = re.compile(r"[\w+=,.@-]", re.ASCII)
 _IAM_PATH = re.compile(r"^(/|/[\x21-\x7e]+/)$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
@@ -112,6 +114,18 @@ class Naming(_Section):
         description="Joins the namespace prefix; doubled or leading/trailing delimiters left by empty "
         "variables are removed.",
     )
+
+    @field_validator("namespace", "name")
+    @classmethod
+    def _iam_name_part(cls, value: str) -> str:
+        # Checked here, at the input, so that the problem names this key once rather than every name it is in.
+        bad = sorted(set(IAM_NAME_CHARACTER.sub("", value)))
+        if bad:
+            raise ValueError(
+                f"has characters IAM does not allow in names: {''.join(bad)!r}; "
+                "use only letters, digits and + = , . @ _ - (for example 'acme-corp')"
+            )
+        return value
 
 
 class Policy(_Section):
@@ -354,12 +368,13 @@ class IdentityConfig(_Section):
         """The configuration file as the user named it, or ``<built-in default>``."""
         return self._origin
 
-    @model_validator(mode="after")
-    def _unique_environments(self) -> IdentityConfig:
-        if not self.environments:
+    @field_validator("environments")
+    @classmethod
+    def _unique_environments(cls, environments: tuple[Environment, ...]) -> tuple[Environment, ...]:
+        if not environments:
             raise ValueError("has no environments; add at least one [[environments]] entry with name and region")
         seen: dict[str, str] = {}
-        for environment in self.environments:
+        for environment in environments:
             folded = environment.name.casefold()
             if folded in seen:
                 raise ValueError(
@@ -367,4 +382,4 @@ class IdentityConfig(_Section):
                     "give each [[environments]] entry its own name"
                 )
             seen[folded] = environment.name
-        return self
+        return environments

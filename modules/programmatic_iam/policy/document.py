@@ -160,28 +160,35 @@ def _wildcard_problems(action: str, rules: ActionRules, place: str) -> list[Prob
 def _unknown_action_problem(action: str, catalogue: Catalogue, place: str) -> Problem:
     prefix, _, name = action.partition(":")
     service = catalogue.service(prefix)
-    fix = "list it in policy.allow_unlisted_actions if AWS added it after the catalogue"
     if service is None:
         guessed = catalogue.service(closest_match(prefix, catalogue.prefixes) or "")
-        suggestion = ""
-        if guessed is not None:
-            known = guessed.actions.get(name.lower())
-            suggestion = (
-                f"; did you mean '{guessed.prefix}:{known}'?" if known else f"; did you mean {guessed.prefix!r}?"
+        known = guessed.actions.get(name.lower()) if guessed else None
+        if guessed is not None and known is not None:
+            return Problem(
+                place,
+                show(action),
+                f"names the unknown service {prefix!r}; did you mean '{guessed.prefix}:{known}'?",
+                f"write '{guessed.prefix}:{known}'",
             )
+        suggestion = f"; did you mean {guessed.prefix!r}?" if guessed else ""
         return Problem(
             place,
             show(action),
             f"names the unknown service {prefix!r}{suggestion}",
             "use a service prefix from the AWS Service Authorization Reference, such as 'ec2' or 's3'",
         )
+    unknown = f"is not an action of {service.prefix!r} in the IAM catalogue ({catalogue.source})"
     match = closest_match(name, service.actions.values())
-    suggestion = f"; did you mean '{service.prefix}:{match}'?" if match else ""
+    if match is None:
+        return Problem(
+            place, show(action), unknown, "list it in policy.allow_unlisted_actions if AWS added it after the catalogue"
+        )
     return Problem(
         place,
         show(action),
-        f"is not an action of {service.prefix!r} in the IAM catalogue ({catalogue.source}){suggestion}",
-        fix,
+        f"{unknown}; did you mean '{service.prefix}:{match}'?",
+        f"write '{service.prefix}:{match}' (policy.allow_unlisted_actions is only for actions AWS added after "
+        "the catalogue)",
     )
 
 
@@ -359,13 +366,15 @@ def _exactly_one(raw: Mapping[str, Any], key: str, negated: str, where: str, pro
     if len(present) == 1:
         return present[0]
     if not present:
-        problems.append(Problem(f"{where}", f"no {key}", f"a statement needs {key} or {negated}", f"add {key}"))
+        problems.append(
+            Problem(where, "", f"has neither {key} nor {negated}; a statement needs one of them", f"add {key}")
+        )
     else:
         problems.append(
             Problem(
-                f"{where}",
-                f"both {key} and {negated}",
-                "they are mutually exclusive",
+                where,
+                "",
+                f"has both {key} and {negated}, which are mutually exclusive",
                 f"keep one of {key} and {negated}",
             )
         )
