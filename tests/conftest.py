@@ -9,6 +9,9 @@ import pytest
 from programmatic_iam.dev.emulator import AwsEmulator, running_emulator
 from tests.terraform import Terraform, terraform_cli
 
+# Before any test module imports it, so that its checks (granted_actions) report like a test's own asserts.
+pytest.register_assert_rewrite("tests.helpers")
+
 
 @pytest.fixture(scope="session")
 def terraform(tmp_path_factory: pytest.TempPathFactory) -> Terraform:

@@ -17,9 +17,24 @@ import pytest
 from programmatic_iam.blueprint import Blueprint, build_blueprint
 from programmatic_iam.cli import synthesize
 from programmatic_iam.config import load_config, parse_config
+from programmatic_iam.policy.catalogue import load_catalogue
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
+# Real read-only actions of five services: a document of about 12,500 characters, which IAM's limit of
+# 6,144 splits into three managed policies.
+SPLIT_POLICY_PATTERNS = (
+    "cloudwatch:Describe*",
+    "cloudwatch:Get*",
+    "cloudwatch:List*",
+    "ec2:Describe*",
+    "iam:Get*",
+    "iam:List*",
+    "logs:Describe*",
+    "logs:Get*",
+    "s3:Get*",
+    "s3:List*",
+)
 
 
 def write_config(directory: Path, text: str, name: str = "iam.toml") -> Path:
@@ -94,3 +109,28 @@ def policy_documents(stack: dict[str, Any]) -> list[dict[str, Any]]:
         json.loads(policy["policy"].replace("$${", "${").replace("%%{", "%{"))
         for policy in resources(stack, "aws_iam_policy")
     ]
+
+
+def granted_actions(document: dict[str, Any]) -> set[str]:
+    """The actions a document allows; every statement must allow on ``*`` and nothing else."""
+    statements = document["Statement"]
+    statements = statements if isinstance(statements, list) else [statements]
+    actions: set[str] = set()
+    for statement in statements:
+        assert (statement["Effect"], statement["Resource"]) == ("Allow", "*")
+        assert set(statement) <= {"Sid", "Effect", "Action", "Resource"}
+        granted = statement["Action"]
+        actions.update([granted] if isinstance(granted, str) else granted)
+    return actions
+
+
+def split_policy_actions() -> list[str]:
+    """The catalogue's actions matching :data:`SPLIT_POLICY_PATTERNS`, sorted: a policy too large for one."""
+    catalogue = load_catalogue()
+    return sorted({action for pattern in SPLIT_POLICY_PATTERNS for action in catalogue.matching(pattern)})
+
+
+def split_policy_config(attach_policies_to: str) -> str:
+    """A config granting :func:`split_policy_actions` (listed one by one), attached to the user or a group."""
+    actions = json.dumps(split_policy_actions())
+    return f'[policy]\nactions = {actions}\n\n[user]\nattach_policies_to = "{attach_policies_to}"\n'

