@@ -498,24 +498,43 @@ def repository_state() -> set[str]:
     return state
 
 
-def test_the_pinned_cdktf_cli_deploys(emulated_terraform: Terraform, aws: AwsEmulator, tmp_path: Path) -> None:
-    command = cdktf_cli(
-        "deploy", "--skip-provider-lock", "--auto-approve", "--output", str(tmp_path / "out"), "production-cli"
-    )
+def test_the_pinned_cdktf_cli_deploys_and_follows_environments_as_they_change(
+    emulated_terraform: Terraform, aws: AwsEmulator, tmp_path: Path
+) -> None:
     config = tmp_path / "iam.toml"
-    config.write_text('[naming]\nname = "cli"\n', encoding="utf-8")
+    out = tmp_path / "out"
     aws.client("s3").create_bucket(Bucket=STATE_BUCKET)
     environment = {**emulated_terraform.env, "IAM_CONFIG": str(config), "CHECKPOINT_DISABLE": "1"}
+
+    def cdktf(toml: str, *args: str) -> str:
+        config.write_text('[naming]\nname = "cli"\n' + toml, encoding="utf-8")
+        result = run_command(cdktf_cli(*args, "--skip-provider-lock", "--output", str(out)), REPO, environment)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
     before = repository_state()
-    result = run_command(command, REPO, environment)
-    assert result.returncode == 0, result.stdout + result.stderr
+    cdktf("", "deploy", "--auto-approve", "production-cli")
     after = repository_state()
     assert (sorted(after - before), sorted(before - after)) == ([], []), "cdktf deploy wrote into the repository"
     assert users(aws) == ["production-cli"]
     assert [status for _, status in access_keys(aws)["production-cli"]] == ["Active"]
     assert sorted(local_policies(aws)) == ["production-cli-programmatic-access"]
     assert len(state_resources(aws, "production-cli/terraform.tfstate")) == len(RESOURCE_TYPES)
-    assert (tmp_path / "out" / "stacks" / "production-cli" / "cdk.tf.json").is_file()
+    assert (out / "stacks" / "production-cli" / "cdk.tf.json").is_file()
+
+    # An environment added: both stacks deploy in one run, the first one unchanged.
+    staging = '[[environments]]\nname = "staging"\nregion = "us-east-1"\n'
+    production = '[[environments]]\nname = "production"\nregion = "us-east-1"\n'
+    cdktf(production + staging, "deploy", "--auto-approve", "*")
+    assert users(aws) == ["production-cli", "staging-cli"]
+    assert sorted(p.name for p in (out / "stacks").iterdir()) == ["production-cli", "staging-cli"]
+
+    # An environment removed: its folder goes, the other plans no changes, and (as docs/deploying.md
+    # says) the removed environment's resources stay until someone destroys them.
+    plan = cdktf(staging, "diff", "staging-cli")
+    assert "No changes." in plan
+    assert sorted(p.name for p in (out / "stacks").iterdir()) == ["staging-cli"]
+    assert users(aws) == ["production-cli", "staging-cli"]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
