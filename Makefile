@@ -17,7 +17,7 @@ RUN := $(PIPENV) run
 RUN_MODULE := PYTHONPATH=modules $(RUN) python -m
 BOOTSTRAP_STACK := cdktf.out.bootstrap/stacks/terraform-state
 
-.PHONY: setup synth deploy test lint typecheck unit bench clean docs bootstrap bootstrap-apply demo
+.PHONY: setup synth deploy test lint typecheck unit bench clean docs bootstrap bootstrap-apply demo emulator
 
 setup: .venv/.setup-stamp node_modules/.setup-stamp
 
@@ -50,19 +50,25 @@ bench: setup
 	$(RUN) python bench/synth_speed.py
 
 docs: setup
-	$(RUN) python -m programmatic_iam.config.reference docs/configuration.md
+	$(RUN_MODULE) programmatic_iam.config.reference docs/configuration.md
 
 clean:
 	rm -rf cdktf.out .pytest_cache .mypy_cache .ruff_cache
 
-# Once per state bucket: create it with a local state file, then move that state into the bucket
-# (docs/state-backend.md). `terraform apply` asks before it changes anything.
+# Once per state bucket: create it with a local state file, then move that state into the bucket, check
+# that the plan is empty and remove the stale local copy (docs/state-backend.md). `terraform apply` asks
+# before it changes anything. A second run stops at the first step and names `make bootstrap-apply`.
+# `env -u TF_CLI_ARGS_init`: a local state refuses the S3 backend's init arguments (the emulator sets one).
 bootstrap: setup
 	$(RUN_MODULE) programmatic_iam.bootstrap synth --state local
-	terraform -chdir=$(BOOTSTRAP_STACK) init -input=false
+	env -u TF_CLI_ARGS_init terraform -chdir=$(BOOTSTRAP_STACK) init -input=false
 	terraform -chdir=$(BOOTSTRAP_STACK) apply
 	$(RUN_MODULE) programmatic_iam.bootstrap synth --state s3
 	terraform -chdir=$(BOOTSTRAP_STACK) init -input=false -migrate-state -force-copy
+	@terraform -chdir=$(BOOTSTRAP_STACK) plan -input=false -detailed-exitcode -lock-timeout=60s \
+	  || { echo "The plan after the migration failed or is not empty: kept $(BOOTSTRAP_STACK)/terraform.tfstate; see docs/state-backend.md." >&2; exit 1; }
+	rm -f $(BOOTSTRAP_STACK)/terraform.tfstate $(BOOTSTRAP_STACK)/terraform.tfstate.backup
+	@echo "The bootstrap's state is now in the bucket; removed its stale local copy. Later changes: make bootstrap-apply."
 
 # Later changes to the state bucket, whose own state is already in it.
 bootstrap-apply: setup
@@ -73,3 +79,8 @@ bootstrap-apply: setup
 # Everything, end to end, against a local AWS emulator: no AWS account needed.
 demo: setup
 	$(RUN_MODULE) programmatic_iam.dev.demo
+
+# The local AWS emulator in the foreground, for trying your own iam.toml by hand (docs/local-emulator.md):
+# prints the `export` lines for a second shell; Ctrl-C stops it.
+emulator: setup
+	$(RUN_MODULE) programmatic_iam.dev.emulator

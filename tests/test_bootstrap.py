@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from programmatic_iam.blueprint import BackendSpec
-from programmatic_iam.bootstrap import synthesize_bootstrap
+from programmatic_iam.bootstrap import EXIT_WRONG_PATH, synthesize_bootstrap
 from programmatic_iam.config import load_config, parse_config
 from programmatic_iam.dev.emulator import AwsEmulator, for_local_state
 from programmatic_iam.errors import ConfigError
@@ -198,6 +198,28 @@ def test_rejects_an_unknown_state_location(tmp_path: Path) -> None:
     result = run_bootstrap(tmp_path, "synth", "--state", "dynamodb")
     assert result.returncode == 2
     assert "invalid choice: 'dynamodb'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_take_down_goes_only_with_local_state(tmp_path: Path) -> None:
+    result = run_bootstrap(tmp_path, "synth", "--state", "s3", "--take-down")
+    assert result.returncode == 2
+    assert "--take-down" in result.stderr and "--state local" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.terraform
+def test_take_down_is_refused_where_the_state_never_went_into_the_bucket(terraform: Terraform, tmp_path: Path) -> None:
+    fresh = run_bootstrap(tmp_path, "synth", "--state", "local", "--take-down")  # a fresh clone
+    assert fresh.returncode == EXIT_WRONG_PATH, fresh.stderr
+    assert "synth --state s3" in fresh.stderr and "Traceback" not in fresh.stderr
+    assert not (tmp_path / "cdktf.out.bootstrap").exists()
+
+    first = run_bootstrap(tmp_path, "synth", "--state", "local")
+    assert first.returncode == 0, first.stderr
+    assert "Create the bucket" in first.stdout
+    terraform.init(tmp_path / "cdktf.out.bootstrap" / "stacks" / STACK_ID)  # the local backend: no AWS needed
+    local_only = run_bootstrap(tmp_path, "synth", "--state", "local", "--take-down")
+    assert local_only.returncode == EXIT_WRONG_PATH, local_only.stderr
+    assert "is not initialised with" in local_only.stderr
 
 
 def test_resynthesis_keeps_terraforms_files_in_the_stack_folder(tmp_path: Path) -> None:

@@ -120,7 +120,7 @@ def wrong_path(stack_dir: Path, state: StateLocation, *, take_down: bool) -> str
     if in_bucket and not take_down:
         return "\n".join(
             [
-                f"{here} keeps its state in the bucket already: the bucket exists and this bootstrap was migrated.",
+                f"{here} keeps its state in the bucket already: the bucket exists.",
                 "To change the bucket (tags, a KMS key, a lock table), run `make bootstrap-apply`. Do not run",
                 "`make bootstrap` again, and do not follow Terraform's `-migrate-state` or `-reconfigure` advice.",
                 "To take the bucket down, add --take-down (docs/state-backend.md, 'Taking it down').",

@@ -211,7 +211,7 @@ class User(_Section):
     attach_policies_to: Literal["user", "group"] = Field(
         default="user",
         description="Attach the managed policies to the user (as the guide does) or to a group of which "
-        "the user is the only member. See docs/configuration.md for the trade-off.",
+        "the user is the only member. See [Choices worth knowing](#choices-worth-knowing) for the trade-off.",
     )
     tags: Tags = Field(default_factory=dict, description="Tags on the user only (besides the provider's default tags).")
 

@@ -7,16 +7,13 @@ removes the emulator and its working folder, also when interrupted or when a ste
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 import json
 import os
 from pathlib import Path
-import signal
 import sys
 import tempfile
 import time
-from types import FrameType
 from typing import Any, TextIO
 
 from ..blueprint import Blueprint, StackSpec, build_blueprint
@@ -25,7 +22,7 @@ from ..cli import synthesize
 from ..config import IdentityConfig, parse_config
 from ..errors import ConfigError
 from ..state_bucket import STATE_KEY, bootstrap_spec
-from .emulator import AwsEmulator, EmulatorError, for_local_state, running_emulator
+from .emulator import AwsEmulator, EmulatorError, for_local_state, interrupt_on_stop_signals, running_emulator
 from .terraform import (
     Terraform,
     TerraformError,
@@ -51,8 +48,14 @@ def main(stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
         print("The demo needs the terraform binary (1.10 or later) on PATH, or $TERRAFORM naming it.", file=stderr)
         return EXIT_FAILED
     print("programmatic-iam demo: everything runs against a local AWS emulator; no AWS account is used.", file=stdout)
+    if os.environ.get("IAM_CONFIG") or Path("iam.toml").is_file():
+        print(
+            "The demo deploys the built-in default, not your iam.toml; to try yours on the emulator, run "
+            "`make emulator` (docs/local-emulator.md).",
+            file=stdout,
+        )
     try:
-        with _sigterm_as_interrupt(), tempfile.TemporaryDirectory(prefix="programmatic-iam-demo-") as work:
+        with interrupt_on_stop_signals(), tempfile.TemporaryDirectory(prefix="programmatic-iam-demo-") as work:
             run_demo(Path(work), binary, find_provider_mirror(), say)
         say("Stopped the emulator and removed the working folder")
     except KeyboardInterrupt:
@@ -182,20 +185,6 @@ def _start_jsii_in(folder: Path) -> None:
             del os.environ["TMPDIR"]
         else:
             os.environ["TMPDIR"] = previous
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Let ``kill`` clean up like Ctrl-C does: Python's default SIGTERM skips every ``finally``."""
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

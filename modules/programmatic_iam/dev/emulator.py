@@ -2,29 +2,40 @@
 
 Nothing about the emulator goes into synthesized JSON: Terraform, the cdktf CLI and boto3 are pointed
 at it through environment variables only (``AWS_ENDPOINT_URL`` and fake credentials).
+
+Run as ``python -m programmatic_iam.dev.emulator`` (``make emulator``), it keeps the emulator running in the
+foreground for trying one's own configuration by hand (docs/local-emulator.md): it prints the ``export`` lines
+another shell needs, and stops the emulator and removes its working folder on Ctrl-C.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import argparse
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 import os
 from pathlib import Path
+import shlex
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from typing import IO, Any
+from types import FrameType
+from typing import IO, Any, TextIO
 import urllib.error
 import urllib.request
+
+from .terraform import MIRROR_VARIABLE, cli_config_text, find_provider_mirror
 
 HOST = "127.0.0.1"
 # moto accepts any credentials until told to enforce IAM; these only need to look like keys.
 FAKE_ACCESS_KEY_ID = "AKIAEMULATOR00000000"
 FAKE_SECRET_ACCESS_KEY = "emulator-secret-not-a-real-key"
 EMULATED_ACCOUNT_ID = "123456789012"  # moto's default account
+EMULATED_REGION = "us-east-1"
 START_TIMEOUT_SECONDS = 60.0
 # moto's server with its bucket-policy conditions gap patched (see that file); run isolated, it needs only moto.
 MOTO_SERVER = Path(__file__).with_name("moto_server.py")
@@ -41,7 +52,7 @@ class AwsEmulator:
     endpoint: str
     process: subprocess.Popen[bytes]
 
-    def environment(self, region: str = "us-east-1", base: Mapping[str, str] | None = None) -> dict[str, str]:
+    def environment(self, region: str = EMULATED_REGION, base: Mapping[str, str] | None = None) -> dict[str, str]:
         """``base`` (default: this process's environment) pointed at the emulator, with fake credentials.
 
         ``TF_CLI_ARGS_init`` makes the S3 backend address buckets by path, which the emulator needs.
@@ -62,7 +73,7 @@ class AwsEmulator:
         )
         return environment
 
-    def client(self, service: str, region: str = "us-east-1", **credentials: str) -> Any:
+    def client(self, service: str, region: str = EMULATED_REGION, **credentials: str) -> Any:
         """A boto3 client for ``service`` at the emulator (fake credentials unless others are given)."""
         import boto3
 
@@ -113,12 +124,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_emulator(log: Path | None = None) -> Iterator[AwsEmulator]:
-    """Start moto's server on a free loopback port; stop it (and its children) on exit.
+def running_emulator(log: Path | None = None, port: int | None = None) -> Iterator[AwsEmulator]:
+    """Start moto's server on ``port`` of the loopback interface (default: a free one); stop it (and its
+    children) on exit.
 
     Bucket-policy statements with a condition are not enforced (see :mod:`.moto_server`).
     """
-    port = free_port()
+    port = port or free_port()
     output: IO[bytes] | int = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 (closed below)
     process = subprocess.Popen(
         [sys.executable, "-I", str(MOTO_SERVER), "-H", HOST, "-p", str(port)],
@@ -159,3 +171,127 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# ``python -m programmatic_iam.dev.emulator``: the emulator in the foreground, for trying a configuration by hand
+# ---------------------------------------------------------------------------------------------------------------------
+
+# Variables of the second shell that would make the AWS SDKs use another identity than the fake keys.
+UNSET_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN")
+ENV_FILE = "env.sh"
+WALKTHROUGH = "docs/local-emulator.md"
+
+
+def shell_environment(emulator: AwsEmulator, cli_config: Path) -> dict[str, str]:
+    """What a shell needs to aim Terraform, the cdktf CLI, the AWS CLI and boto3 at ``emulator``.
+
+    The emulator's :meth:`AwsEmulator.environment`, Terraform's CLI configuration ``cli_config`` (which
+    takes the providers from the mirror, if there is one) and no cdktf telemetry.
+    """
+    return {
+        **emulator.environment(base={}),
+        "TF_CLI_CONFIG_FILE": str(cli_config),
+        "CHECKPOINT_DISABLE": "1",
+    }
+
+
+def shell_lines(environment: Mapping[str, str]) -> list[str]:
+    """``unset`` and ``export`` lines (POSIX shell) that set ``environment``."""
+    return [
+        f"unset {' '.join(UNSET_VARIABLES)}",
+        *(f"export {name}={shlex.quote(value)}" for name, value in sorted(environment.items())),
+    ]
+
+
+def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """Run the emulator until Ctrl-C (or SIGTERM). Returns the exit code: 0 when stopped, 1 when it failed."""
+    args = _parser().parse_args(argv)
+    stdout = sys.stdout if stdout is None else stdout
+    stderr = sys.stderr if stderr is None else stderr
+    mirror = find_provider_mirror()
+    try:
+        with (
+            interrupt_on_stop_signals(),
+            tempfile.TemporaryDirectory(prefix="programmatic-iam-emulator-") as folder,
+        ):
+            work = Path(folder)
+            cli_config = work / "terraform.tfrc"
+            cli_config.write_text(cli_config_text(mirror), encoding="utf-8")
+            with running_emulator(work / "moto.log", port=args.port) as emulator:
+                lines = shell_lines(shell_environment(emulator, cli_config))
+                (work / ENV_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
+                print(_started(emulator, mirror, work, lines), file=stdout, flush=True)
+                emulator.process.wait()
+                raise EmulatorError(f"moto's server stopped by itself (exit status {emulator.process.returncode})")
+    except KeyboardInterrupt:
+        print("\nStopped the AWS emulator; everything it held is gone.", file=stdout, flush=True)
+        return 0
+    except EmulatorError as error:
+        print(f"The AWS emulator failed: {error}", file=stderr)
+        return 1
+
+
+def _started(emulator: AwsEmulator, mirror: Path | None, work: Path, lines: Sequence[str]) -> str:
+    providers = (
+        f"Terraform takes hashicorp/aws from the provider mirror {mirror}."
+        if mirror
+        else f"No provider mirror found: Terraform will download hashicorp/aws from the registry "
+        f"(set ${MIRROR_VARIABLE} to the folder holding registry.terraform.io/ if it cannot)."
+    )
+    notes = []
+    if Path("cdktf.out.bootstrap").is_dir():
+        notes = [
+            "",
+            "Note: cdktf.out.bootstrap/ exists here. If an earlier emulator session left it, remove it before",
+            "`make bootstrap` (the emulator starts empty); if it holds a real account's bootstrap, try the",
+            "emulator in another clone.",
+        ]
+    return "\n".join(
+        [
+            "programmatic-iam emulator: a local AWS API (moto) for trying your configuration; no AWS account is used.",
+            f"Started the AWS emulator (moto) at {emulator.endpoint}: account {EMULATED_ACCOUNT_ID}, "
+            f"region {EMULATED_REGION}.",
+            providers,
+            "",
+            f"In a second shell, at the repository root, run these lines (or: . {work / ENV_FILE}):",
+            "",
+            *lines,
+            "",
+            f"Then follow {WALKTHROUGH}: make bootstrap, npx cdktf deploy --skip-provider-lock '*', ...",
+            "Everything lives in this process's memory. Press Ctrl-C to stop the emulator and forget it all.",
+            *notes,
+        ]
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m programmatic_iam.dev.emulator",
+        description="Run a local AWS API emulator (moto) until Ctrl-C and print the environment that points at it.",
+    )
+    parser.add_argument("--port", type=int, default=0, help=f"the port on {HOST} to listen on (default: a free one)")
+    return parser
+
+
+@contextmanager
+def interrupt_on_stop_signals() -> Iterator[None]:
+    """Make SIGINT and SIGTERM raise :class:`KeyboardInterrupt`, so that both clean up like Ctrl-C does.
+
+    Python's default SIGTERM skips every ``finally``, and a process started in the background by a
+    non-interactive shell inherits an ignored SIGINT, which Python then leaves ignored.
+    """
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = {number: signal.signal(number, interrupt) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
