@@ -1,37 +1,13 @@
 """The only module that imports cdktf, constructs and the AWS provider bindings.
 
-Switching to CDK Terrain means changing the imports here (``cdktn``, ``cdktn_provider_aws``).
+It imports them under cdktf's names; :mod:`.engine` decides, once, which engine those names load.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import sys
-import types
+from .engine import load_chosen_engine
 
-# jsii prints a large end-of-life banner on Node 20 at every run; it says nothing about our output.
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-
-
-def _register_provider_package_without_submodules(package: str) -> None:
-    """Make ``import package.submodule`` skip the package's ``__init__``.
-
-    The bindings' ``__init__`` imports all ~2,200 resource modules (12-15 s, up to 1.6 GB); an empty
-    stand-in with the real ``__path__`` lets us import only the few we use, with identical output.
-    """
-    if package in sys.modules:
-        return
-    spec = importlib.util.find_spec(package)
-    if spec is None or spec.submodule_search_locations is None:
-        raise ImportError(f"{package} is not installed; run the setup command in README.md")
-    stand_in = types.ModuleType(package)
-    stand_in.__path__ = list(spec.submodule_search_locations)
-    stand_in.__spec__ = spec
-    sys.modules[package] = stand_in
-
-
-_register_provider_package_without_submodules("cdktf_cdktf_provider_aws")
+ENGINE = load_chosen_engine()
 
 from cdktf import App, LocalBackend, S3Backend, TerraformOutput, TerraformStack  # noqa: E402
 from cdktf_cdktf_provider_aws.dynamodb_table import DynamodbTable, DynamodbTableAttribute  # noqa: E402
@@ -62,6 +38,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_versioning import (  # noqa: E402
 from constructs import Construct, IValidation  # noqa: E402
 
 __all__ = [
+    "ENGINE",
     "App",
     "AwsProvider",
     "AwsProviderDefaultTags",
