@@ -60,10 +60,10 @@ clean:
 # before it changes anything. A second run stops at the first step and names `make bootstrap-apply`.
 # `env -u TF_CLI_ARGS_init`: a local state refuses the S3 backend's init arguments (the emulator sets one).
 bootstrap: setup
-	$(RUN_MODULE) programmatic_iam.bootstrap synth --state local
+	$(RUN_MODULE) programmatic_iam bootstrap synth --state local
 	env -u TF_CLI_ARGS_init terraform -chdir=$(BOOTSTRAP_STACK) init -input=false
 	terraform -chdir=$(BOOTSTRAP_STACK) apply
-	$(RUN_MODULE) programmatic_iam.bootstrap synth --state s3
+	$(RUN_MODULE) programmatic_iam bootstrap synth --state s3
 	terraform -chdir=$(BOOTSTRAP_STACK) init -input=false -migrate-state -force-copy
 	@terraform -chdir=$(BOOTSTRAP_STACK) plan -input=false -detailed-exitcode -lock-timeout=60s \
 	  || { echo "The plan after the migration failed or is not empty: kept $(BOOTSTRAP_STACK)/terraform.tfstate; see docs/state-backend.md." >&2; exit 1; }
@@ -72,15 +72,15 @@ bootstrap: setup
 
 # Later changes to the state bucket, whose own state is already in it.
 bootstrap-apply: setup
-	$(RUN_MODULE) programmatic_iam.bootstrap synth --state s3
+	$(RUN_MODULE) programmatic_iam bootstrap synth --state s3
 	terraform -chdir=$(BOOTSTRAP_STACK) init -input=false
 	terraform -chdir=$(BOOTSTRAP_STACK) apply
 
 # Everything, end to end, against a local AWS emulator: no AWS account needed.
 demo: setup
-	$(RUN_MODULE) programmatic_iam.dev.demo
+	$(RUN_MODULE) programmatic_iam_dev.demo
 
 # The local AWS emulator in the foreground, for trying your own iam.toml by hand (docs/local-emulator.md):
 # prints the `export` lines for a second shell; Ctrl-C stops it.
 emulator: setup
-	$(RUN_MODULE) programmatic_iam.dev.emulator
+	$(RUN_MODULE) programmatic_iam_dev.emulator

@@ -8,4 +8,4 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "modules"))
 from programmatic_iam.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["synth"]))

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from programmatic_iam.blueprint import Blueprint, build_blueprint
-from programmatic_iam.cli import synthesize
+from programmatic_iam.cli.synth import synthesize
 from programmatic_iam.config import load_config, parse_config
 from programmatic_iam.policy.catalogue import load_catalogue
 

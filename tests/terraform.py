@@ -6,9 +6,7 @@ import os
 from pathlib import Path
 from typing import NoReturn
 
-import pytest
-
-from programmatic_iam.dev.terraform import (
+from programmatic_iam_dev.terraform import (
     MIRROR_SEARCH_DEPTH,
     MIRROR_VARIABLE,
     PROVIDER,
@@ -23,6 +21,7 @@ from programmatic_iam.dev.terraform import (
     render_diagnostics,
     terraform_environment,
 )
+import pytest
 
 __all__ = ["Terraform", "TerraformError", "error_diagnostics", "render_diagnostics", "terraform_cli", "unavailable"]
 

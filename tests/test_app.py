@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from programmatic_iam.staging import synthesize_via_staging
+from programmatic_iam.cli.output import synthesize_via_staging
 from tests.helpers import (
     REPO,
     base_environment,
@@ -235,5 +235,5 @@ def test_an_unwritable_output_folder_is_a_clear_error(tmp_path: Path, monkeypatc
     monkeypatch.chdir(tmp_path)
     (tmp_path / "a-file").write_text("")
     stderr = StringIO()
-    assert main({"CDKTF_OUTDIR": "a-file/out"}, stderr=stderr) == 1
+    assert main(["synth"], environ={"CDKTF_OUTDIR": "a-file/out"}, stderr=stderr) == 1
     assert stderr.getvalue().startswith("a-file/out: cannot write the output")

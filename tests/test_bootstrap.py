@@ -18,12 +18,13 @@ import sys
 import threading
 from typing import Any
 
+from programmatic_iam_dev.emulator import AwsEmulator, for_local_state
 import pytest
 
 from programmatic_iam.blueprint import BackendSpec
-from programmatic_iam.bootstrap import EXIT_WRONG_PATH, synthesize_bootstrap
+from programmatic_iam.cli.bootstrap import synthesize_bootstrap
+from programmatic_iam.cli.problems import EXIT_WRONG_STEP
 from programmatic_iam.config import load_config, parse_config
-from programmatic_iam.dev.emulator import AwsEmulator, for_local_state
 from programmatic_iam.errors import ConfigError
 from programmatic_iam.state_bucket import (
     LOCAL_STATE_FILE,
@@ -172,7 +173,7 @@ def test_rejects_every_problem_at_once() -> None:
 
 
 def run_bootstrap(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_module("programmatic_iam.bootstrap", *args, cwd=cwd)
+    return run_module("programmatic_iam", "bootstrap", *args, cwd=cwd)
 
 
 def test_rejects_a_bad_config_with_every_problem_and_writes_nothing(tmp_path: Path) -> None:
@@ -209,7 +210,7 @@ def test_take_down_goes_only_with_local_state(tmp_path: Path) -> None:
 @pytest.mark.terraform
 def test_take_down_is_refused_where_the_state_never_went_into_the_bucket(terraform: Terraform, tmp_path: Path) -> None:
     fresh = run_bootstrap(tmp_path, "synth", "--state", "local", "--take-down")  # a fresh clone
-    assert fresh.returncode == EXIT_WRONG_PATH, fresh.stderr
+    assert fresh.returncode == EXIT_WRONG_STEP, fresh.stderr
     assert "synth --state s3" in fresh.stderr and "Traceback" not in fresh.stderr
     assert not (tmp_path / "cdktf.out.bootstrap").exists()
 
@@ -218,7 +219,7 @@ def test_take_down_is_refused_where_the_state_never_went_into_the_bucket(terrafo
     assert "Create the bucket" in first.stdout
     terraform.init(tmp_path / "cdktf.out.bootstrap" / "stacks" / STACK_ID)  # the local backend: no AWS needed
     local_only = run_bootstrap(tmp_path, "synth", "--state", "local", "--take-down")
-    assert local_only.returncode == EXIT_WRONG_PATH, local_only.stderr
+    assert local_only.returncode == EXIT_WRONG_STEP, local_only.stderr
     assert "is not initialised with" in local_only.stderr
 
 
@@ -386,7 +387,7 @@ def demo_process(temp: Path) -> Iterator[subprocess.Popen[str]]:
     temp.mkdir()
     environment = {**os.environ, "PYTHONPATH": str(REPO / "modules"), "TMPDIR": str(temp)}
     demo = subprocess.Popen(
-        [sys.executable, "-m", "programmatic_iam.dev.demo"],
+        [sys.executable, "-m", "programmatic_iam_dev.demo"],
         cwd=temp,
         env=environment,
         stdout=subprocess.PIPE,

@@ -1,4 +1,4 @@
-"""`python -m programmatic_iam.deployer_policy`: the policy on stdout, or every problem and exit status 2."""
+"""`python -m programmatic_iam deployer-policy`: the policy on stdout, or every problem and exit status 2."""
 
 from __future__ import annotations
 
@@ -6,14 +6,20 @@ import io
 import json
 from pathlib import Path
 
+from programmatic_iam.cli import main
 from programmatic_iam.deployer import deployer_policy
-from programmatic_iam.deployer_policy import main
 from tests.helpers import blueprint_of, run_module, write_config
 
 
 def run(tmp_path: Path, *argv: str, environ: dict[str, str] | None = None) -> tuple[int, str, str]:
     stdout, stderr = io.StringIO(), io.StringIO()
-    code = main(list(argv), environ if environ is not None else {}, stdout, stderr, cwd=tmp_path)
+    code = main(
+        ["deployer-policy", *argv],
+        environ=environ if environ is not None else {},
+        cwd=tmp_path,
+        stdout=stdout,
+        stderr=stderr,
+    )
     return code, stdout.getvalue(), stderr.getvalue()
 
 
@@ -54,10 +60,10 @@ def test_rejects_a_kms_alias_and_an_unknown_environment_together(tmp_path: Path)
 
 
 def test_runs_as_a_module_without_a_traceback(tmp_path: Path) -> None:
-    good = run_module("programmatic_iam.deployer_policy", cwd=tmp_path)
+    good = run_module("programmatic_iam", "deployer-policy", cwd=tmp_path)
     assert (good.returncode, good.stderr) == (0, "")
     assert json.loads(good.stdout)["Version"] == "2012-10-17"
     (tmp_path / "iam.toml").write_text('[policy]\nactions = ["ec2:DescribeInstancess"]\n', encoding="utf-8")
-    bad = run_module("programmatic_iam.deployer_policy", cwd=tmp_path)
+    bad = run_module("programmatic_iam", "deployer-policy", cwd=tmp_path)
     assert (bad.returncode, bad.stdout) == (2, "")
     assert "did you mean 'ec2:DescribeInstances'?" in bad.stderr and "Traceback" not in bad.stderr

@@ -18,11 +18,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from programmatic_iam_dev.emulator import AwsEmulator
 import pytest
 
 from programmatic_iam.blueprint import Blueprint
 from programmatic_iam.deployer import deployer_policy
-from programmatic_iam.dev.emulator import AwsEmulator
 from programmatic_iam.policy.document import PolicyDocument, Statement
 from tests.access_keys import AccessKey, error_code, iam_resource_matches, user_with_policy
 from tests.helpers import blueprint_of, synth_blueprint

@@ -1,4 +1,4 @@
-"""``python -m programmatic_iam.dev.emulator`` (``make emulator``), driven the way docs/local-emulator.md tells a newcomer.
+"""``python -m programmatic_iam_dev.emulator`` (``make emulator``), driven the way docs/local-emulator.md tells a newcomer.
 
 The command runs as a subprocess; only the lines it prints point the second "shell" (the environment of the
 commands below) at the emulator. The state bucket is made as ``make bootstrap`` makes it, the built-in default
@@ -24,7 +24,7 @@ from typing import Any
 import boto3
 import pytest
 
-from programmatic_iam.bootstrap import EXIT_WRONG_PATH
+from programmatic_iam.cli.problems import EXIT_WRONG_STEP
 from programmatic_iam.state_bucket import LOCAL_STATE_FILE, STATE_KEY
 from tests.helpers import REPO, base_environment, run_command
 from tests.terraform import Terraform
@@ -48,7 +48,7 @@ def emulator_process(cwd: Path, temp: Path) -> Iterator[subprocess.Popen[str]]:
     temp.mkdir()
     environment = {**base_environment(), "PYTHONPATH": str(REPO / "modules"), "TMPDIR": str(temp)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "programmatic_iam.dev.emulator"],
+        [sys.executable, "-m", "programmatic_iam_dev.emulator"],
         cwd=cwd,
         env=environment,
         stdout=subprocess.PIPE,
@@ -99,8 +99,8 @@ def run(command: Sequence[str], cwd: Path, env: dict[str, str]) -> subprocess.Co
 
 
 def bootstrap(*args: str) -> list[str]:
-    """``python -m programmatic_iam.bootstrap ...`` as the Makefile runs it (PYTHONPATH is in the environment)."""
-    return [sys.executable, "-m", "programmatic_iam.bootstrap", *args]
+    """``python -m programmatic_iam bootstrap ...`` as the Makefile runs it (PYTHONPATH is in the environment)."""
+    return [sys.executable, "-m", "programmatic_iam", "bootstrap", *args]
 
 
 def documented_bucket_emptying() -> str:
@@ -172,7 +172,7 @@ def test_the_emulator_command_deploys_a_configuration_and_stops_on_ctrl_c(terraf
 
         # make bootstrap, again: stopped before Terraform, pointing at make bootstrap-apply
         again = run_command(bootstrap("synth", "--state", "local"), work, env)
-        assert again.returncode == EXIT_WRONG_PATH, again.stderr
+        assert again.returncode == EXIT_WRONG_STEP, again.stderr
         assert "make bootstrap-apply" in again.stderr
 
         # the identity, deployed

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from programmatic_iam_dev.emulator import AwsEmulator
 import pytest
 
-from programmatic_iam.dev.emulator import AwsEmulator
 from tests.access_keys import DENIED_CODES, AccessKey, error_code
 from tests.helpers import synth
 from tests.terraform import Terraform

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
-from .config.loader import load_config
 from .config.model import TAGS_PER_RESOURCE_MAX, Backend, Environment, IdentityConfig
 from .errors import ConfigError, Notice, Problem, show
 from .naming import POLICY_NAME_MAX, Names, duplicate_name_problems, resolve_names, template_variables
@@ -111,20 +108,6 @@ def build_blueprint(config: IdentityConfig) -> Blueprint:
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)))
     return Blueprint(tuple(stacks), tuple(notices))
-
-
-def load_blueprint(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Blueprint:
-    """Load the configuration and resolve it, reporting problems from both steps together."""
-    try:
-        config = load_config(environ, cwd)
-    except ConfigError as error:
-        if isinstance(error.partial, IdentityConfig):
-            try:
-                build_blueprint(error.partial)
-            except ConfigError as more:
-                raise ConfigError(list(dict.fromkeys([*error.problems, *more.problems]))) from None
-        raise
-    return build_blueprint(config)
 
 
 def identity_spec(config: IdentityConfig, environment: str) -> IdentitySpec:

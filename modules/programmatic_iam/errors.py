@@ -44,17 +44,12 @@ class ConfigError(Exception):
         self.partial = partial
         super().__init__(self.render())
 
-    def render(self) -> str:
+    def render(self, consequence: str = "") -> str:
+        """Every problem, under a header that counts them and says ``consequence`` (what did not happen)."""
         count = len(self.problems)
-        header = f"{count} problem{'s' if count != 1 else ''} in the configuration; nothing was written:"
+        header = f"{count} problem{'s' if count != 1 else ''} in the configuration"
+        header += f"; {consequence}:" if consequence else ":"
         return "\n".join([header, *(f"  - {p.render()}" for p in self.problems)])
-
-
-def raise_if_any(problems: Iterable[Problem]) -> None:
-    """Raise :class:`ConfigError` when ``problems`` is not empty."""
-    collected = list(problems)
-    if collected:
-        raise ConfigError(collected)
 
 
 def closest_match(given: str, choices: Iterable[str], *, casefold: bool = True) -> str | None:

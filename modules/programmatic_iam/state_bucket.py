@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 import json
-from pathlib import Path
 from typing import Any, Literal, get_args
 
 from .blueprint import BackendSpec
-from .config.loader import load_config
 from .config.model import IdentityConfig
 
 StateLocation = Literal["local", "s3"]
@@ -73,13 +70,6 @@ def bootstrap_spec(config: IdentityConfig, state: StateLocation = "local") -> Bo
         provider_version=config.terraform.provider_version,
         required_version=config.terraform.required_version,
     )
-
-
-def load_bootstrap_spec(
-    state: StateLocation, environ: Mapping[str, str] | None = None, cwd: Path | None = None
-) -> BootstrapSpec:
-    """Load the configuration as the app does (same checks, same errors) and derive the bootstrap."""
-    return bootstrap_spec(load_config(environ, cwd), state)
 
 
 def deny_insecure_transport(bucket_arn: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from programmatic_iam.blueprint import load_blueprint
+from programmatic_iam.cli.inputs import load_blueprint
 from programmatic_iam.errors import ConfigError
 from tests.helpers import blueprint_of, write_config
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from programmatic_iam.cli.inputs import load_blueprint
 from programmatic_iam.errors import ConfigError
 from programmatic_iam.policy.catalogue import load_catalogue
 from programmatic_iam.policy.document import ActionRules, check_actions, parse_document
@@ -67,8 +68,6 @@ def test_policy_file_is_relative_to_the_config_file(tmp_path: Path) -> None:
     (tmp_path / "policies" / "a.json").write_text('["s3:GetObject"]')
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "iam.toml").write_text('[policy]\nfile = "../policies/a.json"\n')
-    from programmatic_iam.blueprint import load_blueprint
-
     blueprint = load_blueprint({"IAM_CONFIG": "conf/iam.toml"}, cwd=tmp_path)
     assert blueprint.stacks[0].identity.policies[0].document.actions == ("s3:GetObject",)
 

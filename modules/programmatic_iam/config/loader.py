@@ -53,7 +53,7 @@ def load_config_file(path: Path, shown_as: str | None = None) -> IdentityConfig:
     """Read and validate one TOML configuration file."""
     origin = shown_as or str(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark, as Windows editors write
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(
             [Problem(where=origin, given="the file", why=f"is not valid TOML ({error})", fix="fix the TOML syntax")]

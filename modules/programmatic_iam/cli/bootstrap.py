@@ -1,4 +1,4 @@
-"""``python -m programmatic_iam.bootstrap synth``: the stack that creates the state bucket, in its own folder.
+"""``bootstrap synth``: the stack that creates the state bucket, in its own folder.
 
 The chicken-and-egg path (docs/state-backend.md): synthesize with ``--state local``, ``terraform init`` and
 ``apply`` in the stack folder, synthesize again with ``--state s3``, then ``terraform init -migrate-state
@@ -12,69 +12,32 @@ is refused: changes to the bucket go through ``make bootstrap-apply``, and only 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping, Sequence
 import json
 import os
 from pathlib import Path
-import sys
-from typing import TextIO
 
-from .cli import EXIT_CONFIG_ERROR, EXIT_OUTPUT_ERROR
-from .errors import ConfigError
-from .staging import synthesize_via_staging
-from .state_bucket import STATE_LOCATIONS, BootstrapSpec, StateLocation, load_bootstrap_spec
+from ..config import load_config
+from ..errors import ConfigError
+from ..state_bucket import STATE_LOCATIONS, BootstrapSpec, StateLocation, bootstrap_spec
+from .context import Context
+from .output import synthesize_via_staging
+from .problems import EXIT_OK, EXIT_WRONG_STEP, report_problems, report_unwritable
+
+NAME = "bootstrap"
+HELP = "synthesize the stack that creates the S3 state bucket configured in [backend] (docs/state-backend.md)"
 
 DEFAULT_OUTDIR = "cdktf.out.bootstrap"
-# The bootstrap's state is already in the bucket (or, with --take-down, not yet): synthesizing would not help.
-EXIT_WRONG_PATH = 3
 # Where Terraform records the backend a working directory was initialised with.
 BACKEND_RECORD = Path(".terraform") / "terraform.tfstate"
 # The S3-only `terraform init` arguments that the emulator's shell sets (use_path_style); a local state refuses them.
 WITHOUT_S3_INIT_ARGUMENTS = "env -u TF_CLI_ARGS_init "
+COMMAND_LINE = "PYTHONPATH=modules pipenv run python -m programmatic_iam bootstrap"
 
 
-def main(
-    argv: Sequence[str] | None = None,
-    environ: Mapping[str, str] | None = None,
-    stdout: TextIO | None = None,
-    stderr: TextIO | None = None,
-) -> int:
-    """Parse the command line, then synthesize the bootstrap stack. Returns the process exit code."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.take_down and args.state != "local":
-        parser.error("--take-down moves the state out of the bucket: it goes with --state local")
-    environ = os.environ if environ is None else environ
-    stdout = sys.stdout if stdout is None else stdout
-    stderr = sys.stderr if stderr is None else stderr
-    try:
-        spec = load_bootstrap_spec(args.state, environ)
-    except ConfigError as error:
-        print(error.render(), file=stderr)
-        return EXIT_CONFIG_ERROR
-    outdir = Path(args.output)
-    refusal = wrong_path(outdir / "stacks" / spec.stack_id, args.state, take_down=args.take_down)
-    if refusal:
-        print(refusal, file=stderr)
-        return EXIT_WRONG_PATH
-    try:
-        stack_dir = synthesize_bootstrap(spec, outdir)
-    except OSError as error:
-        print(
-            f"{outdir}: cannot write the output ({error}); check the folder's permissions and free space", file=stderr
-        )
-        return EXIT_OUTPUT_ERROR
-    print(next_steps(stack_dir, args.state, take_down=args.take_down), file=stdout)
-    return 0
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m programmatic_iam.bootstrap",
-        description="Synthesize the stack that creates the S3 state bucket configured in [backend].",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    synth = commands.add_parser("synth", help="synthesize the bootstrap stack")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``bootstrap synth [--state local|s3] [--output DIR] [--take-down]``."""
+    steps = parser.add_subparsers(dest="step", required=True, metavar="STEP")
+    synth = steps.add_parser("synth", help="synthesize the bootstrap stack", description=HELP)
     synth.add_argument(
         "--state",
         choices=STATE_LOCATIONS,
@@ -92,7 +55,30 @@ def _parser() -> argparse.ArgumentParser:
         "(docs/state-backend.md, 'Taking it down'); without it, --state local is refused once the state "
         "is in the bucket",
     )
-    return parser
+    synth.set_defaults(parser=synth)
+
+
+def run(arguments: argparse.Namespace, context: Context) -> int:
+    """Synthesize the bootstrap stack and print the next steps, or refuse a step out of order."""
+    if arguments.take_down and arguments.state != "local":
+        arguments.parser.error("--take-down moves the state out of the bucket: it goes with --state local")
+    try:
+        spec = bootstrap_spec(load_config(context.environ, context.cwd), arguments.state)
+    except ConfigError as error:
+        return report_problems(error, context.stderr)
+    outdir = Path(arguments.output)
+    refusal = wrong_path(
+        context.cwd / outdir / "stacks" / spec.stack_id, arguments.state, take_down=arguments.take_down
+    )
+    if refusal:
+        print(refusal, file=context.stderr)
+        return EXIT_WRONG_STEP
+    try:
+        stack_dir = synthesize_bootstrap(spec, context.cwd / outdir)
+    except OSError as error:
+        return report_unwritable(outdir, error, context.stderr)
+    print(next_steps(stack_dir, arguments.state, take_down=arguments.take_down), file=context.stdout)
+    return EXIT_OK
 
 
 def initialised_backend(stack_dir: Path) -> str | None:
@@ -131,7 +117,7 @@ def wrong_path(stack_dir: Path, state: StateLocation, *, take_down: bool) -> str
             [
                 f"--take-down moves the bootstrap's state out of the bucket, but {here} is not initialised with",
                 "the bucket's state (a fresh clone, or the state was never moved into the bucket). First run:",
-                "  PYTHONPATH=modules pipenv run python -m programmatic_iam.bootstrap synth --state s3",
+                f"  {COMMAND_LINE} synth --state s3",
                 f"  terraform -chdir={here} init",
                 "then this command again (docs/state-backend.md, 'Taking it down').",
             ]
@@ -145,7 +131,7 @@ def synthesize_bootstrap(spec: BootstrapSpec, outdir: Path) -> Path:
     The local state, ``.terraform/`` and the lock file that Terraform keeps in the stack folder survive the
     re-synthesis that precedes ``terraform init -migrate-state`` (see :func:`synthesize_via_staging`).
     """
-    from .cdk.state import build_bootstrap_app  # cdktf and Node start only once the config is known to be good
+    from ..cdk.state import build_bootstrap_app  # cdktf and Node start only once the config is known to be good
 
     synthesize_via_staging(lambda staging: build_bootstrap_app(spec, staging), outdir)
     return outdir / "stacks" / spec.stack_id
@@ -191,7 +177,3 @@ def next_steps(stack_dir: Path, state: StateLocation, *, take_down: bool = False
             f"  terraform -chdir={here} apply",
         ]
     )
-
-
-if __name__ == "__main__":
-    sys.exit(main())

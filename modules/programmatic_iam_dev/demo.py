@@ -1,4 +1,4 @@
-"""``python -m programmatic_iam.dev.demo``: the whole path, with real Terraform, on a machine with no AWS account.
+"""``python -m programmatic_iam_dev.demo``: the whole path, with real Terraform, on a machine with no AWS account.
 
 Starts the AWS emulator, creates the state bucket (local state first, then moved into the bucket),
 deploys the built-in default identity, shows what was created (never the secret), destroys it all, and
@@ -16,12 +16,13 @@ import tempfile
 import time
 from typing import Any, TextIO
 
-from ..blueprint import Blueprint, StackSpec, build_blueprint
-from ..bootstrap import synthesize_bootstrap
-from ..cli import synthesize
-from ..config import IdentityConfig, parse_config
-from ..errors import ConfigError
-from ..state_bucket import STATE_KEY, bootstrap_spec
+from programmatic_iam.blueprint import Blueprint, StackSpec, build_blueprint
+from programmatic_iam.cli.bootstrap import synthesize_bootstrap
+from programmatic_iam.cli.synth import synthesize
+from programmatic_iam.config import IdentityConfig, parse_config
+from programmatic_iam.errors import ConfigError
+from programmatic_iam.state_bucket import STATE_KEY, bootstrap_spec
+
 from .emulator import AwsEmulator, EmulatorError, for_local_state, interrupt_on_stop_signals, running_emulator
 from .terraform import (
     Terraform,
@@ -179,7 +180,7 @@ def _start_jsii_in(folder: Path) -> None:
     previous = os.environ.get("TMPDIR")
     os.environ["TMPDIR"] = str(folder)
     try:
-        from .. import cdk  # noqa: F401 (loading cdktf's assembly starts the Node process)
+        from programmatic_iam import cdk  # noqa: F401 (loading cdktf's assembly starts the Node process)
     finally:
         if previous is None:
             del os.environ["TMPDIR"]

@@ -3,7 +3,7 @@
 Nothing about the emulator goes into synthesized JSON: Terraform, the cdktf CLI and boto3 are pointed
 at it through environment variables only (``AWS_ENDPOINT_URL`` and fake credentials).
 
-Run as ``python -m programmatic_iam.dev.emulator`` (``make emulator``), it keeps the emulator running in the
+Run as ``python -m programmatic_iam_dev.emulator`` (``make emulator``), it keeps the emulator running in the
 foreground for trying one's own configuration by hand (docs/local-emulator.md): it prints the ``export`` lines
 another shell needs, and stops the emulator and removes its working folder on Ctrl-C.
 """
@@ -174,7 +174,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# ``python -m programmatic_iam.dev.emulator``: the emulator in the foreground, for trying a configuration by hand
+# ``python -m programmatic_iam_dev.emulator``: the emulator in the foreground, for trying a configuration by hand
 # ---------------------------------------------------------------------------------------------------------------------
 
 # Variables of the second shell that would make the AWS SDKs use another identity than the fake keys.
@@ -267,7 +267,7 @@ def _started(emulator: AwsEmulator, mirror: Path | None, work: Path, lines: Sequ
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m programmatic_iam.dev.emulator",
+        prog="python -m programmatic_iam_dev.emulator",
         description="Run a local AWS API emulator (moto) until Ctrl-C and print the environment that points at it.",
     )
     parser.add_argument("--port", type=int, default=0, help=f"the port on {HOST} to listen on (default: a free one)")

@@ -1,0 +1,7 @@
+"""``python -m programmatic_iam COMMAND``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

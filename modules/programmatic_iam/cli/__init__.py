@@ -1,0 +1,56 @@
+"""``python -m programmatic_iam COMMAND``: one entry point, one module per command, one way to report problems.
+
+Each command module has ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(arguments, context) -> int``;
+a new command is a new module listed in :data:`COMMANDS`. The library below never speaks of flags, exit
+codes or files written: that is this package's business.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+import os
+from pathlib import Path
+import sys
+from typing import TextIO
+
+from . import bootstrap, check, deployer_policy, synth
+from .context import Command, Context
+
+COMMANDS: tuple[Command, ...] = (synth, check, bootstrap, deployer_policy)
+PROG = "programmatic-iam"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: one subcommand per module in :data:`COMMANDS`."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="A least-privilege, programmatic-only AWS identity as cdktf stacks. Every command reads "
+        "iam.toml, or the file $IAM_CONFIG names, or the built-in default; exit status 2 means bad input.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        subparser = commands.add_parser(command.NAME, help=command.HELP, description=command.HELP)
+        command.add_arguments(subparser)
+        subparser.set_defaults(run=command.run)
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Run one command. Returns the process exit code (argparse exits with 2 on a bad command line)."""
+    arguments = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    context = Context(
+        environ=os.environ if environ is None else environ,
+        cwd=Path.cwd() if cwd is None else cwd,
+        stdout=sys.stdout if stdout is None else stdout,
+        stderr=sys.stderr if stderr is None else stderr,
+    )
+    code: int = arguments.run(arguments, context)
+    return code

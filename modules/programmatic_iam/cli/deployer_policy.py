@@ -1,0 +1,38 @@
+"""``deployer-policy``: print the least-privilege policy of the identity that runs Terraform on the stacks."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..deployer import deployer_policy, to_console_json
+from ..errors import ConfigError
+from .context import Context
+from .inputs import load_blueprint
+from .problems import EXIT_OK, report_notices, report_problems
+
+NAME = "deployer-policy"
+HELP = (
+    "print the IAM policy that the identity running `terraform init/plan/apply/destroy` on the configured "
+    "stacks needs, and nothing more (docs/deployer-policy.md)"
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``deployer-policy [--environment NAME]...``."""
+    parser.add_argument(
+        "--environment",
+        action="append",
+        metavar="NAME",
+        help="only this environment's stack (repeatable); default: every configured environment",
+    )
+
+
+def run(arguments: argparse.Namespace, context: Context) -> int:
+    """The policy document on stdout, warnings on stderr; or every problem and exit status 2."""
+    try:
+        policy = deployer_policy(load_blueprint(context.environ, context.cwd), arguments.environment)
+    except ConfigError as error:
+        return report_problems(error, context.stderr, wrote_nothing=False)
+    report_notices(policy.notices, context.stderr)
+    print(to_console_json(policy.document), file=context.stdout)
+    return EXIT_OK

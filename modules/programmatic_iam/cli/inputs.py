@@ -1,0 +1,28 @@
+"""Reading the configuration at the edge: the file, then the blueprint, their problems reported together."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from ..blueprint import Blueprint, build_blueprint
+from ..config import IdentityConfig, load_config
+from ..errors import ConfigError
+
+
+def load_blueprint(environ: Mapping[str, str], cwd: Path) -> Blueprint:
+    """Load the configuration and resolve it, reporting problems from both steps in one :class:`ConfigError`.
+
+    When the file has problems, the blueprint is still resolved from what was valid, so that name and
+    policy problems are reported in the same run.
+    """
+    try:
+        config = load_config(environ, cwd)
+    except ConfigError as error:
+        if isinstance(error.partial, IdentityConfig):
+            try:
+                build_blueprint(error.partial)
+            except ConfigError as more:
+                raise ConfigError(list(dict.fromkeys([*error.problems, *more.problems]))) from None
+        raise
+    return build_blueprint(config)

@@ -1,0 +1,35 @@
+"""The one place that prints problems and warnings and turns them into exit codes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TextIO
+
+from ..errors import ConfigError, Notice
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+"""The input was good, but the output could not be written."""
+EXIT_BAD_INPUT = 2
+"""A bad configuration or command line (argparse uses 2 as well)."""
+EXIT_WRONG_STEP = 3
+"""A step run out of order (the state bootstrap's ``--state local`` once its state is in the bucket)."""
+
+
+def report_problems(error: ConfigError, stream: TextIO, *, wrote_nothing: bool = True) -> int:
+    """Print every problem of ``error``; return :data:`EXIT_BAD_INPUT`."""
+    print(error.render("nothing was written" if wrote_nothing else ""), file=stream)
+    return EXIT_BAD_INPUT
+
+
+def report_notices(notices: Iterable[Notice], stream: TextIO) -> None:
+    """Print each warning on a line of its own."""
+    for notice in notices:
+        print(f"warning: {notice.render()}", file=stream)
+
+
+def report_unwritable(outdir: Path, error: OSError, stream: TextIO) -> int:
+    """Say that ``outdir`` could not be written, and why; return :data:`EXIT_FAILED`."""
+    print(f"{outdir}: cannot write the output ({error}); check the folder's permissions and free space", file=stream)
+    return EXIT_FAILED

@@ -1,0 +1,90 @@
+"""``python -m programmatic_iam COMMAND``: the commands, their help, and ``check`` without cdktf."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+import re
+import sys
+
+import pytest
+
+from programmatic_iam.cli import COMMANDS, main
+from tests.helpers import run_command, run_module, write_config
+
+COMMAND_NAMES = ["synth", "check", "bootstrap", "deployer-policy"]
+
+
+def run(tmp_path: Path, *argv: str) -> tuple[int, str, str]:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = main(list(argv), environ={}, cwd=tmp_path, stdout=stdout, stderr=stderr)
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+def test_help_lists_every_command(tmp_path: Path) -> None:
+    result = run_module("programmatic_iam", "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert [c.NAME for c in COMMANDS] == COMMAND_NAMES
+    listed = re.findall(r"^    ([a-z-]+)", result.stdout, re.MULTILINE)
+    assert listed == COMMAND_NAMES, result.stdout
+
+
+@pytest.mark.parametrize("command", [["synth"], ["check"], ["bootstrap", "synth"], ["deployer-policy"]])
+def test_every_command_has_help(tmp_path: Path, command: list[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([*command, "--help"], environ={}, cwd=tmp_path, stdout=io.StringIO(), stderr=io.StringIO())
+    assert exited.value.code == 0
+
+
+def test_rejects_an_unknown_command_with_status_2(tmp_path: Path) -> None:
+    result = run_module("programmatic_iam", "sytnh", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "invalid choice: 'sytnh'" in result.stderr
+
+
+def test_check_lists_the_stacks_of_a_good_configuration(tmp_path: Path) -> None:
+    write_config(
+        tmp_path,
+        '[[environments]]\nname = "a"\nregion = "us-east-1"\n[[environments]]\nname = "b"\nregion = "eu-west-1"\n',
+    )
+    assert run(tmp_path, "check") == (
+        0,
+        "2 stacks, no problems:\n  a-streammanager (a, us-east-1)\n  b-streammanager (b, eu-west-1)\n",
+        "",
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["iam.toml"]
+
+
+def test_check_prints_warnings(tmp_path: Path) -> None:
+    write_config(tmp_path, '[policy]\nactions = ["ec2:LaunchRocket"]\nallow_unlisted_actions = ["ec2:LaunchRocket"]\n')
+    code, _, stderr = run(tmp_path, "check")
+    assert code == 0
+    assert stderr.startswith("warning: iam.toml: policy.actions[0]: 'ec2:LaunchRocket' is not in the IAM catalogue")
+
+
+def test_check_accepts_a_byte_order_mark(tmp_path: Path) -> None:
+    (tmp_path / "iam.toml").write_bytes(b'\xef\xbb\xbf[naming]\nname = "bom"\n')
+    assert run(tmp_path, "check")[:2] == (0, "1 stack, no problems:\n  production-bom (production, us-east-1)\n")
+
+
+def test_check_rejects_a_bad_configuration_without_loading_cdktf(tmp_path: Path) -> None:
+    write_config(tmp_path, '[naming]\nnamespace = "Acme Corp"\n[policy]\nactions = ["ec2:DescribeInstancess"]\n')
+    probe = (
+        "import sys; from programmatic_iam.cli import main; code = main(['check']); "
+        "print(sorted(m for m in ('cdktf', 'jsii', 'constructs') if m in sys.modules), file=sys.stderr); "
+        "sys.exit(code)"
+    )
+    environment = {"PYTHONPATH": str(Path(__file__).resolve().parents[1] / "modules"), "PATH": ""}
+    result = run_command([sys.executable, "-c", probe], tmp_path, environment)
+    assert result.returncode == 2
+    assert result.stderr.startswith("2 problems in the configuration:\n  - iam.toml: naming.namespace:")
+    assert "did you mean 'ec2:DescribeInstances'?" in result.stderr
+    assert result.stderr.rstrip().endswith("[]"), result.stderr
+    assert result.stdout == ""
+
+
+def test_deployer_policy_is_json_on_stdout(tmp_path: Path) -> None:
+    code, stdout, stderr = run(tmp_path, "deployer-policy")
+    assert (code, stderr) == (0, "")
+    assert json.loads(stdout)["Version"] == "2012-10-17"
