@@ -17,7 +17,7 @@ RUN := $(PIPENV) run
 RUN_MODULE := PYTHONPATH=modules $(RUN) python -m
 BOOTSTRAP_STACK := cdktf.out.bootstrap/stacks/terraform-state
 
-.PHONY: setup synth deploy test lint typecheck unit bench clean docs bootstrap bootstrap-apply demo emulator
+.PHONY: setup synth check deploy test lint typecheck unit bench clean docs bootstrap bootstrap-apply demo emulator
 
 setup: .venv/.setup-stamp node_modules/.setup-stamp
 
@@ -30,8 +30,14 @@ node_modules/.setup-stamp: package.json
 	npm install --no-audit --no-fund
 	@touch $@
 
+# `check` first: a bad configuration is then reported once, plainly (the cdktf CLI repeats an app's output).
 synth: setup
+	$(RUN_MODULE) programmatic_iam check --quiet
 	npx cdktf synth
+
+# Every problem and warning of iam.toml (or $IAM_CONFIG), without cdktf; writes nothing.
+check: setup
+	$(RUN_MODULE) programmatic_iam check
 
 deploy: setup
 	npx cdktf deploy --skip-provider-lock

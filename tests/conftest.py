@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from programmatic_iam_dev.emulator import AwsEmulator, running_emulator
 import pytest
 
-from tests.terraform import Terraform, terraform_cli
+from tests.support.terraform import Terraform, terraform_cli
 
 # Before any test module imports it, so that its checks (granted_actions) report like a test's own asserts.
-pytest.register_assert_rewrite("tests.helpers")
+pytest.register_assert_rewrite("tests.support.helpers")
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from programmatic_iam.cli.output import synthesize_via_staging
-from tests.helpers import (
+from tests.support.helpers import (
     REPO,
     base_environment,
     blueprint_of,

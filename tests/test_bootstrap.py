@@ -21,12 +21,12 @@ from typing import Any
 from programmatic_iam_dev.emulator import AwsEmulator, for_local_state
 import pytest
 
-from programmatic_iam.blueprint import BackendSpec
 from programmatic_iam.cli.bootstrap import synthesize_bootstrap
 from programmatic_iam.cli.problems import EXIT_WRONG_STEP
 from programmatic_iam.config import load_config, parse_config
 from programmatic_iam.errors import ConfigError
-from programmatic_iam.state_bucket import (
+from programmatic_iam.spec import BackendSpec
+from programmatic_iam.spec.state_bucket import (
     LOCAL_STATE_FILE,
     STACK_ID,
     STATE_KEY,
@@ -36,11 +36,11 @@ from programmatic_iam.state_bucket import (
     bootstrap_spec,
     deny_insecure_transport,
 )
-from tests.helpers import REPO, resources, run_module, synth, write_config
-from tests.terraform import Terraform, render_diagnostics
+from tests.support.helpers import REPO, resources, run_module, synth, write_config
+from tests.support.terraform import Terraform, render_diagnostics
 from tests.test_snapshots import without_metadata
 
-SNAPSHOTS = REPO / "tests" / "snapshots_bootstrap"
+SNAPSHOTS = REPO / "tests" / "snapshots" / "bootstrap"
 KMS_KEY = "arn:aws:kms:eu-west-1:111122223333:key/0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0"
 
 

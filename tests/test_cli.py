@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from programmatic_iam.cli import COMMANDS, main
-from tests.helpers import run_command, run_module, write_config
+from tests.support.helpers import run_command, run_module, write_config
 
 COMMAND_NAMES = ["synth", "check", "bootstrap", "deployer-policy"]
 
@@ -61,6 +61,15 @@ def test_check_prints_warnings(tmp_path: Path) -> None:
     code, _, stderr = run(tmp_path, "check")
     assert code == 0
     assert stderr.startswith("warning: iam.toml: policy.actions[0]: 'ec2:LaunchRocket' is not in the IAM catalogue")
+
+
+def test_quiet_check_prints_only_problems(tmp_path: Path) -> None:
+    write_config(tmp_path, '[policy]\nactions = ["ec2:LaunchRocket"]\nallow_unlisted_actions = ["ec2:LaunchRocket"]\n')
+    assert run(tmp_path, "check", "--quiet") == (0, "", "")
+    write_config(tmp_path, '[naming]\nnmae = "x"\n')
+    code, stdout, stderr = run(tmp_path, "check", "--quiet")
+    assert (code, stdout) == (2, "")
+    assert stderr.startswith("1 problem in the configuration:\n  - iam.toml: naming.nmae: this key is not")
 
 
 def test_check_accepts_a_byte_order_mark(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ import urllib.parse
 from programmatic_iam_dev.emulator import AwsEmulator, running_emulator
 import pytest
 
-from tests.helpers import (
+from tests.support.helpers import (
     REPO,
     cdktf_cli,
     granted_actions,
@@ -30,7 +30,7 @@ from tests.helpers import (
     split_policy_config,
     synth,
 )
-from tests.terraform import Terraform
+from tests.support.terraform import Terraform
 
 pytestmark = pytest.mark.terraform
 

@@ -6,9 +6,9 @@ import io
 import json
 from pathlib import Path
 
+from programmatic_iam.analysis.deployer import deployer_policy
 from programmatic_iam.cli import main
-from programmatic_iam.deployer import deployer_policy
-from tests.helpers import blueprint_of, run_module, write_config
+from tests.support.helpers import blueprint_of, run_module, write_config
 
 
 def run(tmp_path: Path, *argv: str, environ: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -56,7 +56,7 @@ def test_rejects_a_kms_alias_and_an_unknown_environment_together(tmp_path: Path)
     code, stdout, stderr = run(tmp_path, *argv, environ={"IAM_CONFIG": str(config)})
     assert (code, stdout) == (2, "")
     assert stderr.startswith("2 problems in the configuration")
-    assert "'prod' is not a configured environment" in stderr and "is not a KMS key ARN" in stderr
+    assert "--environment: 'prod' is not a configured environment" in stderr and "is not a KMS key ARN" in stderr
 
 
 def test_runs_as_a_module_without_a_traceback(tmp_path: Path) -> None:

@@ -21,12 +21,12 @@ from typing import Any
 from programmatic_iam_dev.emulator import AwsEmulator
 import pytest
 
-from programmatic_iam.blueprint import Blueprint
-from programmatic_iam.deployer import deployer_policy
+from programmatic_iam.analysis.deployer import deployer_policy
 from programmatic_iam.policy.document import PolicyDocument, Statement
-from tests.access_keys import AccessKey, error_code, iam_resource_matches, user_with_policy
-from tests.helpers import blueprint_of, synth_blueprint
-from tests.terraform import Terraform, TerraformError
+from programmatic_iam.spec import Blueprint
+from tests.support.access_keys import AccessKey, error_code, iam_resource_matches, user_with_policy
+from tests.support.helpers import blueprint_of, synth_blueprint
+from tests.support.terraform import Terraform, TerraformError
 
 pytestmark = pytest.mark.terraform
 
@@ -124,7 +124,7 @@ def test_the_emitted_policy_is_all_terraform_needs(
     created = [(user_arn, "Users"), *((arn, "Policies") for arn in policy_arns)]
     assert [arn for arn, sid in created if not covers(statement(policy, sid), arn)] == []
     aws.enforce_iam(after_calls=None)
-    user_name = blueprint.stacks[0].identity.user_name
+    user_name = blueprint.stacks[0].identity.principal.name
     assert error_code(lambda: aws.client("iam").get_user(UserName=user_name)) == "NoSuchEntity"
 
 
@@ -152,7 +152,7 @@ def test_the_same_policy_covers_changes_and_drift(
     key_id = output(terraform, first_dir, "access_key_id")
     aws.enforce_iam(after_calls=None)  # drift: someone deactivates the key by hand
     aws.client("iam").update_access_key(
-        UserName=first.stacks[0].identity.user_name, AccessKeyId=key_id, Status="Inactive"
+        UserName=first.stacks[0].identity.principal.name, AccessKeyId=key_id, Status="Inactive"
     )
     enforce_iam()
     terraform.init(second_dir)

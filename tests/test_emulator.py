@@ -25,9 +25,9 @@ import boto3
 import pytest
 
 from programmatic_iam.cli.problems import EXIT_WRONG_STEP
-from programmatic_iam.state_bucket import LOCAL_STATE_FILE, STATE_KEY
-from tests.helpers import REPO, base_environment, run_command
-from tests.terraform import Terraform
+from programmatic_iam.spec.state_bucket import LOCAL_STATE_FILE, STATE_KEY
+from tests.support.helpers import REPO, base_environment, run_command
+from tests.support.terraform import Terraform
 from tests.test_bootstrap import port_is_closed
 
 pytestmark = pytest.mark.terraform

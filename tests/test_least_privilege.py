@@ -15,9 +15,9 @@ from typing import Any
 from programmatic_iam_dev.emulator import AwsEmulator
 import pytest
 
-from tests.access_keys import DENIED_CODES, AccessKey, error_code
-from tests.helpers import synth
-from tests.terraform import Terraform
+from tests.support.access_keys import DENIED_CODES, AccessKey, error_code
+from tests.support.helpers import synth
+from tests.support.terraform import Terraform
 
 pytestmark = pytest.mark.terraform
 

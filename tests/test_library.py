@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from programmatic_iam import ConfigError, identity_spec, load_config
-from tests.helpers import REPO, resources, write_config
+from tests.support.helpers import REPO, resources, write_config
 
 
 def test_the_library_example_synthesizes(tmp_path: Path) -> None:

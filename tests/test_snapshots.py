@@ -14,9 +14,9 @@ import pytest
 
 from programmatic_iam.blueprint import build_blueprint
 from programmatic_iam.config import load_config_file
-from tests.helpers import EXAMPLES, REPO, blueprint_of, synth_blueprint
+from tests.support.helpers import EXAMPLES, REPO, blueprint_of, synth_blueprint
 
-SNAPSHOTS = REPO / "tests" / "snapshots"
+SNAPSHOTS = REPO / "tests" / "snapshots" / "identity"
 CASES = ["default", *sorted(p.stem for p in EXAMPLES.glob("*.toml"))]
 
 

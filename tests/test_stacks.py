@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import granted_actions, policy_documents, resources, split_policy_actions, split_policy_config, synth
+from tests.support.helpers import (
+    granted_actions,
+    policy_documents,
+    resources,
+    split_policy_actions,
+    split_policy_config,
+    synth,
+)
 
 STACK = "production-streammanager"
 POLICY = f"{STACK}-programmatic-access"

@@ -10,8 +10,8 @@ import pytest
 from programmatic_iam.blueprint import build_blueprint
 from programmatic_iam.config import load_config_file
 from programmatic_iam.escaping import escape_terraform_template
-from tests.helpers import EXAMPLES, synth, synth_blueprint
-from tests.terraform import Terraform, error_diagnostics, render_diagnostics
+from tests.support.helpers import EXAMPLES, synth, synth_blueprint
+from tests.support.terraform import Terraform, error_diagnostics, render_diagnostics
 
 pytestmark = pytest.mark.terraform
 

@@ -1,20 +1,25 @@
 """Least-privilege, programmatic-only AWS IAM identities as cdktf stacks.
 
-The flow: configuration (:mod:`.config`) -> names and policy (:mod:`.naming`, :mod:`.policy`,
-:mod:`.blueprint`, pure Python) -> constructs and stacks (:mod:`.cdk`, the only cdktf user) -> app.
+The flow: configuration (:mod:`.config`) -> names and policy (:mod:`.naming`, :mod:`.policy`, pure Python)
+-> specs by kind (:mod:`.spec`, built by :mod:`.blueprint`) -> constructs and stacks (:mod:`.cdk`, the only
+cdktf user) -> app. :mod:`.cli` is the command line around it; :mod:`.analysis` works on specs without cdktf.
 """
 
-from .blueprint import Blueprint, IdentitySpec, StackSpec, build_blueprint, identity_spec
+from .blueprint import build_blueprint, identity_spec
 from .config import IdentityConfig, load_config, load_config_file, parse_config
 from .errors import ConfigError, Problem
+from .spec import AccessKey, Blueprint, IdentitySpec, PolicyAttachment, StackSpec, UserPrincipal
 
 __all__ = [
+    "AccessKey",
     "Blueprint",
     "ConfigError",
     "IdentityConfig",
     "IdentitySpec",
+    "PolicyAttachment",
     "Problem",
     "StackSpec",
+    "UserPrincipal",
     "build_blueprint",
     "identity_spec",
     "load_config",

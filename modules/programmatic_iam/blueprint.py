@@ -1,96 +1,28 @@
-"""From the configuration to plain descriptions of each stack: names, documents, backend, tags."""
+"""From a loaded configuration to the specs of each stack: names, documents, backend, tags (no file is read here
+but the policy sources the configuration names)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from .config.model import TAGS_PER_RESOURCE_MAX, Backend, Environment, IdentityConfig
+from .config.model import TAGS_PER_RESOURCE_MAX, Environment, IdentityConfig
 from .errors import ConfigError, Notice, Problem, show
 from .naming import POLICY_NAME_MAX, Names, duplicate_name_problems, resolve_names, template_variables
 from .policy.document import PolicyDocument
 from .policy.sizing import MANAGED_POLICY_MAX_CHARACTERS, iam_size, split_document
 from .policy.sources import load_policy
+from .spec import (
+    AccessKey,
+    BackendSpec,
+    Blueprint,
+    IdentitySpec,
+    ManagedPolicy,
+    PolicyAttachment,
+    StackSpec,
+    UserPrincipal,
+)
 from .templating import render
 
 POLICY_DESCRIPTION_MAX = 1000
 STATE_KEY_MAX = 1024  # S3 object key limit
-
-
-@dataclass(frozen=True, slots=True)
-class ManagedPolicy:
-    """One customer-managed policy: its name and the document sent to AWS (not yet escaped)."""
-
-    name: str
-    document: PolicyDocument
-    description: str
-    path: str
-
-    @property
-    def document_json(self) -> str:
-        return self.document.to_json()
-
-
-@dataclass(frozen=True, slots=True)
-class IdentitySpec:
-    """Everything the identity construct creates: user, policies, their attachment and the key."""
-
-    user_name: str
-    user_path: str
-    policies: tuple[ManagedPolicy, ...]
-    attach_policies_to: str
-    group_name: str
-    permissions_boundary: str | None = None
-    force_destroy: bool = False
-    user_tags: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class BackendSpec:
-    """The S3 backend of one stack."""
-
-    bucket: str
-    key: str
-    region: str
-    encrypt: bool
-    use_lockfile: bool
-    dynamodb_table: str | None
-    kms_key_id: str | None
-
-    @classmethod
-    def of(cls, backend: Backend, key: str) -> BackendSpec:
-        """The ``[backend]`` settings with the state object ``key`` (rendered per stack)."""
-        return cls(
-            bucket=backend.bucket,
-            key=key,
-            region=backend.region,
-            encrypt=backend.encrypt,
-            use_lockfile=backend.use_lockfile,
-            dynamodb_table=backend.dynamodb_table,
-            kms_key_id=backend.kms_key_id,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class StackSpec:
-    """One environment's stack. ``stack_id`` is the user name: it names the folder in cdktf.out/stacks."""
-
-    stack_id: str
-    environment: str
-    region: str
-    account_id: str | None
-    default_tags: tuple[tuple[str, str], ...]
-    backend: BackendSpec
-    identity: IdentitySpec
-    provider_version: str
-    required_version: str
-
-
-@dataclass(frozen=True, slots=True)
-class Blueprint:
-    """All stacks of a configuration, and the warnings found on the way."""
-
-    stacks: tuple[StackSpec, ...]
-    notices: tuple[Notice, ...]
 
 
 def build_blueprint(config: IdentityConfig) -> Blueprint:
@@ -174,22 +106,24 @@ def _stack_spec(
         problems += split_problems
     if problems or document is None:
         return None, problems, notices
+    attached_to = config.user.attach_policies_to
     stack = StackSpec(
-        stack_id=names.user,
         environment=environment.name,
         region=environment.region,
         account_id=environment.account_id,
         default_tags=tuple(default_tags.items()),
         backend=BackendSpec.of(config.backend, key),
         identity=IdentitySpec(
-            user_name=names.user,
-            user_path=config.user.path,
+            principal=UserPrincipal(
+                name=names.user,
+                path=config.user.path,
+                permissions_boundary=config.user.permissions_boundary,
+                force_destroy=config.user.force_destroy,
+                tags=tuple(config.user.tags.items()),
+            ),
             policies=policies,
-            attach_policies_to=config.user.attach_policies_to,
-            group_name=names.group,
-            permissions_boundary=config.user.permissions_boundary,
-            force_destroy=config.user.force_destroy,
-            user_tags=tuple(config.user.tags.items()),
+            attachment=PolicyAttachment(attached_to, names.group if attached_to == "group" else ""),
+            credentials=AccessKey(),
         ),
         provider_version=config.terraform.provider_version,
         required_version=config.terraform.required_version,
@@ -227,17 +161,9 @@ def _managed_policies(
     config: IdentityConfig, names: Names, document: PolicyDocument, description: str, environment: Environment
 ) -> tuple[tuple[ManagedPolicy, ...], list[Problem]]:
     where = f"{config.origin}: policy"
-    try:
-        parts = split_document(document)
-    except ValueError as error:
-        return (), [
-            Problem(
-                where,
-                "",
-                f"cannot be split under IAM's {MANAGED_POLICY_MAX_CHARACTERS}-character limit: {error}",
-                "shorten that statement",
-            )
-        ]
+    parts, problems = split_document(document, where=where)
+    if problems:
+        return (), problems
     limit = config.policy.max_policies
     if len(parts) > limit:
         return (), [
@@ -265,14 +191,14 @@ def _managed_policies(
 
 def _cross_stack_problems(config: IdentityConfig, stacks: list[StackSpec]) -> list[Problem]:
     problems = duplicate_name_problems(
-        ((s.environment, s.identity.user_name) for s in stacks), kind="user", origin=config.origin
+        ((s.environment, s.identity.principal.name) for s in stacks), kind="user", origin=config.origin
     )
     problems += duplicate_name_problems(
         ((s.environment, p.name) for s in stacks for p in s.identity.policies), kind="policy", origin=config.origin
     )
     if config.user.attach_policies_to == "group":
         problems += duplicate_name_problems(
-            ((s.environment, s.identity.group_name) for s in stacks), kind="group", origin=config.origin
+            ((s.environment, s.identity.attachment.group_name) for s in stacks), kind="group", origin=config.origin
         )
     seen: dict[tuple[str, str], str] = {}
     for stack in stacks:

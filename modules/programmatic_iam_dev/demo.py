@@ -16,12 +16,13 @@ import tempfile
 import time
 from typing import Any, TextIO
 
-from programmatic_iam.blueprint import Blueprint, StackSpec, build_blueprint
+from programmatic_iam.blueprint import build_blueprint
 from programmatic_iam.cli.bootstrap import synthesize_bootstrap
 from programmatic_iam.cli.synth import synthesize
 from programmatic_iam.config import IdentityConfig, parse_config
 from programmatic_iam.errors import ConfigError
-from programmatic_iam.state_bucket import STATE_KEY, bootstrap_spec
+from programmatic_iam.spec import Blueprint, StackSpec
+from programmatic_iam.spec.state_bucket import STATE_KEY, bootstrap_spec
 
 from .emulator import AwsEmulator, EmulatorError, for_local_state, interrupt_on_stop_signals, running_emulator
 from .terraform import (

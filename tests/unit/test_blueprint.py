@@ -8,7 +8,7 @@ import pytest
 
 from programmatic_iam.cli.inputs import load_blueprint
 from programmatic_iam.errors import ConfigError
-from tests.helpers import blueprint_of, write_config
+from tests.support.helpers import blueprint_of, write_config
 
 TWO_ENVIRONMENTS = (
     '[[environments]]\nname = "a"\nregion = "us-east-1"\n[[environments]]\nname = "b"\nregion = "eu-west-1"\n'

@@ -8,7 +8,7 @@ import pytest
 
 from programmatic_iam.config import IdentityConfig, load_config
 from programmatic_iam.errors import ConfigError
-from tests.helpers import write_config
+from tests.support.helpers import write_config
 
 
 def problems_of(directory: Path, text: str) -> list[str]:

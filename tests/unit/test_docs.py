@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from programmatic_iam.config.reference import BEGIN, END, documented_keys, with_reference
-from tests.helpers import REPO
+from tests.support.helpers import REPO
 
 CONFIGURATION_DOC = REPO / "docs" / "configuration.md"
 

@@ -9,7 +9,7 @@ import pytest
 
 from programmatic_iam.errors import ConfigError
 from programmatic_iam.naming import name_problems, render_name, tidy_delimiters
-from tests.helpers import REPO, blueprint_of
+from tests.support.helpers import REPO, blueprint_of
 
 VARIABLES = {
     "namespace": "",
@@ -35,7 +35,7 @@ def test_the_naming_doc_has_examples() -> None:
 def test_documented_example(tmp_path: Path, title: str, toml: str, expected: str) -> None:
     blueprint = blueprint_of(toml, tmp_path)
     got = "".join(
-        f"{s.environment}: user {s.identity.user_name}, policy {s.identity.policies[0].name}\n"
+        f"{s.environment}: user {s.identity.principal.name}, policy {s.identity.policies[0].name}\n"
         for s in blueprint.stacks
     )
     assert got == expected, title
@@ -153,7 +153,7 @@ def test_rejects_a_bad_namespace_once_naming_the_namespace(tmp_path: Path, toml:
 
 def test_an_unused_group_template_is_not_checked(tmp_path: Path) -> None:
     blueprint = blueprint_of('[naming]\ngroup = "{{ nope }} and spaces"\n', tmp_path)
-    assert blueprint.stacks[0].identity.group_name == ""
+    assert blueprint.stacks[0].identity.attachment.group_name == ""
 
 
 def test_rejects_a_bad_group_template_when_a_group_is_used(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from programmatic_iam.cli.inputs import load_blueprint
 from programmatic_iam.errors import ConfigError
 from programmatic_iam.policy.catalogue import load_catalogue
 from programmatic_iam.policy.document import ActionRules, check_actions, parse_document
-from tests.helpers import REPO, blueprint_of
+from tests.support.helpers import REPO, blueprint_of
 
 SEED_FILE = REPO / "tests" / "fixtures" / "seed-console-policy.json"
 SEED_ACTIONS = json.loads(SEED_FILE.read_text(encoding="utf-8"))["Statement"][0]["Action"]

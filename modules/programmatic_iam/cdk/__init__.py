@@ -3,7 +3,7 @@
 from .app import build_app
 from .identity import ProgrammaticIdentity, policy_construct_id
 from .stack import IdentityStack, require_aws_provider, use_s3_backend
-from .state import StateBootstrapStack, StateBucket, build_bootstrap_app
+from .state_bucket import StateBootstrapStack, StateBucket, build_bootstrap_app
 
 __all__ = [
     "IdentityStack",

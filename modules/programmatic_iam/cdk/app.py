@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..blueprint import Blueprint
+from ..spec import Blueprint
 from .bindings import App
 from .stack import IdentityStack
 

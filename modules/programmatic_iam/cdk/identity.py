@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..blueprint import IdentitySpec
 from ..escaping import escape_terraform_template as literal
+from ..spec import AccessKey, IdentitySpec, UserPrincipal
 from .bindings import (
     Construct,
     IamAccessKey,
@@ -35,15 +35,7 @@ class ProgrammaticIdentity(Construct):
 
     def __init__(self, scope: Construct, id: str, spec: IdentitySpec) -> None:
         super().__init__(scope, id)
-        self.user = IamUser(
-            self,
-            "user",
-            name=literal(spec.user_name),
-            path=literal(spec.user_path),
-            permissions_boundary=literal(spec.permissions_boundary) if spec.permissions_boundary else None,
-            force_destroy=spec.force_destroy,
-            tags={literal(k): literal(v) for k, v in spec.user_tags} or None,
-        )
+        self.user = _user(self, spec.principal)
         self.policies = [
             IamPolicy(
                 self,
@@ -55,19 +47,35 @@ class ProgrammaticIdentity(Construct):
             )
             for index, policy in enumerate(spec.policies)
         ]
-        if spec.attach_policies_to == "group":
-            self._attach_through_group(spec)
+        if spec.attachment.to == "group":
+            self._attach_through_group(spec.attachment.group_name, spec.principal.path)
         else:
             for index, policy in enumerate(self.policies):
                 IamUserPolicyAttachment(
                     self, f"{policy_construct_id(index)}_attachment", user=self.user.name, policy_arn=policy.arn
                 )
-        self.access_key = IamAccessKey(self, "access_key", user=self.user.name)
+        self.access_key = _access_key(self, spec.credentials, self.user)
 
-    def _attach_through_group(self, spec: IdentitySpec) -> None:
-        group = IamGroup(self, "group", name=literal(spec.group_name), path=literal(spec.user_path))
+    def _attach_through_group(self, group_name: str, path: str) -> None:
+        group = IamGroup(self, "group", name=literal(group_name), path=literal(path))
         for index, policy in enumerate(self.policies):
             IamGroupPolicyAttachment(
                 self, f"{policy_construct_id(index)}_attachment", group=group.name, policy_arn=policy.arn
             )
         IamUserGroupMembership(self, "group_membership", user=self.user.name, groups=[group.name])
+
+
+def _access_key(scope: Construct, credentials: AccessKey, user: IamUser) -> IamAccessKey:
+    return IamAccessKey(scope, "access_key", user=user.name)
+
+
+def _user(scope: Construct, principal: UserPrincipal) -> IamUser:
+    return IamUser(
+        scope,
+        "user",
+        name=literal(principal.name),
+        path=literal(principal.path),
+        permissions_boundary=literal(principal.permissions_boundary) if principal.permissions_boundary else None,
+        force_destroy=principal.force_destroy,
+        tags={literal(k): literal(v) for k, v in principal.tags} or None,
+    )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..blueprint import BackendSpec, StackSpec
 from ..escaping import escape_terraform_template as literal
+from ..spec import BackendSpec, StackSpec
 from .bindings import AwsProvider, AwsProviderDefaultTags, Construct, S3Backend, TerraformOutput, TerraformStack
 from .identity import ProgrammaticIdentity
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..config import load_config
 from ..errors import ConfigError
-from ..state_bucket import STATE_LOCATIONS, BootstrapSpec, StateLocation, bootstrap_spec
+from ..spec.state_bucket import STATE_LOCATIONS, BootstrapSpec, StateLocation, bootstrap_spec
 from .context import Context
 from .output import synthesize_via_staging
 from .problems import EXIT_OK, EXIT_WRONG_STEP, report_problems, report_unwritable
@@ -131,7 +131,7 @@ def synthesize_bootstrap(spec: BootstrapSpec, outdir: Path) -> Path:
     The local state, ``.terraform/`` and the lock file that Terraform keeps in the stack folder survive the
     re-synthesis that precedes ``terraform init -migrate-state`` (see :func:`synthesize_via_staging`).
     """
-    from ..cdk.state import build_bootstrap_app  # cdktf and Node start only once the config is known to be good
+    from ..cdk.state_bucket import build_bootstrap_app  # cdktf and Node start only once the config is known to be good
 
     synthesize_via_staging(lambda staging: build_bootstrap_app(spec, staging), outdir)
     return outdir / "stacks" / spec.stack_id

@@ -14,7 +14,13 @@ HELP = "check the configuration and print every problem and warning; writes noth
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """No arguments: the configuration says everything."""
+    """``check [--quiet]``."""
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="print the problems only: no warnings and no list of stacks (for a step before `cdktf synth`, "
+        "which prints the warnings itself)",
+    )
 
 
 def run(arguments: argparse.Namespace, context: Context) -> int:
@@ -23,6 +29,8 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
         blueprint = load_blueprint(context.environ, context.cwd)
     except ConfigError as error:
         return report_problems(error, context.stderr, wrote_nothing=False)
+    if arguments.quiet:
+        return EXIT_OK
     report_notices(blueprint.notices, context.stderr)
     count = len(blueprint.stacks)
     print(f"{count} stack{'s' if count != 1 else ''}, no problems:", file=context.stdout)

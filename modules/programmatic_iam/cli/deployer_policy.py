@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..deployer import deployer_policy, to_console_json
+from ..analysis.deployer import deployer_policy, to_console_json
 from ..errors import ConfigError
 from .context import Context
 from .inputs import load_blueprint
@@ -30,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(arguments: argparse.Namespace, context: Context) -> int:
     """The policy document on stdout, warnings on stderr; or every problem and exit status 2."""
     try:
-        policy = deployer_policy(load_blueprint(context.environ, context.cwd), arguments.environment)
+        policy = deployer_policy(
+            load_blueprint(context.environ, context.cwd), arguments.environment, selected_by="--environment"
+        )
     except ConfigError as error:
         return report_problems(error, context.stderr, wrote_nothing=False)
     report_notices(policy.notices, context.stderr)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..blueprint import Blueprint, build_blueprint
+from ..blueprint import build_blueprint
 from ..config import IdentityConfig, load_config
 from ..errors import ConfigError
+from ..spec import Blueprint
 
 
 def load_blueprint(environ: Mapping[str, str], cwd: Path) -> Blueprint:

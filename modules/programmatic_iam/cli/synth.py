@@ -6,8 +6,8 @@ import argparse
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..blueprint import Blueprint
 from ..errors import ConfigError
+from ..spec import Blueprint
 from .context import Context
 from .inputs import load_blueprint
 from .output import synthesize_via_staging

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError, Problem, did_you_mean, show
 from ..escaping import token_marker_problems
-from .model import IdentityConfig
+from .model import IdentityConfig, nested_model
 
 DEFAULT_CONFIG_FILE = "iam.toml"
 CONFIG_FILE_VARIABLE = "IAM_CONFIG"
@@ -148,7 +148,7 @@ def _unknown_key_problems(raw: Any, model: type[BaseModel], origin: str, prefix:
                 fix=f"use one of {', '.join(fields)} (docs/configuration.md lists every key)",
             )
             continue
-        nested = _nested_model(model.model_fields[key].annotation)
+        nested = nested_model(model.model_fields[key].annotation)
         if nested is None:
             continue
         if isinstance(value, list):
@@ -156,16 +156,6 @@ def _unknown_key_problems(raw: Any, model: type[BaseModel], origin: str, prefix:
                 yield from _unknown_key_problems(item, nested, origin, f"{path}[{index}].")
         else:
             yield from _unknown_key_problems(value, nested, origin, f"{path}.")
-
-
-def _nested_model(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for argument in getattr(annotation, "__args__", ()):
-        found = _nested_model(argument)
-        if found is not None:
-            return found
-    return None
 
 
 def _validation_problems(error: ValidationError, origin: str) -> Iterator[Problem]:

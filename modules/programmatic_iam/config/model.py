@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -35,10 +35,12 @@ _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 # The forms Terraform's S3 backend accepts (measured with 1.11): lowercase RFC 4122 key ids, so AWS's
 # documentation example "1234abcd-12ab-34cd-56ef-1234567890ab" is refused.
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
-_KMS_KEY = re.compile(
-    rf"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{{12}}:(key/({_UUID}|mrk-[0-9a-f]{{32}})|alias/[A-Za-z0-9/_-]+)"
-    rf"|{_UUID}|mrk-[0-9a-f]{{32}}|alias/[A-Za-z0-9/_-]+"
-)
+_KMS_ARN_PREFIX = r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:"
+_KMS_KEY_ID = rf"{_UUID}|mrk-[0-9a-f]{{32}}"
+_KMS_ALIAS = r"alias/[A-Za-z0-9/_-]+"
+KMS_KEY_ARN = re.compile(rf"{_KMS_ARN_PREFIX}key/({_KMS_KEY_ID})")
+"""A KMS key's ARN: the only form in which an IAM policy can grant the use of a key."""
+_KMS_KEY = re.compile(rf"{_KMS_ARN_PREFIX}(key/({_KMS_KEY_ID})|{_KMS_ALIAS})|{_KMS_KEY_ID}|{_KMS_ALIAS}")
 
 
 def _is_ip_address(name: str) -> bool:
@@ -334,6 +336,17 @@ class Terraform(_Section):
         min_length=1,
         description="Terraform version constraint (1.10 brought S3 lock files).",
     )
+
+
+def nested_model(annotation: Any) -> type[BaseModel] | None:
+    """The section model inside a field's type (``Naming``, ``tuple[Environment, ...]``), or ``None``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in get_args(annotation):
+        found = nested_model(argument)
+        if found is not None:
+            return found
+    return None
 
 
 def _default_environments() -> tuple[Environment, ...]:

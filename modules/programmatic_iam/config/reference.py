@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from .model import IdentityConfig
+from .model import IdentityConfig, nested_model
 
 BEGIN = "<!-- BEGIN GENERATED REFERENCE: make docs -->"
 END = "<!-- END GENERATED REFERENCE -->"
@@ -34,21 +34,11 @@ def documented_keys(model: type[BaseModel] = IdentityConfig, prefix: str = "") -
 def _rows(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, str, str, str]]:
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"
-        nested = _model_in(field.annotation)
+        nested = nested_model(field.annotation)
         if nested is not None:
             yield from _rows(nested, f"{key}.")
             continue
         yield key, _type_name(field.annotation), _default(field), (field.description or "").replace("|", "\\|")
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for argument in get_args(annotation):
-        found = _model_in(argument)
-        if found is not None:
-            return found
-    return None
 
 
 def _type_name(annotation: Any) -> str:

@@ -17,7 +17,6 @@ class Service:
     prefix: str
     name: str
     actions: Mapping[str, str]
-    access_levels: Mapping[str, str]
 
 
 class Catalogue:
@@ -30,7 +29,6 @@ class Catalogue:
                 prefix=prefix,
                 name=data.get("service_name", prefix),
                 actions={name.lower(): name for name in data["privileges"]},
-                access_levels={name.lower(): info.get("access_level", "") for name, info in data["privileges"].items()},
             )
             for prefix, data in definition.items()
             if isinstance(data, Mapping) and "privileges" in data
@@ -67,12 +65,6 @@ class Catalogue:
             for lowered, name in service.actions.items()
             if fnmatch.fnmatchcase(lowered, name_pattern.lower())
         )
-
-    def access_level(self, action: str) -> str:
-        """Read, List, Write, Tagging or Permissions management; ``""`` if unknown."""
-        prefix, _, name = action.partition(":")
-        service = self.service(prefix)
-        return service.access_levels.get(name.lower(), "") if service else ""
 
 
 @cache

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 import json
 
+from ..errors import Problem
 from .document import PolicyDocument, Statement
 
 MANAGED_POLICY_MAX_CHARACTERS = 6144
@@ -19,16 +20,31 @@ def iam_size(document: PolicyDocument) -> int:
     return sum(1 for c in normalised if not c.isspace()) + 5 * escapes
 
 
-def split_document(document: PolicyDocument, limit: int = MANAGED_POLICY_MAX_CHARACTERS) -> list[PolicyDocument]:
+def split_document(
+    document: PolicyDocument, *, where: str, limit: int = MANAGED_POLICY_MAX_CHARACTERS
+) -> tuple[list[PolicyDocument], list[Problem]]:
     """Split into documents of at most ``limit`` characters, keeping statement and action order.
 
     Statements are packed greedily in order; a statement too large alone is cut into runs of
     consecutive actions, the second and later runs getting ``Part2``, ``Part3``... after the Sid.
-    Raises ``ValueError`` when a single action's statement alone is over the limit.
+    A statement that is over the limit with a single action cannot be split: that is a problem at ``where``.
     """
     if iam_size(document) <= limit:
-        return [document]
-    pieces = [piece for statement in document.statements for piece in _split_statement(statement, limit)]
+        return [document], []
+    pieces: list[Statement] = []
+    for statement in document.statements:
+        runs, too_large = _split_statement(statement, limit)
+        if too_large is not None:
+            return [], [
+                Problem(
+                    where,
+                    "",
+                    f"cannot be split under IAM's {limit}-character limit: a statement granting only "
+                    f"{too_large!r} is over {limit} characters",
+                    "shorten that statement",
+                )
+            ]
+        pieces += runs
     documents: list[list[Statement]] = [[]]
     for piece in pieces:
         candidate = [*documents[-1], piece]
@@ -36,12 +52,13 @@ def split_document(document: PolicyDocument, limit: int = MANAGED_POLICY_MAX_CHA
             documents.append([piece])
         else:
             documents[-1] = candidate
-    return [PolicyDocument(tuple(statements), id=document.id) for statements in documents]
+    return [PolicyDocument(tuple(statements), id=document.id) for statements in documents], []
 
 
-def _split_statement(statement: Statement, limit: int) -> list[Statement]:
+def _split_statement(statement: Statement, limit: int) -> tuple[list[Statement], str | None]:
+    """The statement's runs of actions, or the action whose statement alone is over ``limit``."""
     if iam_size(PolicyDocument((statement,))) <= limit:
-        return [statement]
+        return [statement], None
     runs: list[list[str]] = [[]]
     for action in statement.actions:
         candidate = replace(statement, actions=(*runs[-1], action))
@@ -52,8 +69,8 @@ def _split_statement(statement: Statement, limit: int) -> list[Statement]:
     parts = [replace(statement, actions=tuple(run)) for run in runs]
     for part in parts:
         if iam_size(PolicyDocument((part,))) > limit:
-            raise ValueError(f"a statement granting only {part.actions[0]!r} is over {limit} characters")
+            return [], part.actions[0]
     return [
         part if index == 0 or part.sid is None else replace(part, sid=f"{part.sid}Part{index + 1}")
         for index, part in enumerate(parts)
-    ]
+    ], None

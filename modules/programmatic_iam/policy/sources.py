@@ -10,11 +10,12 @@ from typing import Any
 from ..config.model import IdentityConfig
 from ..errors import Notice, Problem, did_you_mean, show
 from ..escaping import token_marker_problems
+from ..resources import templates_dir
 from ..templating import render
 from .catalogue import load_catalogue
-from .document import ActionRules, PolicyDocument, Statement, check_actions, parse_document
+from .document import ActionRules, PolicyDocument, Statement, check_actions, outside_latin1, parse_document
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[3] / "templates" / "policies"
+TEMPLATES_DIR = templates_dir("policies")
 TEMPLATE_SUFFIX = ".json.j2"
 DEFAULT_TEMPLATE = "stream-manager-2.0"
 
@@ -125,13 +126,13 @@ def _template_path(template: str, config: IdentityConfig) -> tuple[Path | None, 
 
 
 def _latin1_problems(text: str, where: str) -> list[Problem]:
-    outside = sorted({c for c in text if ord(c) > 0xFF})
+    outside = outside_latin1(text)
     if not outside:
         return []
     return [
         Problem(
             where,
-            show("".join(outside[:10])),
+            show(outside[:10]),
             "are characters outside Latin-1, which IAM rejects in policies",
             "remove them",
         )

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 import json
-import re
 from typing import Any
 
-from .blueprint import BackendSpec, Blueprint, StackSpec
-from .errors import ConfigError, Notice, Problem, did_you_mean, show
-from .policy.catalogue import load_catalogue
-from .policy.document import ActionRules, PolicyDocument, Statement, check_actions
-from .policy.sizing import MANAGED_POLICY_MAX_CHARACTERS, iam_size
+from ..config.model import KMS_KEY_ARN
+from ..errors import ConfigError, Notice, Problem, did_you_mean, show
+from ..policy.catalogue import load_catalogue
+from ..policy.document import ActionRules, PolicyDocument, Statement, check_actions, outside_latin1
+from ..policy.sizing import MANAGED_POLICY_MAX_CHARACTERS, iam_size
+from ..spec import BackendSpec, Blueprint, StackSpec
 
 # ---------------------------------------------------------------------------------------------------------
 # What Terraform calls: observed call by call (TF_LOG=DEBUG) with the AWS provider 5.100.0 and Terraform
@@ -122,7 +122,6 @@ _PARTITIONS = (
     ("eu-isoe-", "aws-iso-e"),
     ("us-isof-", "aws-iso-f"),
 )
-_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 _SID_ORDER = (
     "CallerIdentity",
     "Users",
@@ -159,13 +158,16 @@ class Grant:
     """(operator, key, value) triples."""
 
 
-def deployer_policy(blueprint: Blueprint, environments: Collection[str] | None = None) -> DeployerPolicy:
+def deployer_policy(
+    blueprint: Blueprint, environments: Collection[str] | None = None, *, selected_by: str = "environments"
+) -> DeployerPolicy:
     """The least-privilege policy for running Terraform on the blueprint's stacks (or those of ``environments``).
 
-    Raises :class:`ConfigError` with every problem: an unknown environment, a state KMS key that is not a
-    key ARN, a resource IAM cannot name, or an action the catalogue does not know.
+    ``selected_by`` names where ``environments`` came from, in problems and warnings (a command says its
+    option). Raises :class:`ConfigError` with every problem: an unknown environment, a state KMS key that
+    is not a key ARN, a resource IAM cannot name, or an action the catalogue does not know.
     """
-    stacks, problems = _selected(blueprint, environments)
+    stacks, problems = _selected(blueprint, environments, selected_by)
     grants: list[Grant] = []
     for stack in stacks:
         stack_grants, stack_problems = stack_grants_of(stack)
@@ -176,7 +178,7 @@ def deployer_policy(blueprint: Blueprint, environments: Collection[str] | None =
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)))
     document = PolicyDocument(tuple(statements))
-    return DeployerPolicy(document, tuple(_size_notices(document)))
+    return DeployerPolicy(document, tuple(_size_notices(document, selected_by)))
 
 
 def to_console_json(document: PolicyDocument) -> str:
@@ -198,17 +200,18 @@ def stack_grants_of(stack: StackSpec) -> tuple[list[Grant], list[Problem]]:
     """What Terraform needs for one stack: its identity's IAM resources and its state."""
     identity = stack.identity
     iam = f"arn:{partition_of(stack.region)}:iam::{stack.account_id or '*'}"
-    user_arn = f"{iam}:user{arn_literal(identity.user_path + identity.user_name)}"
+    user = identity.principal
+    user_arn = f"{iam}:user{arn_literal(user.path + user.name)}"
     user_actions: tuple[str, ...] = USER_ACTIONS + ACCESS_KEY_ACTIONS
-    if identity.attach_policies_to == "user":
+    if identity.attachment.to == "user":
         user_actions += USER_ATTACHMENT_ACTIONS
-    if identity.force_destroy:
+    if user.force_destroy:
         user_actions += FORCE_DESTROY_USER_ACTIONS
     grants = [Grant("CallerIdentity", CALLER_IDENTITY_ACTIONS, "*")]
-    if identity.permissions_boundary:
+    if user.permissions_boundary:
         bounded = tuple(a for a in (*user_actions, *BOUNDARY_ACTIONS) if a in BOUNDARY_CONDITIONED_ACTIONS)
         free = tuple(a for a in user_actions if a not in BOUNDARY_CONDITIONED_ACTIONS)
-        condition = (("StringEquals", "iam:PermissionsBoundary", identity.permissions_boundary),)
+        condition = (("StringEquals", "iam:PermissionsBoundary", user.permissions_boundary),)
         grants += [Grant("Users", free, user_arn), Grant("UsersWithinBoundary", bounded, user_arn, condition)]
     else:
         grants.append(Grant("Users", user_actions, user_arn))
@@ -216,11 +219,10 @@ def stack_grants_of(stack: StackSpec) -> tuple[list[Grant], list[Problem]]:
         Grant("Policies", POLICY_ACTIONS, f"{iam}:policy{arn_literal(policy.path + policy.name)}")
         for policy in identity.policies
     ]
-    if identity.attach_policies_to == "group":
-        grants.append(
-            Grant("Groups", GROUP_ACTIONS, f"{iam}:group{arn_literal(identity.user_path + identity.group_name)}")
-        )
-    if identity.force_destroy:
+    if identity.attachment.to == "group":
+        group_arn = f"{iam}:group{arn_literal(user.path + identity.attachment.group_name)}"
+        grants.append(Grant("Groups", GROUP_ACTIONS, group_arn))
+    if user.force_destroy:
         grants += [
             Grant("ForceDestroyListMfaDevices", FORCE_DESTROY_LIST_MFA_ACTIONS, "*"),
             Grant("ForceDestroyMfaDevices", FORCE_DESTROY_MFA_ACTIONS, f"{iam}:mfa/*"),
@@ -246,7 +248,7 @@ def state_grants_of(backend: BackendSpec, *, environment: str) -> tuple[list[Gra
         grants.append(Grant("StateLockTable", STATE_LOCK_TABLE_ACTIONS, table))
     problems: list[Problem] = []
     if backend.kms_key_id is not None:
-        if _KMS_KEY_ARN.match(backend.kms_key_id):
+        if KMS_KEY_ARN.fullmatch(backend.kms_key_id):
             grants.append(Grant("StateEncryptionKey", STATE_KEY_ACTIONS, backend.kms_key_id))
         else:
             problems.append(
@@ -292,13 +294,15 @@ def statements_of(grants: list[Grant]) -> tuple[list[Statement], list[Problem]]:
     return statements, problems
 
 
-def _selected(blueprint: Blueprint, environments: Collection[str] | None) -> tuple[list[StackSpec], list[Problem]]:
+def _selected(
+    blueprint: Blueprint, environments: Collection[str] | None, selected_by: str
+) -> tuple[list[StackSpec], list[Problem]]:
     if environments is None:
         return list(blueprint.stacks), []
     known = [stack.environment for stack in blueprint.stacks]
     problems = [
         Problem(
-            "--environment",
+            selected_by,
             show(name),
             f"is not a configured environment{did_you_mean(name, known)}",
             f"use one of {', '.join(known)}",
@@ -327,11 +331,11 @@ def _latin1_problems(resources: list[str], *, where: str) -> list[Problem]:
             "use ASCII in backend.key and IAM paths",
         )
         for resource in resources
-        if any(ord(c) > 0xFF for c in resource)
+        if outside_latin1(resource)
     ]
 
 
-def _size_notices(document: PolicyDocument) -> list[Notice]:
+def _size_notices(document: PolicyDocument, selected_by: str) -> list[Notice]:
     size = iam_size(document)
     if size <= MANAGED_POLICY_MAX_CHARACTERS:
         return []
@@ -339,7 +343,7 @@ def _size_notices(document: PolicyDocument) -> list[Notice]:
         Notice(
             WHERE,
             f"is {size} characters, over the {MANAGED_POLICY_MAX_CHARACTERS} a managed policy holds; emit one "
-            "policy per environment (--environment) and give each environment's pipeline its own identity, "
+            f"policy per environment ({selected_by}) and give each environment's pipeline its own identity, "
             "or attach it to a role as an inline policy (10,240 characters)",
         )
     ]

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 import json
 from typing import Any, Literal, get_args
 
-from .blueprint import BackendSpec
-from .config.model import IdentityConfig
+from ..config.model import IdentityConfig
+from .stack import BackendSpec
 
 StateLocation = Literal["local", "s3"]
 STATE_LOCATIONS: tuple[StateLocation, ...] = get_args(StateLocation)

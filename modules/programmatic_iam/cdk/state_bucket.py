@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..escaping import escape_terraform_template as literal
-from ..state_bucket import (
+from ..spec.state_bucket import (
     LOCAL_STATE_FILE,
     LOCK_TABLE_HASH_KEY,
     SSE_KMS,

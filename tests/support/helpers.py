@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 
-from programmatic_iam.blueprint import Blueprint, build_blueprint
+from programmatic_iam.blueprint import build_blueprint
 from programmatic_iam.cli.synth import synthesize
 from programmatic_iam.config import load_config, parse_config
 from programmatic_iam.policy.catalogue import load_catalogue
+from programmatic_iam.spec import Blueprint
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 # Real read-only actions of five services: a document of about 12,500 characters, which IAM's limit of
 # 6,144 splits into three managed policies.

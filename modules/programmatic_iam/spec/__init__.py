@@ -1,0 +1,17 @@
+"""Plain, frozen descriptions of what the stacks create, by kind; built from a loaded configuration."""
+
+from .identity import AccessKey, Credentials, IdentitySpec, ManagedPolicy, PolicyAttachment, Principal, UserPrincipal
+from .stack import BackendSpec, Blueprint, StackSpec
+
+__all__ = [
+    "AccessKey",
+    "BackendSpec",
+    "Blueprint",
+    "Credentials",
+    "IdentitySpec",
+    "ManagedPolicy",
+    "PolicyAttachment",
+    "Principal",
+    "StackSpec",
+    "UserPrincipal",
+]

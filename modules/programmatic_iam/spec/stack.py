@@ -1,0 +1,62 @@
+"""A stack per environment (provider, backend, versions, the identity) and the blueprint that holds them all."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config.model import Backend
+from ..errors import Notice
+from .identity import IdentitySpec
+
+
+@dataclass(frozen=True, slots=True)
+class BackendSpec:
+    """The S3 backend of one stack."""
+
+    bucket: str
+    key: str
+    region: str
+    encrypt: bool
+    use_lockfile: bool
+    dynamodb_table: str | None
+    kms_key_id: str | None
+
+    @classmethod
+    def of(cls, backend: Backend, key: str) -> BackendSpec:
+        """The ``[backend]`` settings with the state object ``key`` (rendered per stack)."""
+        return cls(
+            bucket=backend.bucket,
+            key=key,
+            region=backend.region,
+            encrypt=backend.encrypt,
+            use_lockfile=backend.use_lockfile,
+            dynamodb_table=backend.dynamodb_table,
+            kms_key_id=backend.kms_key_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StackSpec:
+    """One environment's stack."""
+
+    environment: str
+    region: str
+    account_id: str | None
+    default_tags: tuple[tuple[str, str], ...]
+    backend: BackendSpec
+    identity: IdentitySpec
+    provider_version: str
+    required_version: str
+
+    @property
+    def stack_id(self) -> str:
+        """The principal's name: it names the folder in ``cdktf.out/stacks`` (part of the product's contract)."""
+        return self.identity.principal.name
+
+
+@dataclass(frozen=True, slots=True)
+class Blueprint:
+    """All stacks of a configuration, and the warnings found on the way."""
+
+    stacks: tuple[StackSpec, ...]
+    notices: tuple[Notice, ...]

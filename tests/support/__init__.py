@@ -1,0 +1,1 @@
+"""Test support: configs and synthesis, Terraform with the provider mirror, access keys on the emulator."""
