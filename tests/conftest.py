@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from programmatic_iam_dev.emulator import AwsEmulator, running_emulator
 import pytest
 
+from programmatic_iam_dev.emulator import AwsEmulator, running_emulator
 from tests.support.terraform import Terraform, terraform_cli
 
 # Before any test module imports it, so that its checks (granted_actions) report like a test's own asserts.

@@ -5,20 +5,14 @@ Regenerate the snapshots on purpose with ``UPDATE_SNAPSHOTS=1 .venv/bin/pytest t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 import json
 import os
 from pathlib import Path
 import re
 import signal
-import socket
 import subprocess
-import sys
-import threading
 from typing import Any
 
-from programmatic_iam_dev.emulator import AwsEmulator, for_local_state
 import pytest
 
 from programmatic_iam.cli.bootstrap import synthesize_bootstrap
@@ -36,9 +30,18 @@ from programmatic_iam.spec.state_bucket import (
     bootstrap_spec,
     deny_insecure_transport,
 )
-from tests.support.helpers import REPO, resources, run_module, synth, write_config
+from programmatic_iam_dev.emulator import AwsEmulator, for_local_state
+from tests.support.helpers import (
+    REPO,
+    port_is_closed,
+    resources,
+    run_module,
+    session_process,
+    synth,
+    without_metadata,
+    write_config,
+)
 from tests.support.terraform import Terraform, render_diagnostics
-from tests.test_snapshots import without_metadata
 
 SNAPSHOTS = REPO / "tests" / "snapshots" / "bootstrap"
 KMS_KEY = "arn:aws:kms:eu-west-1:111122223333:key/0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0"
@@ -378,42 +381,9 @@ SECRET_LIKE = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])
 ENDPOINT = re.compile(r"AWS emulator \(moto\) at http://127\.0\.0\.1:(\d+)")
 
 
-@contextmanager
-def demo_process(temp: Path) -> Iterator[subprocess.Popen[str]]:
-    """The demo in a session of its own (so that a Ctrl-C can reach it all), temporary files in ``temp``.
-
-    Killed after :data:`DEMO_TIMEOUT_SECONDS`, so that a hanging demo fails the test instead of hanging it.
-    """
-    temp.mkdir()
-    environment = {**os.environ, "PYTHONPATH": str(REPO / "modules"), "TMPDIR": str(temp)}
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "programmatic_iam_dev.demo"],
-        cwd=temp,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    watchdog = threading.Timer(DEMO_TIMEOUT_SECONDS, lambda: os.killpg(demo.pid, signal.SIGKILL))
-    watchdog.start()
-    try:
-        yield demo
-    finally:
-        watchdog.cancel()
-        if demo.poll() is None:
-            os.killpg(demo.pid, signal.SIGKILL)
-        demo.wait()
-
-
-def port_is_closed(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) != 0
-
-
 @pytest.mark.terraform
 def test_the_demo_runs_end_to_end_and_cleans_up(terraform: Terraform, tmp_path: Path) -> None:
-    with demo_process(tmp_path / "tmp") as demo:
+    with session_process("programmatic_iam_dev.demo", cwd=tmp_path, temp=tmp_path / "tmp") as demo:
         output, _ = demo.communicate()
     assert demo.returncode == 0, output
     assert "IAM user        production-streammanager" in output
@@ -429,7 +399,7 @@ def test_the_demo_runs_end_to_end_and_cleans_up(terraform: Terraform, tmp_path: 
 
 @pytest.mark.terraform
 def test_an_interrupted_demo_cleans_up(terraform: Terraform, tmp_path: Path) -> None:
-    with demo_process(tmp_path / "tmp") as demo:
+    with session_process("programmatic_iam_dev.demo", cwd=tmp_path, temp=tmp_path / "tmp") as demo:
         assert demo.stdout is not None
         lines = []
         for line in demo.stdout:

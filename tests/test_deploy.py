@@ -18,9 +18,9 @@ import time
 from typing import Any
 import urllib.parse
 
-from programmatic_iam_dev.emulator import AwsEmulator, running_emulator
 import pytest
 
+from programmatic_iam_dev.emulator import AwsEmulator, running_emulator
 from tests.support.helpers import (
     REPO,
     cdktf_cli,

@@ -18,12 +18,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from programmatic_iam_dev.emulator import AwsEmulator
 import pytest
 
 from programmatic_iam.analysis.deployer import deployer_policy
 from programmatic_iam.policy.document import PolicyDocument, Statement
 from programmatic_iam.spec import Blueprint
+from programmatic_iam_dev.emulator import AwsEmulator
 from tests.support.access_keys import AccessKey, error_code, iam_resource_matches, user_with_policy
 from tests.support.helpers import blueprint_of, synth_blueprint
 from tests.support.terraform import Terraform, TerraformError

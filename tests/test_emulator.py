@@ -8,8 +8,7 @@ is deployed with real Terraform, everything is taken down again along the docume
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 import os
 from pathlib import Path
 import re
@@ -18,7 +17,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 from typing import Any
 
 import boto3
@@ -26,9 +24,8 @@ import pytest
 
 from programmatic_iam.cli.problems import EXIT_WRONG_STEP
 from programmatic_iam.spec.state_bucket import LOCAL_STATE_FILE, STATE_KEY
-from tests.support.helpers import REPO, base_environment, run_command
+from tests.support.helpers import REPO, base_environment, port_is_closed, run_command, session_process
 from tests.support.terraform import Terraform
-from tests.test_bootstrap import port_is_closed
 
 pytestmark = pytest.mark.terraform
 
@@ -37,34 +34,6 @@ ENDPOINT = re.compile(r"AWS emulator \(moto\) at http://127\.0\.0\.1:(\d+)")
 STACK = "production-streammanager"
 BUCKET = "terraform-state"  # the default backend.bucket, which the documented commands name
 BOOTSTRAP_STACK = Path("cdktf.out.bootstrap") / "stacks" / "terraform-state"
-
-
-@contextmanager
-def emulator_process(cwd: Path, temp: Path) -> Iterator[subprocess.Popen[str]]:
-    """The command in a session of its own (so that a Ctrl-C can reach it all), temporary files in ``temp``.
-
-    Killed after :data:`TIMEOUT_SECONDS`, so that a hanging command fails the test instead of hanging it.
-    """
-    temp.mkdir()
-    environment = {**base_environment(), "PYTHONPATH": str(REPO / "modules"), "TMPDIR": str(temp)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "programmatic_iam_dev.emulator"],
-        cwd=cwd,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    watchdog = threading.Timer(TIMEOUT_SECONDS, lambda: os.killpg(process.pid, signal.SIGKILL))
-    watchdog.start()
-    try:
-        yield process
-    finally:
-        watchdog.cancel()
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def read_until_ready(process: subprocess.Popen[str]) -> str:
@@ -149,7 +118,7 @@ def test_the_emulator_command_deploys_a_configuration_and_stops_on_ctrl_c(terraf
     work = tmp_path / "checkout"
     work.mkdir()
     tf = str(terraform.binary)
-    with emulator_process(work, tmp_path / "tmp") as emulator:
+    with session_process("programmatic_iam_dev.emulator", cwd=work, temp=tmp_path / "tmp") as emulator:
         printed = read_until_ready(emulator)
         port = ENDPOINT.search(printed)
         assert port, printed

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from programmatic_iam_dev.emulator import AwsEmulator
 import pytest
 
+from programmatic_iam_dev.emulator import AwsEmulator
 from tests.support.access_keys import DENIED_CODES, AccessKey, error_code
 from tests.support.helpers import synth
 from tests.support.terraform import Terraform

@@ -14,19 +14,10 @@ import pytest
 
 from programmatic_iam.blueprint import build_blueprint
 from programmatic_iam.config import load_config_file
-from tests.support.helpers import EXAMPLES, REPO, blueprint_of, synth_blueprint
+from tests.support.helpers import EXAMPLES, REPO, blueprint_of, synth_blueprint, without_metadata
 
 SNAPSHOTS = REPO / "tests" / "snapshots" / "identity"
 CASES = ["default", *sorted(p.stem for p in EXAMPLES.glob("*.toml"))]
-
-
-def without_metadata(value: Any) -> Any:
-    """Drop cdktf's ``//`` metadata (paths, versions) so snapshots change only when the resources do."""
-    if isinstance(value, dict):
-        return {k: without_metadata(v) for k, v in value.items() if k != "//"}
-    if isinstance(value, list):
-        return [without_metadata(v) for v in value]
-    return value
 
 
 def synthesized(case: str, directory: Path) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from botocore.exceptions import ClientError
+
 from programmatic_iam_dev.emulator import AwsEmulator
 
 # What AWS answers when IAM denies a call: EC2 says UnauthorizedOperation (moto says AccessDenied for

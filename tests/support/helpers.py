@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 import json
 import os
 from pathlib import Path
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 from typing import Any
 
 import pytest
@@ -135,3 +139,47 @@ def split_policy_config(attach_policies_to: str) -> str:
     """A config granting :func:`split_policy_actions` (listed one by one), attached to the user or a group."""
     actions = json.dumps(split_policy_actions())
     return f'[policy]\nactions = {actions}\n\n[user]\nattach_policies_to = "{attach_policies_to}"\n'
+
+
+def without_metadata(value: Any) -> Any:
+    """Drop cdktf's ``//`` metadata (paths, versions) so snapshots change only when the resources do."""
+    if isinstance(value, dict):
+        return {k: without_metadata(v) for k, v in value.items() if k != "//"}
+    if isinstance(value, list):
+        return [without_metadata(v) for v in value]
+    return value
+
+
+def port_is_closed(port: int) -> bool:
+    """Whether nothing listens on ``port`` of the loopback address any more."""
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+@contextmanager
+def session_process(module: str, *, cwd: Path, temp: Path, timeout: float = 300) -> Iterator[subprocess.Popen[str]]:
+    """``python -m module`` in a session of its own (so that a Ctrl-C can reach it all), temporary files in ``temp``.
+
+    Its output (stderr included) is a text pipe. Killed after ``timeout`` seconds, so that a hanging command
+    fails the test instead of hanging it.
+    """
+    temp.mkdir()
+    environment = {**base_environment(), "PYTHONPATH": str(REPO / "modules"), "TMPDIR": str(temp)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", module],
+        cwd=cwd,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    watchdog = threading.Timer(timeout, lambda: os.killpg(process.pid, signal.SIGKILL))
+    watchdog.start()
+    try:
+        yield process
+    finally:
+        watchdog.cancel()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 from typing import NoReturn
 
+import pytest
+
 from programmatic_iam_dev.terraform import (
     MIRROR_SEARCH_DEPTH,
     MIRROR_VARIABLE,
@@ -21,7 +23,6 @@ from programmatic_iam_dev.terraform import (
     render_diagnostics,
     terraform_environment,
 )
-import pytest
 
 __all__ = ["Terraform", "TerraformError", "error_diagnostics", "render_diagnostics", "terraform_cli", "unavailable"]
 
