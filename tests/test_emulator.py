@@ -143,6 +143,7 @@ def test_the_emulator_command_deploys_a_configuration_and_stops_on_ctrl_c(terraf
         again = run_command(bootstrap("synth", "--state", "local"), work, env)
         assert again.returncode == EXIT_WRONG_STEP, again.stderr
         assert "make bootstrap-apply" in again.stderr
+        assert "python -m programmatic_iam bootstrap synth --state local --take-down" in again.stderr
 
         # the identity, deployed
         run([sys.executable, str(REPO / "main.py")], work, env)

@@ -109,7 +109,8 @@ def wrong_path(stack_dir: Path, state: StateLocation, *, take_down: bool) -> str
                 f"{here} keeps its state in the bucket already: the bucket exists.",
                 "To change the bucket (tags, a KMS key, a lock table), run `make bootstrap-apply`. Do not run",
                 "`make bootstrap` again, and do not follow Terraform's `-migrate-state` or `-reconfigure` advice.",
-                "To take the bucket down, add --take-down (docs/state-backend.md, 'Taking it down').",
+                "To take the bucket down, run (docs/state-backend.md, 'Taking it down'):",
+                f"  {COMMAND_LINE} synth --state local --take-down",
             ]
         )
     if take_down and not in_bucket:
