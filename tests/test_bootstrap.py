@@ -226,6 +226,27 @@ def test_take_down_is_refused_where_the_state_never_went_into_the_bucket(terrafo
     assert "is not initialised with" in local_only.stderr
 
 
+def test_local_state_is_refused_once_the_state_is_in_the_bucket(tmp_path: Path) -> None:
+    stack_dir = tmp_path / "cdktf.out.bootstrap" / "stacks" / STACK_ID
+    record = stack_dir / ".terraform" / "terraform.tfstate"  # what `terraform init -migrate-state` leaves
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"version": 3, "backend": {"type": "s3", "config": {"bucket": "terraform-state"}}}))
+    again = run_bootstrap(tmp_path, "synth", "--state", "local")
+    assert again.returncode == EXIT_WRONG_STEP, again.stderr
+    assert "keeps its state in the bucket already" in again.stderr and "make bootstrap-apply" in again.stderr
+    assert "--take-down" in again.stderr and "Traceback" not in again.stderr and again.stdout == ""
+    assert sorted(p.relative_to(stack_dir).as_posix() for p in stack_dir.rglob("*")) == [
+        ".terraform",
+        ".terraform/terraform.tfstate",
+    ], "a refused step wrote something"
+
+    taking_down = run_bootstrap(tmp_path, "synth", "--state", "local", "--take-down")
+    assert taking_down.returncode == 0, taking_down.stderr
+    assert "init -migrate-state -force-copy" in taking_down.stdout
+    assert "local" in json.loads((stack_dir / "cdk.tf.json").read_text())["terraform"]["backend"]
+    assert record.is_file(), "Terraform's record of the bucket's backend was not kept"
+
+
 def test_resynthesis_keeps_terraforms_files_in_the_stack_folder(tmp_path: Path) -> None:
     outdir = tmp_path / "out"
     stack_dir = synthesize_bootstrap(spec_of({}, "local"), outdir)

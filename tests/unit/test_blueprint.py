@@ -82,3 +82,10 @@ def test_reports_independent_problems_of_every_section_in_one_run(tmp_path: Path
     ]
     assert "lists the environment 'prod' twice" in caught.value.problems[2].why
     assert "did you mean 'ec2:DescribeInstances'?" in caught.value.problems[3].why
+
+
+def test_a_broken_user_template_is_not_also_blamed_on_the_state_key(tmp_path: Path) -> None:
+    # The default key is "{{ user }}/terraform.tfstate": without a user name it would start with "/".
+    with pytest.raises(ConfigError) as caught:
+        blueprint_of('[naming]\nuser = "{{ nme }}"\n', tmp_path)
+    assert [p.where for p in caught.value.problems] == ["iam.toml: naming.user (environment 'production')"]

@@ -119,6 +119,28 @@ def test_rejects_bad_values_naming_file_key_and_value(tmp_path: Path, text: str,
     assert all("\n    fix: " in problem for problem in problems)
 
 
+@pytest.mark.parametrize("name", ["prod env", "-prod", "prod/eu", "prodüction"])
+def test_rejects_an_unusable_environment_name_at_its_key(tmp_path: Path, name: str) -> None:
+    (problem,) = problems_of(tmp_path, f'[[environments]]\nname = "{name}"\nregion = "us-east-1"\n')
+    assert problem.startswith(f"iam.toml: environments[0].name: {name!r} is not a usable environment name"), problem
+
+
+def test_a_file_that_is_not_utf8_is_a_problem_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "iam.toml").write_bytes('[naming]\nname = "café"\n'.encode("latin-1"))
+    with pytest.raises(ConfigError) as caught:
+        load_config({}, cwd=tmp_path)
+    (problem,) = [p.render() for p in caught.value.problems]
+    assert problem.startswith("iam.toml: the file cannot be read ('utf-8' codec can't decode"), problem
+    assert problem.endswith("fix: check the path and encoding")
+
+
+def test_a_long_value_is_shown_shortened(tmp_path: Path) -> None:
+    namespace = "a b" * 2000
+    (problem,) = problems_of(tmp_path, f'[naming]\nnamespace = "{namespace}"\n')
+    assert problem.startswith("iam.toml: naming.namespace: 'a ba ba b"), problem
+    assert len(problem) < 400, problem
+
+
 def test_reports_every_problem_at_once_across_sections(tmp_path: Path) -> None:
     problems = problems_of(
         tmp_path,

@@ -63,6 +63,12 @@ def test_a_json_array_of_actions_is_a_policy_source(tmp_path: Path) -> None:
     ]
 
 
+def test_a_policy_file_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    (tmp_path / "p.json").write_bytes(b'\xef\xbb\xbf["ec2:DescribeInstances"]')  # as Windows editors save it
+    document = document_of('[policy]\nfile = "p.json"\n', tmp_path)
+    assert document["Statement"][0]["Action"] == ["ec2:DescribeInstances"]
+
+
 def test_policy_file_is_relative_to_the_config_file(tmp_path: Path) -> None:
     (tmp_path / "policies").mkdir()
     (tmp_path / "policies" / "a.json").write_text('["s3:GetObject"]')
