@@ -64,7 +64,7 @@ def name_problems(name: str, *, kind: str, limit: int, where: str, template: str
             Problem(
                 where=where,
                 given=show(template),
-                why=f"renders the {kind} name {name!r} of {len(name)} characters; IAM allows 1 to {limit}",
+                why=f"renders the {kind} name {show(name)} of {len(name)} characters; IAM allows 1 to {limit}",
                 fix="shorten naming.name, naming.namespace or the template",
             )
         )
@@ -74,7 +74,7 @@ def name_problems(name: str, *, kind: str, limit: int, where: str, template: str
             Problem(
                 where=where,
                 given=show(template),
-                why=f"renders the {kind} name {name!r}, which has characters IAM does not allow: {''.join(bad)!r}",
+                why=f"renders the {kind} name {show(name)}, which has characters IAM does not allow: {''.join(bad)!r}",
                 fix="use only letters, digits and + = , . @ _ -",
             )
         )

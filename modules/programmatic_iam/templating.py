@@ -8,15 +8,43 @@ from typing import Any
 
 import jinja2
 from jinja2 import meta, nodes
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from .errors import Problem, did_you_mean, show
+
+# What one operation in a template may build: far more than any name, description or policy needs, far
+# less than what would exhaust memory ("{{ 'a' * 10**9 }}").
+MAX_BUILT_LENGTH = 100_000
+
+
+class _BoundedSandbox(SandboxedEnvironment):
+    """jinja2's sandbox, which already bounds ``range``, with ``*`` and ``**`` bounded too."""
+
+    intercepted_binops = frozenset(["*", "**"])
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and _is_number(left) and _is_number(right) and abs(right) > 64:
+            raise SecurityError(f"the power {right} is too large for a template")
+        if operator == "*":
+            for sequence, count in ((left, right), (right, left)):
+                if (
+                    isinstance(sequence, str | list | tuple)
+                    and _is_number(count)
+                    and len(sequence) * count > MAX_BUILT_LENGTH
+                ):
+                    raise SecurityError(f"the result would be over {MAX_BUILT_LENGTH} items long")
+        return super().call_binop(context, operator, left, right)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 @lru_cache(maxsize=1)
 def sandbox() -> SandboxedEnvironment:
     """The one environment every user template runs in: no attribute tricks, no unknown variables."""
-    return SandboxedEnvironment(
+    return _BoundedSandbox(
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=False,
@@ -40,6 +68,7 @@ def render(source: str, variables: Mapping[str, Any], *, where: str) -> tuple[st
     environment = sandbox()
     try:
         parsed = environment.parse(source)
+        undeclared = meta.find_undeclared_variables(parsed)  # also finds unknown filters and tests
     except jinja2.TemplateSyntaxError as error:
         return None, [
             Problem(
@@ -49,7 +78,7 @@ def render(source: str, variables: Mapping[str, Any], *, where: str) -> tuple[st
                 fix="fix the template syntax",
             )
         ]
-    unknown = sorted(meta.find_undeclared_variables(parsed) - set(variables))
+    unknown = sorted(undeclared - set(variables))
     if unknown:
         return None, [
             Problem(

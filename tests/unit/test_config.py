@@ -78,13 +78,14 @@ def test_rejects_invalid_toml_with_the_position(tmp_path: Path) -> None:
         ('[[environments]]\nname = "a"\n', "iam.toml: environments[0].region: is missing"),
         (
             '[[environments]]\nname = "a"\nregion = "us-east-1"\naccount_id = 123\n',
-            "iam.toml: environments[0].account_id: 123 input should be a valid string",
+            'iam.toml: environments[0].account_id: 123 should be text in quotes, such as "value"',
         ),
         (
             '[policy]\nallow_wildcards = "yes"\n',
-            "iam.toml: policy.allow_wildcards: 'yes' input should be a valid boolean",
+            "iam.toml: policy.allow_wildcards: 'yes' should be true or false\n"
+            "    fix: write true or false (the key reference in docs/configuration.md)",
         ),
-        ("[policy]\nmax_policies = 21\n", "iam.toml: policy.max_policies: 21 input should be less than or equal to 20"),
+        ("[policy]\nmax_policies = 21\n", "iam.toml: policy.max_policies: 21 should be less than or equal to 20"),
         (
             '[policy]\nactions = ["ec2:RunInstances"]\nfile = "p.json"\n',
             "iam.toml: policy: sets policy.actions and policy.file, which are mutually exclusive",
@@ -94,9 +95,13 @@ def test_rejects_invalid_toml_with_the_position(tmp_path: Path) -> None:
             '[user]\npermissions_boundary = "boundary"\n',
             "iam.toml: user.permissions_boundary: 'boundary' is not a managed policy ARN",
         ),
-        ('[tags]\n"aws:owner" = "me"\n', "the prefix 'aws:' is reserved by AWS"),
+        (
+            '[tags]\n"aws:owner" = "me"\n',
+            "iam.toml: tags: has the tag key 'aws:owner', whose prefix 'aws:' AWS reserves\n"
+            "    fix: use letters, digits, spaces and _ . : / = + - @, at most 50 tags",
+        ),
         ('[tags]\nowner = "${var.x}"\n', "with characters AWS tags do not allow"),
-        ('[naming]\ndelimiter = "/"\n', "iam.toml: naming.delimiter: '/' input should be '-', '_' or '.'"),
+        ('[naming]\ndelimiter = "/"\n', "iam.toml: naming.delimiter: '/' should be '-', '_' or '.'"),
         (
             '[[environments]]\nname = "prod"\nregion = "us-east-1"\n[[environments]]\nname = "PROD"\nregion = "us-west-2"\n',
             "iam.toml: environments: lists the environment 'PROD' twice",

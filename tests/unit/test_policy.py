@@ -335,7 +335,7 @@ def test_a_document_keeps_deny_notaction_conditions_and_policy_variables() -> No
         (
             {},
             '[policy]\nactions = ["ec2:DescribeInstances"]\nresources = []\n',
-            "policy.resources: [] tuple should have at least 1 item",
+            "policy.resources: [] should have at least 1 item",
         ),
     ],
 )

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import json
 from typing import Any
 
-from ..config.model import KMS_KEY_ARN
+from ..config.model import KMS_KEY_ARN, outside_latin1
 from ..errors import ConfigError, Notice, Problem, did_you_mean, show
 from ..policy.catalogue import load_catalogue
-from ..policy.document import ActionRules, PolicyDocument, Statement, check_actions, outside_latin1
+from ..policy.document import ActionRules, PolicyDocument, Statement, check_actions
 from ..policy.sizing import MANAGED_POLICY_MAX_CHARACTERS, iam_size
 from ..spec import BackendSpec, Blueprint, StackSpec
 

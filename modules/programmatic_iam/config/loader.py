@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 import copy
+import datetime
 import os
 from pathlib import Path
 import tomllib
@@ -18,6 +19,17 @@ from .model import IdentityConfig, nested_model
 DEFAULT_CONFIG_FILE = "iam.toml"
 CONFIG_FILE_VARIABLE = "IAM_CONFIG"
 _MISSING = "is missing"
+# pydantic's type errors in TOML's words.
+_EXPECTED = {
+    "string_type": 'text in quotes, such as "value"',
+    "bool_type": "true or false",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "tuple_type": 'a list, such as ["a", "b"]',
+    "list_type": 'a list, such as ["a", "b"]',
+    "dict_type": 'a table, such as { key = "value" }',
+    "model_type": "a table",
+}
 
 
 def load_config(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> IdentityConfig:
@@ -29,23 +41,34 @@ def load_config(environ: Mapping[str, str] | None = None, cwd: Path | None = Non
     cwd = Path.cwd() if cwd is None else cwd
     named = environ.get(CONFIG_FILE_VARIABLE, "")
     if named:
-        path = Path(named)
-        if not (cwd / path).is_file():
+        path = cwd / named
+        if not path.is_file():
             raise ConfigError(
                 [
                     Problem(
                         where=f"${CONFIG_FILE_VARIABLE}",
                         given=show(named),
-                        why="no such file",
+                        why="is a folder, not a file" if path.is_dir() else "no such file",
                         fix=f"point {CONFIG_FILE_VARIABLE} at an existing TOML file, or unset it to use "
                         f"{DEFAULT_CONFIG_FILE} or the built-in default",
                     )
                 ]
             )
-        return load_config_file(cwd / path, shown_as=named)
+        return load_config_file(path, shown_as=named)
     default = cwd / DEFAULT_CONFIG_FILE
     if default.is_file():
         return load_config_file(default, shown_as=DEFAULT_CONFIG_FILE)
+    if default.exists() or default.is_symlink():  # a folder or a dangling link must not mean "use the default"
+        raise ConfigError(
+            [
+                Problem(
+                    where=DEFAULT_CONFIG_FILE,
+                    given="",
+                    why="is a folder or a broken link, not a file",
+                    fix=f"make {DEFAULT_CONFIG_FILE} a TOML file, or remove it to use the built-in default",
+                )
+            ]
+        )
     return parse_config({}, origin="<built-in default>", base_dir=cwd)
 
 
@@ -57,6 +80,10 @@ def load_config_file(path: Path, shown_as: str | None = None) -> IdentityConfig:
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(
             [Problem(where=origin, given="the file", why=f"is not valid TOML ({error})", fix="fix the TOML syntax")]
+        ) from None
+    except RecursionError:
+        raise ConfigError(
+            [Problem(where=origin, given="the file", why="nests arrays or tables too deeply", fix="flatten it")]
         ) from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(
@@ -163,13 +190,25 @@ def _validation_problems(error: ValidationError, origin: str) -> Iterator[Proble
         if detail["type"] == "extra_forbidden":
             continue  # reported with a suggestion by _unknown_key_problems
         location = _location(detail["loc"])
-        given = "" if detail["type"] == "missing" or _is_table(detail["input"]) else show(detail["input"])
+        given = "" if detail["type"] == "missing" or _is_table(detail["input"]) else _as_toml(detail["input"])
         if detail["type"] in ("tuple_type", "list_type") and isinstance(detail["input"], Mapping):
             why = f"is a single [{location}] table, but a list of tables is expected"
             fix = f"write [[{location}]] (double brackets) before each entry"
+        elif detail["type"] in ("model_type", "dict_type") and isinstance(detail["input"], list):
+            why = f"is a list of tables ([[{location}]]), but a single table is expected"
+            fix = f"write [{location}] (single brackets), once"
         else:
             why, fix = _why_and_fix(detail["type"], detail["msg"])
         yield Problem(where=f"{origin}: {location or '(top level)'}", given=given, why=why, fix=fix)
+
+
+def _as_toml(value: Any) -> str:
+    """A given value as the user wrote it in TOML (``true``, ``1979-05-27``), not as Python shows it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    return show(value)
 
 
 def _is_table(value: Any) -> bool:
@@ -194,12 +233,15 @@ def _why_and_fix(kind: str, message: str) -> tuple[str, str]:
     if kind == "missing":
         return _MISSING, "add it"
     if "; " in message and kind == "value_error":
-        why, _, fix = message.partition("; ")
+        why, _, fix = message.rpartition("; ")
         return why, fix
+    if kind in _EXPECTED:
+        return f"should be {_EXPECTED[kind]}", f"write {_EXPECTED[kind]} (the key reference in docs/configuration.md)"
+    message = message.removeprefix("Input ").removeprefix("Tuple ")
     message = message[:1].lower() + message[1:]
     if kind.endswith("_type"):
-        return message, "write a value of that type (docs/configuration.md)"
-    return message, "see docs/configuration.md for the allowed values"
+        return message, "write a value of that type (the key reference in docs/configuration.md)"
+    return message, "see the key reference in docs/configuration.md for the allowed values"
 
 
 def _deduplicated(problems: list[Problem]) -> list[Problem]:

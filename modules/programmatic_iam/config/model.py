@@ -21,7 +21,8 @@ from pydantic import (
 TAG_KEY_MAX = 128
 TAG_VALUE_MAX = 256
 TAGS_PER_RESOURCE_MAX = 50
-_TAG_CHARS = re.compile(r"^[\w\s.:/=+\-@]*$")
+# AWS's tag pattern is [\p{L}\p{Z}\p{N}_.:/=+\-@]*: letters, digits and spaces, but no tab or newline.
+_TAG_CHARS = re.compile(r"[\w .:/=+\-@]*")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _ENVIRONMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -43,6 +44,11 @@ KMS_KEY_ARN = re.compile(rf"{_KMS_ARN_PREFIX}key/({_KMS_KEY_ID})")
 _KMS_KEY = re.compile(rf"{_KMS_ARN_PREFIX}(key/({_KMS_KEY_ID})|{_KMS_ALIAS})|{_KMS_KEY_ID}|{_KMS_ALIAS}")
 
 
+def outside_latin1(text: str) -> str:
+    """The characters of ``text`` that IAM policies cannot hold (they are Latin-1 only), sorted, once each."""
+    return "".join(sorted({c for c in text if ord(c) > 0xFF}))
+
+
 def _is_ip_address(name: str) -> bool:
     try:
         ipaddress.IPv4Address(name)
@@ -52,7 +58,7 @@ def _is_ip_address(name: str) -> bool:
 
 
 def _check_region(value: str) -> str:
-    if not _REGION.match(value):
+    if not _REGION.fullmatch(value):
         raise ValueError("is not an AWS region name; use a region code such as 'us-east-1' or 'eu-west-2'")
     return value
 
@@ -65,11 +71,11 @@ def _check_tags(tags: dict[str, str]) -> dict[str, str]:
         if not 1 <= len(key) <= TAG_KEY_MAX:
             problems.append(f"has the tag key {key!r}, AWS allows 1 to {TAG_KEY_MAX} characters")
         if key.lower().startswith("aws:"):
-            problems.append(f"has the tag key {key!r}; the prefix 'aws:' is reserved by AWS")
+            problems.append(f"has the tag key {key!r}, whose prefix 'aws:' AWS reserves")
         if len(value) > TAG_VALUE_MAX:
             problems.append(f"has a value of {len(value)} characters for tag {key!r}, AWS allows {TAG_VALUE_MAX}")
         for text in (key, value):
-            if not _TAG_CHARS.match(text):
+            if not _TAG_CHARS.fullmatch(text):
                 problems.append(f"has {text!r}, with characters AWS tags do not allow")
     if problems:
         raise ValueError(", ".join(problems) + "; use letters, digits, spaces and _ . : / = + - @, at most 50 tags")
@@ -188,10 +194,22 @@ class Policy(_Section):
             )
         return self
 
+    @field_validator("resources")
+    @classmethod
+    def _resource_texts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not resource.strip() for resource in value):
+            raise ValueError("has an empty resource; write '*' or ARNs")
+        outside = outside_latin1("".join(value))
+        if outside:
+            raise ValueError(
+                f"has characters outside Latin-1 ({outside!r}), which IAM rejects in policies; remove them"
+            )
+        return value
+
     @field_validator("path")
     @classmethod
     def _iam_path(cls, value: str) -> str:
-        if len(value) > 512 or not _IAM_PATH.match(value):
+        if len(value) > 512 or not _IAM_PATH.fullmatch(value):
             raise ValueError(
                 "is not an IAM path; use '/' or a path that starts and ends with '/', at most 512 printable characters"
             )
@@ -225,7 +243,7 @@ class User(_Section):
     @field_validator("permissions_boundary")
     @classmethod
     def _policy_arn(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/.+$", value):
+        if value is not None and not re.fullmatch(r"arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[\x21-\x7e]+", value):
             raise ValueError("is not a managed policy ARN; use 'arn:aws:iam::<account id>:policy/<name>'")
         return value
 
@@ -246,7 +264,7 @@ class Environment(_Section):
     @field_validator("name")
     @classmethod
     def _environment_name(cls, value: str) -> str:
-        if not _ENVIRONMENT_NAME.match(value):
+        if not _ENVIRONMENT_NAME.fullmatch(value):
             raise ValueError(
                 "is not a usable environment name; use letters, digits, '-', '_' and '.', starting with a letter or digit"
             )
@@ -255,7 +273,7 @@ class Environment(_Section):
     @field_validator("account_id")
     @classmethod
     def _account(cls, value: str | None) -> str | None:
-        if value is not None and not _ACCOUNT_ID.match(value):
+        if value is not None and not _ACCOUNT_ID.fullmatch(value):
             raise ValueError("is not an AWS account id; write its 12 digits as a string")
         return value
 
@@ -282,7 +300,7 @@ class Backend(_Section):
     @field_validator("bucket")
     @classmethod
     def _bucket(cls, value: str) -> str:
-        if not _BUCKET.match(value) or ".." in value:
+        if not _BUCKET.fullmatch(value) or ".." in value:
             raise ValueError(
                 "is not an S3 bucket name; use 3 to 63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit"
             )
@@ -323,15 +341,31 @@ class Backend(_Section):
         return self
 
 
+# Terraform's version constraint syntax: comma-separated `operator version` (1, 1.2 or 1.2.3, maybe -beta1).
+_VERSION_CONSTRAINT = re.compile(r"\s*(=|!=|>|>=|<|<=|~>)?\s*\d+(\.\d+){0,2}(-[0-9A-Za-z.]+)?\s*")
+
+
+def _check_version_constraint(value: str) -> str:
+    if not all(_VERSION_CONSTRAINT.fullmatch(part) for part in value.split(",")):
+        raise ValueError(
+            "is not a Terraform version constraint; write comma-separated operators and versions, "
+            "such as '>= 5.100.0, < 7.0.0' or '~> 1.10'"
+        )
+    return value
+
+
+VersionConstraint = Annotated[str, AfterValidator(_check_version_constraint)]
+
+
 class Terraform(_Section):
     """Versions the synthesized configuration asks for."""
 
-    provider_version: str = Field(
+    provider_version: VersionConstraint = Field(
         default=">= 5.100.0, < 7.0.0",
         min_length=1,
         description="Version constraint of `hashicorp/aws`.",
     )
-    required_version: str = Field(
+    required_version: VersionConstraint = Field(
         default=">= 1.10.0",
         min_length=1,
         description="Terraform version constraint (1.10 brought S3 lock files).",

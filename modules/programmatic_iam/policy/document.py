@@ -18,11 +18,6 @@ _STATEMENT_KEYS = ("Sid", "Effect", "Action", "NotAction", "Resource", "NotResou
 _DOCUMENT_KEYS = ("Version", "Id", "Statement")
 
 
-def outside_latin1(text: str) -> str:
-    """The characters of ``text`` that IAM policies cannot hold (they are Latin-1 only), sorted, once each."""
-    return "".join(sorted({c for c in text if ord(c) > 0xFF}))
-
-
 @dataclass(frozen=True, slots=True)
 class ActionRules:
     """How strictly actions are checked against the catalogue."""

@@ -7,13 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..config.model import IdentityConfig
+from ..config.model import IdentityConfig, outside_latin1
 from ..errors import Notice, Problem, did_you_mean, show
 from ..escaping import token_marker_problems
 from ..resources import templates_dir
 from ..templating import render
 from .catalogue import load_catalogue
-from .document import ActionRules, PolicyDocument, Statement, check_actions, outside_latin1, parse_document
+from .document import ActionRules, PolicyDocument, Statement, check_actions, parse_document
 
 TEMPLATES_DIR = templates_dir("policies")
 TEMPLATE_SUFFIX = ".json.j2"
@@ -67,26 +67,32 @@ def _from_json_text(
     text: str, rules: ActionRules, config: IdentityConfig, *, where: str
 ) -> tuple[PolicyDocument | None, list[Problem], list[Notice]]:
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as error:
-        return (
-            None,
-            [
-                Problem(
-                    where,
-                    "",
-                    f"is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})",
-                    "paste the policy exactly as the console's JSON tab shows it, or a JSON array of actions",
-                )
-            ],
-            [],
-        )
-    problems = list(token_marker_problems(data, where)) + _latin1_problems(text, where)
-    if problems:
-        return None, problems, []
+        why = f"is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})"
+    except (ValueError, RecursionError) as error:  # NaN, a 5,000-digit number, nesting 1,000 deep
+        why = f"is not JSON that IAM accepts ({error})"
+    else:
+        return _from_json_data(data, rules, config, where=where)
+    paste = "paste the policy exactly as the console's JSON tab shows it, or a JSON array of actions"
+    return None, [Problem(where, "", why, paste)], []
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _from_json_data(
+    data: Any, rules: ActionRules, config: IdentityConfig, *, where: str
+) -> tuple[PolicyDocument | None, list[Problem], list[Notice]]:
+    # Checked on the parsed data: "\u20ac" in the file is a euro sign in the policy.
+    problems = [*token_marker_problems(data, where), *_latin1_problems(json.dumps(data, ensure_ascii=False), where)]
     if isinstance(data, list):
-        return _from_actions(data, rules, config, where=where)
-    return parse_document(data, rules, where=where)
+        document, more, notices = _from_actions(data, rules, config, where=where)
+    else:
+        document, more, notices = parse_document(data, rules, where=where)
+    problems += more
+    return (None, problems, notices) if problems else (document, [], notices)
 
 
 def _read(path: Path, *, where: str, given: str) -> tuple[str | None, list[Problem]]:
@@ -101,7 +107,9 @@ def _read(path: Path, *, where: str, given: str) -> tuple[str | None, list[Probl
                 "fix the path; it is relative to the config file",
             )
         ]
-    except (OSError, UnicodeDecodeError) as error:
+    except IsADirectoryError:
+        return None, [Problem(where, show(given), f"is a folder ({path})", "name a file")]
+    except (OSError, UnicodeDecodeError, ValueError) as error:  # ValueError: a NUL byte in the path
         return None, [
             Problem(
                 where, show(given), f"cannot be read ({error})", "check the file's permissions and that it is UTF-8"
@@ -113,7 +121,11 @@ def _template_path(template: str, config: IdentityConfig) -> tuple[Path | None, 
     if template in shipped_templates():
         return TEMPLATES_DIR / f"{template}{TEMPLATE_SUFFIX}", []
     candidate = config.base_dir / template
-    if candidate.is_file():
+    try:
+        found = candidate.is_file()
+    except (OSError, ValueError):  # a name too long for the file system, or holding a NUL byte
+        found = False
+    if found:
         return candidate, []
     return None, [
         Problem(
