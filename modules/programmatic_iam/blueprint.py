@@ -106,7 +106,6 @@ def _stack_spec(
         problems += split_problems
     if problems or document is None:
         return None, problems, notices
-    attached_to = config.user.attach_policies_to
     stack = StackSpec(
         environment=environment.name,
         region=environment.region,
@@ -122,7 +121,7 @@ def _stack_spec(
                 tags=tuple(config.user.tags.items()),
             ),
             policies=policies,
-            attachment=PolicyAttachment(attached_to, names.group if attached_to == "group" else ""),
+            attachment=PolicyAttachment(config.user.attach_policies_to, names.group),
             credentials=AccessKey(),
         ),
         provider_version=config.terraform.provider_version,
