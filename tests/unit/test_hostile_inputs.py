@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -111,7 +112,12 @@ def problems_of(tmp_path: Path, toml: str, files: dict[str, str] | None = None) 
             "has characters outside Latin-1 ('€')",
             id="resource-euro",
         ),
-        pytest.param('[tags]\nowner = "a\\nb"\n', {}, "iam.toml: tags: ", id="tag-newline"),
+        pytest.param(
+            '[tags]\nowner = "a\\nb"\n',
+            {},
+            "iam.toml: tags: has 'a\\nb', with characters AWS tags do not allow",
+            id="tag-newline",
+        ),
         pytest.param(
             '[[naming]]\nname = "x"\n',
             {},
@@ -141,8 +147,8 @@ def test_a_non_latin1_character_does_not_hide_the_other_problems_of_a_policy_fil
 
 
 @pytest.mark.parametrize("make", [lambda p: p.mkdir(), lambda p: p.symlink_to(p.with_name("missing.toml"))])
-def test_rejects_an_iam_toml_that_is_not_a_file(tmp_path: Path, make: object) -> None:
-    make(tmp_path / "iam.toml")  # type: ignore[operator]
+def test_rejects_an_iam_toml_that_is_not_a_file(tmp_path: Path, make: Callable[[Path], None]) -> None:
+    make(tmp_path / "iam.toml")
     with pytest.raises(ConfigError) as caught:
         load_blueprint({}, tmp_path)
     (problem,) = caught.value.problems

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..escaping import escape_terraform_template as literal
-from ..spec import AccessKey, IdentitySpec, UserPrincipal
+from ..spec import IdentitySpec, UserPrincipal
 from .bindings import (
     Construct,
     IamAccessKey,
@@ -54,7 +54,7 @@ class ProgrammaticIdentity(Construct):
                 IamUserPolicyAttachment(
                     self, f"{policy_construct_id(index)}_attachment", user=self.user.name, policy_arn=policy.arn
                 )
-        self.access_key = _access_key(self, spec.credentials, self.user)
+        self.access_key = IamAccessKey(self, "access_key", user=self.user.name)
 
     def _attach_through_group(self, group_name: str, path: str) -> None:
         group = IamGroup(self, "group", name=literal(group_name), path=literal(path))
@@ -63,10 +63,6 @@ class ProgrammaticIdentity(Construct):
                 self, f"{policy_construct_id(index)}_attachment", group=group.name, policy_arn=policy.arn
             )
         IamUserGroupMembership(self, "group_membership", user=self.user.name, groups=[group.name])
-
-
-def _access_key(scope: Construct, credentials: AccessKey, user: IamUser) -> IamAccessKey:
-    return IamAccessKey(scope, "access_key", user=user.name)
 
 
 def _user(scope: Construct, principal: UserPrincipal) -> IamUser:
