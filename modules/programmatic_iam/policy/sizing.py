@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 import json
+from typing import Any
 
 from ..errors import Problem
 from .document import PolicyDocument, Statement
@@ -15,7 +16,12 @@ _GO_ESCAPED = "&<>"
 
 def iam_size(document: PolicyDocument) -> int:
     """Characters AWS counts against the limit: the provider's normalised JSON, whitespace excluded."""
-    normalised = json.dumps(document.to_json_value(), separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    return normalised_size(document.to_json_value())
+
+
+def normalised_size(value: Any) -> int:
+    """:func:`iam_size` of a policy already in JSON form (as a plan holds it)."""
+    normalised = json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
     escapes = sum(normalised.count(c) for c in _GO_ESCAPED)
     return sum(1 for c in normalised if not c.isspace()) + 5 * escapes
 

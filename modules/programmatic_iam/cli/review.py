@@ -1,0 +1,100 @@
+"""``review PLAN_JSON...``: the pull-request comment, Markdown on stdout, from ``terraform show -json`` plans."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from ..analysis.comment import GITHUB_COMMENT_LIMIT, SecretInCommentError, render_comment
+from ..analysis.plan import PlanError, StackPlan, read_plan
+from ..analysis.review import review_stack
+from ..errors import ConfigError, Problem
+from .context import Context
+from .problems import EXIT_FAILED, EXIT_OK, report_problems
+
+NAME = "review"
+HELP = "the pull-request comment (Markdown, on stdout) from one or more `terraform show -json` plans, one per stack"
+
+SHORTEST_COMMENT = 2_000
+"""Below this, not even a verdict and a few warnings fit."""
+_URL = re.compile(r"https?://[^\s<>()\[\]`\"']+")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``review PLAN_JSON... [--details-url URL] [--max-characters N]``."""
+    parser.add_argument("plans", nargs="+", metavar="PLAN_JSON", help="`terraform show -json PLANFILE` of each stack")
+    parser.add_argument(
+        "--details-url",
+        default="",
+        metavar="URL",
+        help="where the full plans can be read (for example the CI run); named when the comment is cut",
+    )
+    parser.add_argument(
+        "--max-characters",
+        type=int,
+        default=GITHUB_COMMENT_LIMIT,
+        metavar="N",
+        help=f"the longest comment to print (default {GITHUB_COMMENT_LIMIT:,}, GitHub's limit)",
+    )
+
+
+def run(arguments: argparse.Namespace, context: Context) -> int:
+    """Print the comment (exit 0); every unreadable plan (exit 2); or, if it would show a secret, nothing (exit 1)."""
+    problems = _argument_problems(arguments)
+    plans: list[StackPlan] = []
+    seen: dict[str, str] = {}
+    for given in arguments.plans:
+        try:
+            plan = read_plan(context.cwd / given, display=given)
+        except PlanError as error:
+            problems += error.problems
+            continue
+        if plan.label in seen:
+            problems.append(
+                Problem(
+                    given,
+                    "",
+                    f"is a plan of stack {plan.label!r}, like {seen[plan.label]}",
+                    "pass one plan per stack",
+                )
+            )
+            continue
+        seen[plan.label] = given
+        plans.append(plan)
+    if problems:
+        return report_problems(ConfigError(problems, subject="the plans"), context.stderr, wrote_nothing=False)
+    try:
+        comment = render_comment(
+            [review_stack(plan) for plan in plans],
+            sensitive=frozenset().union(*(plan.sensitive_strings for plan in plans)),
+            limit=arguments.max_characters,
+            details_url=arguments.details_url,
+        )
+    except SecretInCommentError as error:
+        print(f"review: refused: {error}", file=context.stderr)
+        return EXIT_FAILED
+    context.stdout.write(comment)
+    return EXIT_OK
+
+
+def _argument_problems(arguments: argparse.Namespace) -> list[Problem]:
+    problems = []
+    if arguments.details_url and not _URL.fullmatch(arguments.details_url):
+        problems.append(
+            Problem(
+                "--details-url",
+                repr(arguments.details_url),
+                "is not an http(s) URL without spaces, quotes or brackets",
+                "pass the address of the CI run, for example https://github.com/OWNER/REPO/actions/runs/ID",
+            )
+        )
+    if arguments.max_characters < SHORTEST_COMMENT:
+        problems.append(
+            Problem(
+                "--max-characters",
+                str(arguments.max_characters),
+                f"is too short for a review (at least {SHORTEST_COMMENT:,})",
+                f"leave it out for GitHub's {GITHUB_COMMENT_LIMIT:,}, or pass a larger number",
+            )
+        )
+    return problems

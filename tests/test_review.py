@@ -1,0 +1,288 @@
+"""``review``: the pull-request comment, from real plans made by real Terraform against the emulator."""
+
+from __future__ import annotations
+
+from io import StringIO
+import json
+from pathlib import Path
+import re
+import sys
+
+import pytest
+
+from programmatic_iam.analysis.comment import GITHUB_COMMENT_LIMIT, MARKER, length
+from programmatic_iam.cli import main
+from programmatic_iam.policy.catalogue import load_catalogue
+from programmatic_iam_dev.emulator import AwsEmulator
+from tests.support.helpers import REPO, base_environment, run_command, run_module
+from tests.support.plans import ALL_EC2_ENVIRONMENTS, CHANGED_ACTIONS, STACK, Plans, make_plans
+from tests.support.terraform import Terraform
+
+pytestmark = pytest.mark.terraform
+
+ADDED, REMOVED = "\u2795", "\u2796"  # the signs the comment puts before an action
+DETAILS_URL = "https://github.com/acme/identity/actions/runs/42"
+
+
+@pytest.fixture(scope="module")
+def plans(terraform: Terraform, aws_emulator: AwsEmulator, tmp_path_factory: pytest.TempPathFactory) -> Plans:
+    emulated = terraform.with_environment(aws_emulator.environment(base=terraform.env))
+    return make_plans(emulated, aws_emulator, tmp_path_factory.mktemp("plans"))
+
+
+@pytest.fixture(scope="module")
+def outputs() -> list[str]:
+    """Every comment and error stream the tests produce, to prove afterwards that no secret was in any."""
+    return []
+
+
+def review(outputs: list[str], *paths: Path, cwd: Path | None = None, **options: str) -> tuple[int, str, str]:
+    """Run ``review`` in this process; returns (exit code, stdout, stderr) and records both streams."""
+    stdout, stderr = StringIO(), StringIO()
+    args = ["review", *(str(p) for p in paths)]
+    for option, value in options.items():
+        args += [f"--{option.replace('_', '-')}", value]
+    code = main(args, environ={}, cwd=cwd or Path.cwd(), stdout=stdout, stderr=stderr)
+    outputs += [stdout.getvalue(), stderr.getvalue()]
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+def action_row(sign: str, action: str) -> re.Pattern[str]:
+    """The table row of one action with its access level as the catalogue gives it."""
+    level = load_catalogue().access_level(action)
+    assert level is not None
+    return re.compile(rf"^\| {sign} \| `{re.escape(action)}` \| {re.escape(level)} \|", re.MULTILINE)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Each scenario: verdict, warnings, actions with their levels
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def test_a_new_identity_lists_every_action_and_warns_of_the_key_and_the_escalation(
+    plans: Plans, outputs: list[str]
+) -> None:
+    code, comment, stderr = review(outputs, plans.files["create"])
+    assert (code, stderr) == (0, "")
+    assert comment.startswith(f"{MARKER}\n### Identity review: 1 stack: 1 creates the identity\n")
+    assert "**Access key created**" in comment
+    assert "privilege escalation (ModifyEC2InstanceUserDataThenRestart)" in comment
+    assert "`ec2:ModifyInstanceAttribute`, `ec2:StartInstances`, `ec2:StopInstances`" in comment
+    assert len(plans.seed_actions) == 63
+    for action in plans.seed_actions:
+        assert action_row(ADDED, action).search(comment), action
+    assert "**create** user `production-streammanager`" in comment
+    assert (
+        "**create** attachment of policy `production-streammanager-programmatic-access` to `production-streammanager`"
+        in comment
+    )
+
+
+def test_an_unchanged_stack_gets_the_short_form(plans: Plans, outputs: list[str]) -> None:
+    code, comment, _ = review(outputs, plans.files["unchanged"])
+    assert code == 0
+    assert comment == (
+        f"{MARKER}\n### ✅ Identity review: no changes\n\n"
+        "1 stack: 1 unchanged. Applying these plans changes nothing in IAM.\n"
+    )
+
+
+def test_added_and_removed_actions_are_named_with_their_levels(plans: Plans, outputs: list[str]) -> None:
+    code, comment, _ = review(outputs, plans.files["changed"])
+    assert code == 0
+    assert comment.startswith(f"{MARKER}\n### Identity review: 1 stack: 1 changes permissions\n")
+    for action in CHANGED_ACTIONS["added"]:
+        assert action_row(ADDED, action).search(comment), action
+    for action in CHANGED_ACTIONS["removed"]:
+        assert action_row(REMOVED, action).search(comment), action
+    assert len(re.findall(rf"^\| [{ADDED}{REMOVED}] \|", comment, re.MULTILINE)) == 7
+    assert "| `iam:PassRole` | Permissions management | ⚠️ permissions management" in comment
+    assert "Risky permission added: iam:PassRole on any role" in comment
+    assert "privilege escalation (ModifyExistingEC2LaunchTemplate)" in comment
+    assert "privilege escalation (CreateEC2WithExistingIP)" in comment
+    assert "Risky permission added: data reads on any resource" in comment
+    # Already granted before the change: not "added".
+    assert "ModifyEC2InstanceUserDataThenRestart" not in comment
+    assert "Access key" not in comment
+    assert re.search(r"\| `production-streammanager` \| changes permissions \| 0 \| 1 \| 0 \| 0 \| 4 \| 3 \|", comment)
+
+
+def test_a_replaced_key_warns_its_consumers(plans: Plans, outputs: list[str]) -> None:
+    code, comment, _ = review(outputs, plans.files["key-replaced"])
+    assert code == 0
+    assert "1 stack: 1 replaces a key" in comment
+    assert "**Access key replaced**: the old key stops working when this is applied" in comment
+    assert "**replace** access key of user `production-streammanager`: replaced on request (-replace)" in comment
+    assert "Risky permission added" not in comment
+
+
+def test_a_destroyed_stack_warns_of_the_user_the_key_and_the_attachment(plans: Plans, outputs: list[str]) -> None:
+    code, comment, _ = review(outputs, plans.files["destroyed"])
+    assert code == 0
+    assert "1 stack: 1 destroys the identity" in comment
+    for title in ("User destroyed", "Access key destroyed", "Attachment removed"):
+        assert f"**{title}**" in comment
+    for action in plans.seed_actions:
+        assert action_row(REMOVED, action).search(comment), action
+
+
+def test_a_policy_growing_into_a_split_shows_moves_not_losses(plans: Plans, outputs: list[str]) -> None:
+    code, comment, _ = review(outputs, plans.files["split"])
+    assert code == 0
+    assert "**create** policy `production-streammanager-programmatic-access-2`" in comment
+    assert "**update** policy `production-streammanager-programmatic-access`" in comment
+    assert "moved to `production-streammanager-programmatic-access-2`" in comment
+    assert "moved from `production-streammanager-programmatic-access`" in comment
+    assert "Policy replaced" not in comment
+    assert "Policy near IAM's size limit" in comment or "Policy over" not in comment
+
+
+def test_a_renamed_user_is_named_and_its_key_replacement_too(plans: Plans, outputs: list[str]) -> None:
+    code, comment, _ = review(outputs, plans.files["renamed"])
+    assert code == 0
+    assert "**User renamed**" in comment
+    assert "`production-streammanager`, `production-streammanager-v2` (old name, then new name)" in comment
+    assert "**Access key replaced**" in comment
+
+
+def test_a_backend_without_encryption_or_locking_is_a_warning(plans: Plans, outputs: list[str]) -> None:
+    code, comment, _ = review(outputs, plans.files["all-ec2-alpha"])
+    assert code == 0
+    assert "**State without encryption or locking**" in comment
+    _, default, _ = review(outputs, plans.files["create"])
+    assert "State without" not in default
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# GitHub's limit, for any number of stacks
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def test_three_stacks_of_all_780_ec2_actions_are_cut_to_the_limit(plans: Plans, outputs: list[str]) -> None:
+    files = [plans.files[f"all-ec2-{name}"] for name in ALL_EC2_ENVIRONMENTS]
+    assert len(load_catalogue().matching("ec2:*")) == 780
+    _, uncut, _ = review(outputs, *files, max_characters=str(10**7))
+    assert length(uncut) > GITHUB_COMMENT_LIMIT
+    assert "To stay within" not in uncut
+    code, comment, _ = review(outputs, *files, details_url=DETAILS_URL)
+    assert code == 0
+    assert length(comment) <= GITHUB_COMMENT_LIMIT
+    assert comment.startswith(f"{MARKER}\n### Identity review: 3 stacks: 3 creates the identity\n")
+    for name in ALL_EC2_ENVIRONMENTS:
+        assert f"| `{name}-streammanager` | creates the identity | 5 |" in comment or re.search(
+            rf"\| `{name}-streammanager` \| creates the identity \| \d+ \| 0 \| 0 \| 0 \| 780 \| 0 \|", comment
+        )
+    assert "**Access key created**" in comment
+    assert "**State without encryption or locking**" in comment
+    assert "the per-action tables of" in comment
+    assert f"The full plans: {DETAILS_URL}" in comment
+    # What fits stays: the first stack keeps its table.
+    assert action_row(ADDED, "ec2:TerminateInstances").search(comment)
+
+
+def test_any_number_of_stacks_stays_within_the_limit(plans: Plans, outputs: list[str], tmp_path: Path) -> None:
+    """250 stacks (copies of real plans, each user renamed so that each is a stack of its own)."""
+    sources = [plans.files[name] for name in ("changed", "key-replaced", "destroyed", "create", "unchanged")]
+    files = []
+    for index in range(250):
+        source = sources[index % len(sources)]
+        folder = tmp_path / f"stack-{index}"
+        folder.mkdir()
+        (folder / "plan.json").write_text(
+            source.read_text(encoding="utf-8").replace(STACK, f"env{index:03d}-streammanager"), encoding="utf-8"
+        )
+        files.append(folder / "plan.json")
+    code, comment, stderr = review(outputs, *files)
+    assert (code, stderr) == (0, "")
+    assert length(comment) <= GITHUB_COMMENT_LIMIT
+    assert comment.startswith(
+        f"{MARKER}\n### Identity review: 250 stacks: 50 destroys the identity, 50 creates the identity, "
+        "50 replaces a key, 50 changes permissions, 50 unchanged\n"
+    )
+    for title in (
+        "Access key replaced",
+        "User destroyed",
+        "Access key created",
+        "Risky permission added: iam:PassRole",
+    ):
+        assert f"**{title}" in comment
+    assert "To stay within 65,536 characters" in comment
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Secrets, inputs, and no cdktf
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def test_the_secret_is_in_the_plans_and_in_no_comment(plans: Plans, outputs: list[str], tmp_path: Path) -> None:
+    carrying = [name for name, path in plans.files.items() if plans.secret in path.read_text(encoding="utf-8")]
+    assert {"unchanged", "key-replaced", "destroyed", "changed", "renamed"} <= set(carrying)
+    review(outputs, *(plans.files[name] for name in carrying if not name.startswith("all-ec2")))
+    completed = run_module("programmatic_iam", "review", str(plans.files["key-replaced"]), cwd=tmp_path)
+    assert completed.returncode == 0
+    outputs += [completed.stdout, completed.stderr]
+    assert len(outputs) > 10
+    assert not [output for output in outputs if plans.secret in output]
+
+
+def test_refuses_to_print_a_secret_that_a_name_would_carry(plans: Plans, outputs: list[str], tmp_path: Path) -> None:
+    """Defence in depth: a sensitive value that reaches the text through a non-sensitive field is caught."""
+    plan = json.loads(plans.files["changed"].read_text(encoding="utf-8"))
+    for change in plan["resource_changes"]:
+        if change["type"] == "aws_iam_policy":
+            change["change"]["after"]["name"] = plans.secret
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan), encoding="utf-8")
+    code, stdout, stderr = review(outputs, path)
+    assert (code, stdout) == (1, "")
+    assert "review: refused: the comment would show 1 value(s) that the plan marks sensitive" in stderr
+    outputs.pop(-1)
+    outputs.pop(-1)
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        ("{", "is not JSON (Expecting property name enclosed in double quotes at line 1, column 2)"),
+        ("[]", "holds a JSON array, not an object, so it is not a Terraform plan"),
+        (
+            '{"format_version": "1.2", "values": {}}',
+            "is a state (`terraform show -json` without a plan file), not a plan",
+        ),
+        ('{"format_version": "2.0", "planned_values": {}}', "format_version: '2.0' is not a version this review reads"),
+        (
+            '{"format_version": "1.2", "planned_values": {}, "resource_changes": [{"change": {"actions": ["explode"]}}]}',
+            "resource_changes[0].change.actions: ['explode'] is not an action list Terraform writes",
+        ),
+    ],
+)
+def test_rejects_what_is_not_a_plan(tmp_path: Path, content: str, why: str) -> None:
+    (tmp_path / "bad.json").write_text(content, encoding="utf-8")
+    code, stdout, stderr = review([], Path("bad.json"), cwd=tmp_path)
+    assert (code, stdout) == (2, "")
+    assert stderr.startswith("1 problem in the plans:\n  - bad.json")
+    assert why in stderr
+    assert "Traceback" not in stderr
+
+
+def test_rejects_a_binary_plan_and_two_plans_of_one_stack(plans: Plans, tmp_path: Path) -> None:
+    (tmp_path / "saved.tfplan").write_bytes(b"PK\x03\x04\x14\x00\x08\x00binary")
+    code, _, stderr = review([], tmp_path / "saved.tfplan", plans.files["create"], plans.files["changed"])
+    assert code == 2
+    assert "saved.tfplan: is a binary plan file, not its JSON" in stderr
+    assert "is a plan of stack 'production-streammanager', like" in stderr
+
+
+def test_review_loads_no_cdktf(plans: Plans, tmp_path: Path) -> None:
+    probe = (
+        "import sys; from programmatic_iam.cli import main; "
+        f"code = main(['review', {str(plans.files['changed'])!r}]); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('cdktf', 'jsii', 'constructs')), file=sys.stderr); "
+        "sys.exit(code)"
+    )
+    result = run_command(
+        [sys.executable, "-c", probe], tmp_path, {**base_environment(), "PYTHONPATH": str(REPO / "modules")}
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "[]"
+    assert result.stdout.startswith(MARKER)
