@@ -17,7 +17,7 @@ RUN := $(PIPENV) run
 RUN_MODULE := PYTHONPATH=modules $(RUN) python -m
 BOOTSTRAP_STACK := cdktf.out.bootstrap/stacks/terraform-state
 
-.PHONY: setup synth check deploy test lint typecheck unit bench clean docs bootstrap bootstrap-apply demo emulator
+.PHONY: setup synth check deploy test lint typecheck unit bench clean docs review-example bootstrap bootstrap-apply demo emulator
 
 setup: .venv/.setup-stamp node_modules/.setup-stamp
 
@@ -57,6 +57,10 @@ bench: setup
 
 docs: setup
 	$(RUN_MODULE) programmatic_iam.config.reference docs/configuration.md
+
+# The review comment shown in docs/pull-requests.md, made afresh with real Terraform on the AWS emulator.
+review-example: setup
+	$(RUN_MODULE) programmatic_iam_dev.review_example docs/pull-requests.md
 
 clean:
 	rm -rf cdktf.out .pytest_cache .mypy_cache .ruff_cache

@@ -7,13 +7,16 @@ import json
 from pathlib import Path
 import re
 import sys
+import tempfile
 
 import pytest
 
 from programmatic_iam.analysis.comment import GITHUB_COMMENT_LIMIT, MARKER, length
 from programmatic_iam.cli import main
 from programmatic_iam.policy.catalogue import load_catalogue
+from programmatic_iam.policy.sizing import MANAGED_POLICY_MAX_CHARACTERS, normalised_size
 from programmatic_iam_dev.emulator import AwsEmulator
+from programmatic_iam_dev.review_example import embed, make_comment
 from tests.support.helpers import REPO, base_environment, run_command, run_module
 from tests.support.plans import ALL_EC2_ENVIRONMENTS, CHANGED_ACTIONS, STACK, Plans, make_plans
 from tests.support.terraform import Terraform
@@ -134,7 +137,8 @@ def test_a_policy_growing_into_a_split_shows_moves_not_losses(plans: Plans, outp
     assert "moved to `production-streammanager-programmatic-access-2`" in comment
     assert "moved from `production-streammanager-programmatic-access`" in comment
     assert "Policy replaced" not in comment
-    assert "Policy near IAM's size limit" in comment or "Policy over" not in comment
+    # Every part of a split but the last is full by design: not a warning.
+    assert "IAM's size limit" not in comment
 
 
 def test_a_renamed_user_is_named_and_its_key_replacement_too(plans: Plans, outputs: list[str]) -> None:
@@ -286,3 +290,84 @@ def test_review_loads_no_cdktf(plans: Plans, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip().splitlines()[-1] == "[]"
     assert result.stdout.startswith(MARKER)
+
+
+def test_the_comment_in_the_docs_is_what_review_prints_today(emulated_terraform: Terraform, aws: AwsEmulator) -> None:
+    """docs/pull-requests.md shows a real comment; `make review-example` regenerates it, and this keeps it so."""
+    document = REPO / "docs" / "pull-requests.md"
+    with tempfile.TemporaryDirectory() as folder:
+        comment = make_comment(Path(folder), emulated_terraform, aws)
+    assert embed(document.read_text(encoding="utf-8"), comment) == document.read_text(encoding="utf-8"), (
+        "docs/pull-requests.md is stale: run `make review-example`"
+    )
+    assert "**Access key replaced**" in comment
+    assert "| `staging-streammanager` | replaces a key |" in comment
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Hostile and edge input: sizes, Markdown in values
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def _with_policy(plans: Plans, tmp_path: Path, document: dict[str, object]) -> Path:
+    """The 'changed' plan with its policy's new document replaced by ``document``."""
+    plan = json.loads(plans.files["changed"].read_text(encoding="utf-8"))
+    for change in plan["resource_changes"]:
+        if change["type"] == "aws_iam_policy":
+            change["change"]["after"]["policy"] = json.dumps(document)
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan), encoding="utf-8")
+    return path
+
+
+def _document_of_size(share: float) -> dict[str, object]:
+    """A one-statement document of EC2 actions using about ``share`` of IAM's 6,144 characters."""
+    actions: list[str] = []
+    for action in sorted(load_catalogue().matching("ec2:*")):
+        document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
+        if normalised_size(document) >= share * MANAGED_POLICY_MAX_CHARACTERS:
+            return document
+        actions.append(action)
+    raise AssertionError("the catalogue's EC2 actions are too few")
+
+
+@pytest.mark.parametrize(
+    ("share", "warning"),
+    [(0.95, "Policy near IAM's size limit"), (1.05, "Policy over IAM's size limit"), (0.85, None)],
+)
+def test_a_lone_policy_near_or_over_the_size_limit_is_a_warning(
+    plans: Plans, outputs: list[str], tmp_path: Path, share: float, warning: str | None
+) -> None:
+    _, comment, _ = review(outputs, _with_policy(plans, tmp_path, _document_of_size(share)))
+    titles = re.findall(r"\*\*(Policy (?:near|over) IAM's size limit)\*\*", comment)
+    assert titles == ([warning] if warning else [])
+
+
+def test_markdown_and_html_in_a_policy_stay_inert(plans: Plans, outputs: list[str], tmp_path: Path) -> None:
+    hostile = "```\n</details><img src=x onerror=alert(1)> @everyone ``"
+    path = _with_policy(
+        plans,
+        tmp_path,
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": ["ec2:DescribeInstances", "ec2:`x`|y"],
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:PrincipalTag/team": hostile}},
+                }
+            ],
+        },
+    )
+    code, comment, _ = review(outputs, path)
+    assert code == 0
+    fences = re.findall(r"^(`{3,})diff$", comment, re.MULTILINE)
+    assert fences == ["````"]
+    assert comment.count("````") == 2
+    assert "| ``ec2:`x`\\|y`` |" in comment
+    # The closing tag and the image stay inside the fenced diff, never in the comment's own Markdown.
+    outside = re.sub(r"````diff\n.*?\n````", "", comment, flags=re.DOTALL)
+    assert "<img" not in outside
+    assert outside.count("</details>") == 1
+    assert "</details><img src=x onerror=alert(1)> @everyone" in comment

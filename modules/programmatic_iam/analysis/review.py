@@ -281,9 +281,8 @@ def _warnings(
                 link=finding.link,
             )
         )
-    for policy in permissions.policies:
-        if policy.kind != "policy" or policy.size is None or policy.action == "delete":
-            continue
+    managed = [p for p in permissions.policies if p.kind == "policy" and p.size is not None and p.action != "delete"]
+    for policy in managed:
         if policy.size_share > 1:
             warnings.append(
                 Warning(
@@ -294,7 +293,8 @@ def _warnings(
                     f"{policy.size:,} characters",
                 )
             )
-        elif policy.size_share >= NEAR_LIMIT:
+        # A split fills every part but the last to the brim by design: only a lone policy is "near" a split.
+        elif policy.size_share >= NEAR_LIMIT and len(managed) == 1:
             warnings.append(
                 Warning(
                     "Policy near IAM's size limit",
