@@ -324,7 +324,10 @@ def _document_of_size(share: float) -> dict[str, object]:
     """A one-statement document of EC2 actions using about ``share`` of IAM's 6,144 characters."""
     actions: list[str] = []
     for action in sorted(load_catalogue().matching("ec2:*")):
-        document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
+        document: dict[str, object] = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
+        }
         if normalised_size(document) >= share * MANAGED_POLICY_MAX_CHARACTERS:
             return document
         actions.append(action)
