@@ -148,6 +148,11 @@ def test_a_renamed_user_is_named_and_its_key_replacement_too(plans: Plans, outpu
     assert "**User renamed**" in comment
     assert "`production-streammanager`, `production-streammanager-v2` (old name, then new name)" in comment
     assert "**Access key replaced**" in comment
+    assert (
+        "**update** user `production-streammanager-v2`: name `'production-streammanager'` → `'production-streammanager-v2'`"
+        in comment
+    )
+    assert "**replace** access key of user `production-streammanager-v2`: `user` cannot change in place" in comment
 
 
 def test_a_backend_without_encryption_or_locking_is_a_warning(plans: Plans, outputs: list[str]) -> None:

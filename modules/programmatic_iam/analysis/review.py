@@ -56,7 +56,7 @@ class Change:
     action: str
     description: Phrase
     address: str
-    detail: str = ""
+    detail: Phrase = Phrase("")
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,34 +169,32 @@ def _text(value: Any) -> str:
 _SHOWN_ATTRIBUTES = ("name", "path", "status", "description", "force_destroy", "permissions_boundary")
 
 
-def _detail(change: ResourceChange) -> str:
+def _detail(change: ResourceChange) -> Phrase:
     """For an update: which attributes change (values only for plain settings); for a replace: why."""
     if change.action == "replace":
-        because = ", ".join(change.replace_paths)
-        reason = {
-            "replace_by_request": "replaced on request (-replace)",
-            "replace_because_tainted": "replaced because it is tainted",
-            "replace_because_cannot_update": f"{because} cannot change in place"
-            if because
-            else "cannot change in place",
-        }.get(change.reason, f"{because} forces a new one" if because else "")
-        return reason
+        paths = ", ".join(change.replace_paths)
+        if change.reason == "replace_by_request":
+            return Phrase("replaced on request (-replace)")
+        if change.reason == "replace_because_tainted":
+            return Phrase("replaced because it is tainted")
+        return Phrase("{} cannot change in place", (paths,)) if paths else Phrase("cannot change in place")
     if change.action != "update":
-        return ""
-    parts = []
+        return Phrase("")
+    words: list[str] = []
+    values: list[str] = []
+    if "policy" in change.after and change.before.get("policy") != change.after.get("policy"):
+        words.append("document")
     for key in sorted(set(change.before) | set(change.after)):
         old, new = change.before.get(key), change.after.get(key)
         if old == new or key in ("policy", "tags_all", "id", "arn", "unique_id"):
             continue
+        # Attribute names come from the provider's schema; values come from the plan and go in slots.
         if key in _SHOWN_ATTRIBUTES and isinstance(old, str | bool | None) and isinstance(new, str | bool | None):
-            parts.append(f"{key}: {old!r} → {new!r}")
-        elif key == "tags":
-            parts.append("tags")
+            words.append(f"{key} {{}} → {{}}")
+            values += [repr(old), repr(new)]
         else:
-            parts.append(key)
-    if "policy" in change.after and change.before.get("policy") != change.after.get("policy"):
-        parts.insert(0, "document")
-    return ", ".join(parts)
+            words.append(key.replace("{", "").replace("}", ""))
+    return Phrase(", ".join(words), tuple(values))
 
 
 def _warnings(
