@@ -13,7 +13,7 @@ import pytest
 from programmatic_iam.cli import COMMANDS, main
 from tests.support.helpers import run_command, run_module, write_config
 
-COMMAND_NAMES = ["synth", "check", "review", "bootstrap", "deployer-policy"]
+COMMAND_NAMES = ["synth", "check", "report", "review", "bootstrap", "deployer-policy"]
 
 
 def run(tmp_path: Path, *argv: str) -> tuple[int, str, str]:
@@ -48,10 +48,15 @@ def test_check_lists_the_stacks_of_a_good_configuration(tmp_path: Path) -> None:
         tmp_path,
         '[[environments]]\nname = "a"\nregion = "us-east-1"\n[[environments]]\nname = "b"\nregion = "eu-west-1"\n',
     )
-    assert run(tmp_path, "check") == (
+    code, stdout, stderr = run(tmp_path, "check")
+    assert (code, stdout) == (
         0,
         "2 stacks, no problems:\n  a-streammanager (a, us-east-1)\n  b-streammanager (b, eu-west-1)\n",
-        "",
+    )
+    # The guide's policy has a privilege-escalation path: one warning, however many environments share it.
+    assert stderr.count("warning: ") == 1
+    assert stderr.startswith(
+        "warning: iam.toml: policy: grants privilege escalation (ModifyEC2InstanceUserDataThenRestart)"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["iam.toml"]
 

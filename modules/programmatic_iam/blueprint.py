@@ -3,6 +3,7 @@ but the policy sources the configuration names)."""
 
 from __future__ import annotations
 
+from .analysis.risk import assess
 from .config.model import TAGS_PER_RESOURCE_MAX, Environment, IdentityConfig
 from .errors import ConfigError, Notice, Problem, show
 from .naming import POLICY_NAME_MAX, Names, duplicate_name_problems, resolve_names, template_variables
@@ -100,6 +101,10 @@ def _stack_spec(
                 "drop some of tags, environments.tags and user.tags",
             )
         )
+    if document is not None:
+        risk_problems, risk_notices = _high_risk(config, document)
+        problems += risk_problems
+        notices += [notice for notice in risk_notices if notice not in notices]
     policies: tuple[ManagedPolicy, ...] = ()
     if document is not None and names.policy:
         policies, split_problems = _managed_policies(config, names, document, description, environment)
@@ -128,6 +133,26 @@ def _stack_spec(
         required_version=config.terraform.required_version,
     )
     return stack, [], notices
+
+
+def _high_risk(config: IdentityConfig, document: PolicyDocument) -> tuple[list[Problem], list[Notice]]:
+    """Each high-severity finding of the document: a warning, or a problem when the configuration asks."""
+    where = f"{config.origin}: policy"
+    fix = (
+        "scope those actions with a Condition or Resource (docs/policy.md), or drop them; "
+        "`python -m programmatic_iam report` lists every finding"
+    )
+    problems: list[Problem] = []
+    notices: list[Notice] = []
+    for finding in assess([document.to_json_value()]):
+        if finding.severity != "high":
+            continue
+        what = f"grants {finding.title}: {', '.join(finding.actions)} ({finding.why})"
+        if config.policy.high_risk_findings == "error":
+            problems.append(Problem(where, "", what, f'{fix}; or set policy.high_risk_findings = "warn"'))
+        else:
+            notices.append(Notice(where, f"{what}; {fix}"))
+    return problems, notices
 
 
 def _state_key_problems(key: str, *, where: str) -> list[Problem]:

@@ -177,6 +177,12 @@ class Policy(_Section):
         description="jinja2 template of the managed policy's description.",
     )
     path: str = Field(default="/", description="IAM path of the managed policy.")
+    high_risk_findings: Literal["warn", "error"] = Field(
+        default="warn",
+        description="What a high-severity finding in the document (a privilege-escalation path, `iam:PassRole` or "
+        "permissions management on any resource, actions that return credentials) does at `check` and synth: "
+        "`warn` prints a warning, `error` refuses the configuration. Never silent; `report` lists every finding.",
+    )
     max_policies: int = Field(
         default=10,
         ge=1,

@@ -21,6 +21,8 @@ class Service:
     name: str
     actions: Mapping[str, str]
     access_levels: Mapping[str, str]
+    privileges: Mapping[str, Mapping[str, Any]]
+    """The catalogue's entry of each action (resource types, condition keys), by lower-case name."""
 
 
 class Catalogue:
@@ -36,6 +38,7 @@ class Catalogue:
                 access_levels={
                     name.lower(): privilege.get("access_level", "") for name, privilege in data["privileges"].items()
                 },
+                privileges={name.lower(): privilege for name, privilege in data["privileges"].items()},
             )
             for prefix, data in definition.items()
             if isinstance(data, Mapping) and "privileges" in data
@@ -63,6 +66,21 @@ class Catalogue:
         service = self.service(prefix)
         level = service.access_levels.get(name.lower()) if service else None
         return level or None
+
+    def resource_types(self, action: str) -> tuple[str, ...]:
+        """The resource types whose ARNs can scope ``action``; empty when it only works on ``*`` (or is unknown)."""
+        types = self._privilege(action).get("resource_types") or {}
+        return tuple(sorted(name.rstrip("*") for name in types if name))
+
+    def condition_keys(self, action: str) -> tuple[str, ...]:
+        """The condition keys ``action`` supports, over all its resource types."""
+        types = self._privilege(action).get("resource_types") or {}
+        return tuple(sorted({key for entry in types.values() for key in entry.get("condition_keys", ())}))
+
+    def _privilege(self, action: str) -> Mapping[str, Any]:
+        prefix, _, name = action.partition(":")
+        service = self.service(prefix)
+        return (service.privileges.get(name.lower()) if service else None) or {}
 
     def matching(self, pattern: str) -> list[str]:
         """Every known action a wildcard pattern (``ec2:Describe*``, ``*``) grants, sorted."""

