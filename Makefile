@@ -17,7 +17,7 @@ RUN := $(PIPENV) run
 RUN_MODULE := PYTHONPATH=modules $(RUN) python -m
 BOOTSTRAP_STACK := cdktf.out.bootstrap/stacks/terraform-state
 
-.PHONY: setup synth check deploy test lint typecheck unit bench clean docs review-example bootstrap bootstrap-apply demo emulator
+.PHONY: setup synth check report deploy test lint typecheck unit bench clean docs review-example bootstrap bootstrap-apply demo emulator
 
 setup: .venv/.setup-stamp node_modules/.setup-stamp
 
@@ -38,6 +38,10 @@ synth: setup
 # Every problem and warning of iam.toml (or $IAM_CONFIG), without cdktf; writes nothing.
 check: setup
 	$(RUN_MODULE) programmatic_iam check
+
+# What each stack's policies allow, by access level, and their risky findings (docs/policy.md).
+report: setup
+	$(RUN_MODULE) programmatic_iam report
 
 deploy: setup
 	npx cdktf deploy --skip-provider-lock

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import jinja2
 from jinja2 import meta, nodes
 from jinja2.exceptions import SecurityError
+from jinja2.loaders import split_template_path
 from jinja2.sandbox import SandboxedEnvironment
 
 from .errors import Problem, did_you_mean, show
@@ -37,6 +39,18 @@ class _BoundedSandbox(SandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
 
+def _refuse_undefined(value: Any) -> Any:
+    """``tojson``'s fallback: an unknown variable fails as one, not as "not JSON serializable"."""
+    if isinstance(value, jinja2.Undefined):
+        value._fail_with_undefined_error()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _strict(environment: SandboxedEnvironment) -> SandboxedEnvironment:
+    environment.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": _refuse_undefined}
+    return environment
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -44,12 +58,51 @@ def _is_number(value: Any) -> bool:
 @lru_cache(maxsize=1)
 def sandbox() -> SandboxedEnvironment:
     """The one environment every user template runs in: no attribute tricks, no unknown variables."""
-    return _BoundedSandbox(
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-        keep_trailing_newline=False,
-        # A template is one self-contained text: {% include %}, {% import %} and {% extends %} find nothing.
-        loader=jinja2.DictLoader({}),
+    return _strict(
+        _BoundedSandbox(
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=False,
+            # A template is one self-contained text: {% include %}, {% import %} and {% extends %} find nothing.
+            loader=jinja2.DictLoader({}),
+        )
+    )
+
+
+class _RootedLoader(jinja2.BaseLoader):
+    """Partials for ``{% include %}`` and ``{% import %}``, from a few folders and nothing outside them.
+
+    jinja2's own FileSystemLoader refuses ``..`` but follows symbolic links out of its folders; this one
+    resolves every candidate and refuses what lands outside its root.
+    """
+
+    def __init__(self, roots: tuple[Path, ...]) -> None:
+        self.roots = roots
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
+        pieces = split_template_path(template)  # raises TemplateNotFound for "..", as FileSystemLoader does
+        for root in self.roots:
+            base = root.resolve()
+            candidate = base.joinpath(*pieces).resolve()
+            if not candidate.is_relative_to(base) or not candidate.is_file():
+                continue
+            try:
+                source = candidate.read_text(encoding="utf-8-sig")
+            except (OSError, UnicodeDecodeError) as error:
+                raise jinja2.TemplateNotFound(template, f"{candidate}: {error}") from None
+            return source, str(candidate), lambda: True
+        raise jinja2.TemplateNotFound(template)
+
+
+@lru_cache(maxsize=8)
+def _sandbox_with_partials(roots: tuple[Path, ...]) -> SandboxedEnvironment:
+    return _strict(
+        _BoundedSandbox(
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=False,
+            loader=_RootedLoader(roots),
+        )
     )
 
 
@@ -63,9 +116,14 @@ def variables_used(source: str) -> set[str]:
     return {node.name for node in parsed.find_all(nodes.Name) if node.ctx == "load"}
 
 
-def render(source: str, variables: Mapping[str, Any], *, where: str) -> tuple[str | None, list[Problem]]:
-    """Render ``source`` with exactly ``variables``; return the text, or ``None`` and the problems."""
-    environment = sandbox()
+def render(
+    source: str, variables: Mapping[str, Any], *, where: str, partials: tuple[Path, ...] = ()
+) -> tuple[str | None, list[Problem]]:
+    """Render ``source`` with exactly ``variables``; return the text, or ``None`` and the problems.
+
+    ``partials``: folders whose templates ``{% include %}`` and ``{% import %}`` may load (none by default).
+    """
+    environment = _sandbox_with_partials(partials) if partials else sandbox()
     try:
         parsed = environment.parse(source)
         undeclared = meta.find_undeclared_variables(parsed)  # also finds unknown filters and tests
@@ -92,21 +150,47 @@ def render(source: str, variables: Mapping[str, Any], *, where: str) -> tuple[st
     try:
         return environment.from_string(parsed).render(**variables), []
     except jinja2.TemplateNotFound as error:
+        if not partials:
+            why = (
+                f"loads the template {error.name!r} ({{% include %}}, {{% import %}} or {{% extends %}}), "
+                "but templates cannot load other templates"
+            )
+            fix = "write the text of that template in place"
+        else:
+            folders = " and ".join(str(root) for root in partials)
+            why = f"loads the template {error.name!r}, which is not a file under {folders}"
+            fix = "name a partial by its path relative to one of those folders; nothing else can be loaded"
+        return None, [Problem(where=where, given=show(source), why=why, fix=fix)]
+    except jinja2.TemplateSyntaxError as error:  # in a partial: the template itself was parsed above
         return None, [
             Problem(
-                where=where,
-                given=show(source),
-                why=f"loads the template {error.name!r} ({{% include %}}, {{% import %}} or {{% extends %}}), "
-                "but templates cannot load other templates",
-                fix="write the text of that template in place",
+                where=f"{where}: {error.filename or error.name}",
+                given="",
+                why=f"is not a valid jinja2 template ({error.message}, line {error.lineno})",
+                fix="fix the partial's syntax",
             )
         ]
     except Exception as error:  # user template code can raise anything: it is a problem to report, not a crash
+        place = _template_line(error)
         return None, [
             Problem(
                 where=where,
                 given=show(source),
-                why=f"failed to render ({type(error).__name__}: {error})",
+                why=f"failed to render{place} ({type(error).__name__}: {error})",
                 fix="fix the template; it runs in a sandbox and sees only " + ", ".join(sorted(variables)),
             )
         ]
+
+
+def _template_line(error: BaseException) -> str:
+    """`` at line N`` (and the partial's file) of the template frame where ``error`` was raised, if any."""
+    found = ""
+    trace = error.__traceback__
+    while trace is not None:
+        filename = trace.tb_frame.f_code.co_filename
+        if filename == "<template>":
+            found = f" at line {trace.tb_lineno}"
+        elif filename.endswith(".j2"):
+            found = f" at line {trace.tb_lineno} of {filename}"
+        trace = trace.tb_next
+    return found

@@ -46,7 +46,12 @@ def load_policy(
     text, problems = _read(template_path, where=f"{config.origin}: policy.template", given=template)
     if text is None:
         return None, problems, []
-    rendered, problems = render(text, variables, where=f"{config.origin}: policy.template ({template})")
+    rendered, problems = render(
+        text,
+        variables,
+        where=f"{config.origin}: policy.template ({template})",
+        partials=(config.base_dir, TEMPLATES_DIR.parent),
+    )
     if rendered is None:
         return None, problems, []
     return _from_json_text(rendered, rules, config, where=f"policy template {template!r}")
