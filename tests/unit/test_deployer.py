@@ -12,12 +12,14 @@ from programmatic_iam.analysis.deployer import (
     BOUNDARY_CONDITIONED_ACTIONS,
     FORCE_DESTROY_USER_ACTIONS,
     GROUP_ACTIONS,
+    POLICY_ARN_CONDITIONED_ACTIONS,
     USER_ATTACHMENT_ACTIONS,
     arn_literal,
     deployer_policy,
     partition_of,
     to_console_json,
 )
+from programmatic_iam.analysis.risk import assess
 from programmatic_iam.errors import ConfigError
 from programmatic_iam.policy.catalogue import load_catalogue
 from programmatic_iam.policy.sizing import MANAGED_POLICY_MAX_CHARACTERS, iam_size
@@ -26,6 +28,7 @@ from tests.support.helpers import REPO, blueprint_of
 USER = "arn:aws:iam::*:user/production-streammanager"
 STATE = "arn:aws:s3:::terraform-state/production-streammanager/terraform.tfstate"
 BOUNDARY = "arn:aws:iam::123456789012:policy/boundary"
+POLICY = "arn:aws:iam::*:policy/production-streammanager-programmatic-access"
 
 DEFAULT_DOCUMENT = {
     "Version": "2012-10-17",
@@ -35,12 +38,10 @@ DEFAULT_DOCUMENT = {
             "Sid": "Users",
             "Effect": "Allow",
             "Action": [
-                "iam:AttachUserPolicy",
                 "iam:CreateAccessKey",
                 "iam:CreateUser",
                 "iam:DeleteAccessKey",
                 "iam:DeleteUser",
-                "iam:DetachUserPolicy",
                 "iam:GetUser",
                 "iam:ListAccessKeys",
                 "iam:ListAttachedUserPolicies",
@@ -50,6 +51,13 @@ DEFAULT_DOCUMENT = {
                 "iam:UpdateAccessKey",
             ],
             "Resource": USER,
+        },
+        {
+            "Sid": "UserAttachments",
+            "Effect": "Allow",
+            "Action": ["iam:AttachUserPolicy", "iam:DetachUserPolicy"],
+            "Resource": USER,
+            "Condition": {"ArnLike": {"iam:PolicyARN": POLICY}},
         },
         {
             "Sid": "Policies",
@@ -65,7 +73,7 @@ DEFAULT_DOCUMENT = {
                 "iam:TagPolicy",
                 "iam:UntagPolicy",
             ],
-            "Resource": "arn:aws:iam::*:policy/production-streammanager-programmatic-access",
+            "Resource": POLICY,
         },
         {
             "Sid": "StateBucket",
@@ -152,8 +160,26 @@ def test_boundary_conditioned_actions_support_the_permissions_boundary_condition
         pytest.param(
             '[user]\nattach_policies_to = "group"\npath = "/streaming/"\n',
             "Groups",
-            {"Action": sorted(GROUP_ACTIONS), "Resource": "arn:aws:iam::*:group/streaming/production-streammanager"},
+            {
+                "Action": sorted(set(GROUP_ACTIONS) - POLICY_ARN_CONDITIONED_ACTIONS),
+                "Resource": "arn:aws:iam::*:group/streaming/production-streammanager",
+            },
             id="group",
+        ),
+        pytest.param(
+            '[user]\nattach_policies_to = "group"\n[[environments]]\nname = "production"\nregion = "us-east-1"\n'
+            'account_id = "111111111111"\n',
+            "GroupAttachments",
+            {
+                "Action": ["iam:AttachGroupPolicy", "iam:DetachGroupPolicy"],
+                "Resource": "arn:aws:iam::111111111111:group/production-streammanager",
+                "Condition": {
+                    "ArnEquals": {
+                        "iam:PolicyARN": "arn:aws:iam::111111111111:policy/production-streammanager-programmatic-access"
+                    }
+                },
+            },
+            id="group-attachments-only-of-its-own-policies",
         ),
         pytest.param(
             '[[environments]]\nname = "production"\nregion = "cn-north-1"\n',
@@ -195,16 +221,30 @@ def test_boundary_conditioned_actions_support_the_permissions_boundary_condition
             f'[user]\npermissions_boundary = "{BOUNDARY}"\n',
             "UsersWithinBoundary",
             {
-                "Action": [
-                    "iam:AttachUserPolicy",
-                    "iam:CreateUser",
-                    "iam:DetachUserPolicy",
-                    "iam:PutUserPermissionsBoundary",
-                ],
+                "Action": ["iam:CreateUser", "iam:PutUserPermissionsBoundary"],
                 "Resource": USER,
                 "Condition": {"StringEquals": {"iam:PermissionsBoundary": BOUNDARY}},
             },
             id="boundary",
+        ),
+        pytest.param(
+            f'[user]\npermissions_boundary = "{BOUNDARY}"\n',
+            "UserAttachmentsWithinBoundary",
+            {
+                "Action": ["iam:AttachUserPolicy", "iam:DetachUserPolicy"],
+                "Resource": USER,
+                "Condition": {
+                    "StringEquals": {"iam:PermissionsBoundary": BOUNDARY},
+                    "ArnLike": {"iam:PolicyARN": POLICY},
+                },
+            },
+            id="boundary-attachments",
+        ),
+        pytest.param(
+            f'[user]\npermissions_boundary = "{BOUNDARY}"\n',
+            "DenyBoundaryRemoval",
+            {"Effect": "Deny", "Action": ["iam:DeleteUserPermissionsBoundary"], "Resource": USER},
+            id="boundary-removal-denied",
         ),
         pytest.param(
             "[user]\nforce_destroy = true\n",
@@ -252,8 +292,39 @@ def test_force_destroy_adds_the_cleanup_of_what_terraform_does_not_manage(tmp_pa
 def test_with_a_boundary_the_user_cannot_be_made_or_attached_to_without_it(tmp_path: Path) -> None:
     statements = statements_of(f'[user]\npermissions_boundary = "{BOUNDARY}"\nforce_destroy = true\n', tmp_path)
     assert set(BOUNDARY_CONDITIONED_ACTIONS).isdisjoint(statements["Users"]["Action"])
-    assert set(statements["UsersWithinBoundary"]["Action"]) == set(BOUNDARY_CONDITIONED_ACTIONS)
-    assert "iam:DeleteUserPermissionsBoundary" not in {a for s in statements.values() for a in s["Action"]}
+    within = {*statements["UsersWithinBoundary"]["Action"], *statements["UserAttachmentsWithinBoundary"]["Action"]}
+    assert within == set(BOUNDARY_CONDITIONED_ACTIONS)
+    assert statements["UserAttachmentsWithinBoundary"]["Action"] == ["iam:AttachUserPolicy"]
+    allowed = {a for s in statements.values() if s["Effect"] == "Allow" for a in s["Action"]}
+    assert "iam:DeleteUserPermissionsBoundary" not in allowed
+    assert statements["DenyBoundaryRemoval"]["Action"] == ["iam:DeleteUserPermissionsBoundary"]
+
+
+def test_attaching_is_limited_to_the_stacks_own_policies(tmp_path: Path) -> None:
+    """Whoever deploys cannot attach AdministratorAccess to the user and then make a key for it."""
+    actions = load_catalogue().matching("ec2:*")[:250]  # two managed policies
+    statements = statements_of(f"[policy]\nactions = {actions!r}\n", tmp_path)
+    attaching = statements["UserAttachments"]
+    assert attaching["Action"] == ["iam:AttachUserPolicy", "iam:DetachUserPolicy"]
+    assert attaching["Condition"] == {"ArnLike": {"iam:PolicyARN": [POLICY, POLICY + "-2"]}}
+    assert not {"iam:AttachUserPolicy", "iam:DetachUserPolicy"} & set(statements["Users"]["Action"])
+
+
+def test_force_destroy_may_detach_any_policy_but_attach_only_its_own(tmp_path: Path) -> None:
+    statements = statements_of("[user]\nforce_destroy = true\n", tmp_path)
+    assert "iam:DetachUserPolicy" in statements["Users"]["Action"]
+    assert statements["UserAttachments"]["Action"] == ["iam:AttachUserPolicy"]
+
+
+def test_the_report_flags_the_old_unconditioned_shape_and_not_the_new(tmp_path: Path) -> None:
+    document = document_of(None, tmp_path)
+    assert "attach-any-policy" not in {finding.kind for finding in assess([document])}
+    old = {
+        **document,
+        "Statement": [{k: v for k, v in s.items() if k != "Condition"} for s in document["Statement"]],
+    }
+    (finding,) = [finding for finding in assess([old]) if finding.kind == "attach-any-policy"]
+    assert (finding.severity, finding.actions) == ("high", ("iam:AttachUserPolicy",))
 
 
 def test_every_environment_and_every_split_policy_is_named(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ def problems_of(tmp_path: Path, toml: str, files: dict[str, str] | None = None) 
         pytest.param(
             "[naming]\nuser = \"{{ 'a' * 10**9 }}\"\n",
             {},
-            "failed to render (SecurityError: the result would be over 100000 items long)",
+            "failed to render at line 1 (SecurityError: the result would be over 100000 items long)",
             id="huge-string",
         ),
         pytest.param('[naming]\nuser = "{{ 2 ** 100000 }}"\n', {}, "is too large for a template", id="huge-power"),

@@ -110,7 +110,7 @@ def test_accepts_names_iam_allows(name: str) -> None:
             "iam.toml: naming.namespace: 'Acme Corp' has characters IAM does not allow in names: ' '",
         ),
         ('[naming]\nuser = "{{ name"\n', "is not a valid jinja2 template"),
-        ("[naming]\nuser = \"{{ ''.__class__.__mro__ }}\"\n", "failed to render (SecurityError"),
+        ("[naming]\nuser = \"{{ ''.__class__.__mro__ }}\"\n", "failed to render at line 1 (SecurityError"),
         ('[naming]\nuser = "{{ namespace }}"\n', "renders the user name '' of 0 characters"),
         (
             '[naming]\nuser = "{{ name }}"\n[[environments]]\nname = "a"\nregion = "us-east-1"\n'

@@ -104,3 +104,12 @@ def test_an_unknown_variable_inside_tojson_is_named_in_a_name_template_too(tmp_p
     stdout, stderr = StringIO(), StringIO()
     assert main(["check"], environ={}, cwd=tmp_path, stdout=stdout, stderr=stderr) == 2
     assert "regoin" in stderr.getvalue() and "Traceback" not in stderr.getvalue()
+
+
+def test_a_name_template_still_loads_nothing(tmp_path: Path) -> None:
+    (tmp_path / "partials").mkdir()
+    (tmp_path / "partials" / "name.j2").write_text("evil", encoding="utf-8")
+    write_config(tmp_path, "[naming]\nuser = \"{% include 'partials/name.j2' %}\"\n")
+    stdout, stderr = StringIO(), StringIO()
+    assert main(["check"], environ={}, cwd=tmp_path, stdout=stdout, stderr=stderr) == 2
+    assert "but templates cannot load other templates" in stderr.getvalue()

@@ -38,8 +38,15 @@ USER_ACTIONS = (
 )
 # aws_iam_access_key: create, read (by listing the user's keys), status drift, delete.
 ACCESS_KEY_ACTIONS = ("iam:CreateAccessKey", "iam:ListAccessKeys", "iam:UpdateAccessKey", "iam:DeleteAccessKey")
-# aws_iam_user_policy_attachment (attach_policies_to = "user").
+# aws_iam_user_policy_attachment (attach_policies_to = "user"). Attaching and detaching are granted only for
+# the stack's own policies (iam:PolicyARN): otherwise whoever deploys could attach AdministratorAccess to the
+# user and then create a key for it.
 USER_ATTACHMENT_ACTIONS = ("iam:AttachUserPolicy", "iam:ListAttachedUserPolicies", "iam:DetachUserPolicy")
+POLICY_ARN_CONDITIONED_ACTIONS = frozenset(
+    {"iam:AttachUserPolicy", "iam:DetachUserPolicy", "iam:AttachGroupPolicy", "iam:DetachGroupPolicy"}
+)
+# With a boundary, removing it is denied outright, whatever else the deploying identity is allowed.
+BOUNDARY_REMOVAL_ACTIONS = ("iam:DeleteUserPermissionsBoundary",)
 # user.permissions_boundary: a boundary that drifted is put back.
 BOUNDARY_ACTIONS = ("iam:PutUserPermissionsBoundary",)
 # Actions whose iam:PermissionsBoundary condition key holds the boundary of the user they act on. With a
@@ -126,8 +133,12 @@ _SID_ORDER = (
     "CallerIdentity",
     "Users",
     "UsersWithinBoundary",
+    "UserAttachments",
+    "UserAttachmentsWithinBoundary",
+    "DenyBoundaryRemoval",
     "Policies",
     "Groups",
+    "GroupAttachments",
     "ForceDestroyListMfaDevices",
     "ForceDestroyMfaDevices",
     "StateBucket",
@@ -147,6 +158,10 @@ class DeployerPolicy:
     notices: tuple[Notice, ...]
 
 
+_Condition = tuple[tuple[str, str, str | tuple[str, ...]], ...]
+"""(operator, key, value or values) triples."""
+
+
 @dataclass(frozen=True, slots=True)
 class Grant:
     """Some actions on one resource, under an optional condition: the unit statements are merged from."""
@@ -154,8 +169,8 @@ class Grant:
     sid: str
     actions: tuple[str, ...]
     resource: str
-    condition: tuple[tuple[str, str, str], ...] = ()
-    """(operator, key, value) triples."""
+    condition: _Condition = ()
+    effect: str = "Allow"
 
 
 def deployer_policy(
@@ -208,20 +223,41 @@ def stack_grants_of(stack: StackSpec) -> tuple[list[Grant], list[Problem]]:
     if user.force_destroy:
         user_actions += FORCE_DESTROY_USER_ACTIONS
     grants = [Grant("CallerIdentity", CALLER_IDENTITY_ACTIONS, "*")]
+    policy_arns = tuple(f"{iam}:policy{policy.path}{policy.name}" for policy in identity.policies)
+    # ArnLike where the account is not configured, so that the `*` in the ARNs plainly is a wildcard.
+    own_policies = (("ArnLike" if stack.account_id is None else "ArnEquals", "iam:PolicyARN", policy_arns),)
+    # force_destroy detaches whatever Terraform does not manage, so its DetachUserPolicy stays unconditioned
+    # (detaching only takes permissions away).
+    conditioned = POLICY_ARN_CONDITIONED_ACTIONS - (set(FORCE_DESTROY_USER_ACTIONS) if user.force_destroy else set())
+    attaching = tuple(a for a in user_actions if a in conditioned)
+    plain = tuple(a for a in user_actions if a not in conditioned)
     if user.permissions_boundary:
-        bounded = tuple(a for a in (*user_actions, *BOUNDARY_ACTIONS) if a in BOUNDARY_CONDITIONED_ACTIONS)
-        free = tuple(a for a in user_actions if a not in BOUNDARY_CONDITIONED_ACTIONS)
-        condition = (("StringEquals", "iam:PermissionsBoundary", user.permissions_boundary),)
-        grants += [Grant("Users", free, user_arn), Grant("UsersWithinBoundary", bounded, user_arn, condition)]
+        boundary = (("StringEquals", "iam:PermissionsBoundary", user.permissions_boundary),)
+        bounded = tuple(a for a in (*plain, *BOUNDARY_ACTIONS) if a in BOUNDARY_CONDITIONED_ACTIONS)
+        free = tuple(a for a in plain if a not in BOUNDARY_CONDITIONED_ACTIONS)
+        grants += [
+            Grant("Users", free, user_arn),
+            Grant("UsersWithinBoundary", bounded, user_arn, boundary),
+            Grant("DenyBoundaryRemoval", BOUNDARY_REMOVAL_ACTIONS, user_arn, effect="Deny"),
+        ]
+        if attaching:
+            grants.append(Grant("UserAttachmentsWithinBoundary", attaching, user_arn, boundary + own_policies))
     else:
-        grants.append(Grant("Users", user_actions, user_arn))
+        grants.append(Grant("Users", plain, user_arn))
+        if attaching:
+            grants.append(Grant("UserAttachments", attaching, user_arn, own_policies))
     grants += [
         Grant("Policies", POLICY_ACTIONS, f"{iam}:policy{arn_literal(policy.path + policy.name)}")
         for policy in identity.policies
     ]
     if identity.attachment.to == "group":
         group_arn = f"{iam}:group{arn_literal(user.path + identity.attachment.group_name)}"
-        grants.append(Grant("Groups", GROUP_ACTIONS, group_arn))
+        group_attaching = tuple(a for a in GROUP_ACTIONS if a in POLICY_ARN_CONDITIONED_ACTIONS)
+        group_plain = tuple(a for a in GROUP_ACTIONS if a not in POLICY_ARN_CONDITIONED_ACTIONS)
+        grants += [
+            Grant("Groups", group_plain, group_arn),
+            Grant("GroupAttachments", group_attaching, group_arn, own_policies),
+        ]
     if user.force_destroy:
         grants += [
             Grant("ForceDestroyListMfaDevices", FORCE_DESTROY_LIST_MFA_ACTIONS, "*"),
@@ -268,23 +304,23 @@ def statements_of(grants: list[Grant]) -> tuple[list[Statement], list[Problem]]:
 
     Actions go through the same catalogue checks as a user's policy (canonical spelling, no wildcards).
     """
-    merged: dict[tuple[str, tuple[str, ...], tuple[tuple[str, str, str], ...]], list[str]] = {}
+    merged: dict[tuple[str, tuple[str, ...], _Condition, str], list[str]] = {}
     for grant in sorted(grants, key=lambda g: _SID_ORDER.index(g.sid)):
-        resources = merged.setdefault((grant.sid, grant.actions, grant.condition), [])
+        resources = merged.setdefault((grant.sid, grant.actions, grant.condition, grant.effect), [])
         if grant.resource not in resources:
             resources.append(grant.resource)
     rules = ActionRules(load_catalogue())
     statements: list[Statement] = []
     problems: list[Problem] = []
     seen: dict[str, int] = {}
-    for (sid, actions, condition), resources in merged.items():
+    for (sid, actions, condition, effect), resources in merged.items():
         seen[sid] = seen.get(sid, 0) + 1
         unique_sid = sid if seen[sid] == 1 else f"{sid}{seen[sid]}"
         checked, action_problems, _ = check_actions(actions, rules, where=f"{WHERE}: {unique_sid}.Action")
         problems += action_problems + _latin1_problems(resources, where=f"{WHERE}: {unique_sid}.Resource")
         statements.append(
             Statement(
-                effect="Allow",
+                effect=effect,
                 actions=checked,
                 resources=resources[0] if len(resources) == 1 else tuple(resources),
                 sid=unique_sid,
@@ -313,12 +349,15 @@ def _selected(
     return [stack for stack in blueprint.stacks if stack.environment in environments], problems
 
 
-def _condition(triples: tuple[tuple[str, str, str], ...]) -> Mapping[str, Any] | None:
+def _condition(triples: _Condition) -> Mapping[str, Any] | None:
     if not triples:
         return None
-    condition: dict[str, dict[str, str]] = {}
+    condition: dict[str, dict[str, str | list[str]]] = {}
     for operator, key, value in triples:
-        condition.setdefault(operator, {})[key] = value
+        single = isinstance(value, str) or len(value) == 1
+        condition.setdefault(operator, {})[key] = (
+            (value if isinstance(value, str) else value[0]) if single else list(value)
+        )
     return condition
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+import fnmatch
 from functools import cache
 from typing import Any, Literal
 
@@ -100,6 +101,18 @@ def assess(documents: Iterable[Mapping[str, Any]]) -> tuple[Finding, ...]:
                 why="these actions change who may do what, on any resource",
             )
         )
+    attaching = canonical(_attach_without_policy_condition(statements))
+    if attaching:
+        findings.append(
+            Finding(
+                kind="attach-any-policy",
+                severity="high",
+                title="attaching any managed policy",
+                actions=attaching,
+                why="without an iam:PolicyARN condition these attach any policy, AdministratorAccess included, "
+                "to the principals they name; with a key for one of them, that is the whole account",
+            )
+        )
     credentials = canonical(combined.credentials_exposure)
     if credentials:
         findings.append(
@@ -158,6 +171,30 @@ def new_findings(before: Sequence[Finding], after: Sequence[Finding]) -> tuple[F
     return tuple(
         finding for finding in after if finding.key not in previous or not set(finding.actions) <= previous[finding.key]
     )
+
+
+def _attach_without_policy_condition(statements: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Attach*Policy actions an Allow statement grants, on any resource, with no condition on the policy's ARN.
+
+    cloudsplaining sees these only on ``*``; scoped to one user they still let that user be given anything.
+    """
+    found: set[str] = set()
+    for statement in statements:
+        condition = statement.get("Condition")
+        keys = (
+            {key.lower() for block in condition.values() for key in block} if isinstance(condition, Mapping) else set()
+        )
+        if statement.get("Effect") != "Allow" or "iam:policyarn" in keys:
+            continue
+        actions = statement.get("Action", [])
+        for action in [actions] if isinstance(actions, str) else actions:
+            for name in _ATTACH_ACTIONS:
+                if fnmatch.fnmatchcase(name, str(action).lower()):
+                    found.add(name)
+    return found
+
+
+_ATTACH_ACTIONS = ("iam:attachuserpolicy", "iam:attachgrouppolicy", "iam:attachrolepolicy")
 
 
 def _statements(document: Mapping[str, Any]) -> list[dict[str, Any]]:
