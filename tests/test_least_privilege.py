@@ -23,6 +23,7 @@ pytestmark = pytest.mark.terraform
 
 STATE_BUCKET = "terraform-state"  # the default backend.bucket
 ONE_ACTION = '[naming]\nname = "one-action"\n\n[policy]\nactions = ["ec2:DescribeInstances"]\n'
+HARDENED = '[naming]\nname = "hardened"\n\n[policy]\ntemplate = "stream-manager-2.0-hardened"\n'
 NO_SUCH_INSTANCE = "i-0123456789abcdef0"
 
 
@@ -32,6 +33,7 @@ class Sandbox:
 
     guide: AccessKey  # the default stack: the guide's 63 actions
     one_action: AccessKey  # only ec2:DescribeInstances
+    hardened: AccessKey  # the guide's actions, scoped (templates/policies/stream-manager-2.0-hardened.json.j2)
     guide_user: str
     guide_state_key: str
     image_id: str
@@ -65,6 +67,7 @@ def sandbox(
         aws_emulator.client("s3").create_bucket(Bucket=STATE_BUCKET)
         guide_user, guide = deploy(emulated, None, tmp_path_factory.mktemp("guide"))
         _, one_action = deploy(emulated, ONE_ACTION, tmp_path_factory.mktemp("one-action"))
+        _, hardened = deploy(emulated, HARDENED, tmp_path_factory.mktemp("hardened"))
         ec2 = aws_emulator.client("ec2")
         image_id = ec2.describe_images()["Images"][0]["ImageId"]
         instance = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, InstanceType="t3.micro")
@@ -72,6 +75,7 @@ def sandbox(
         yield Sandbox(
             guide=guide,
             one_action=one_action,
+            hardened=hardened,
             guide_user=guide_user,
             guide_state_key=f"{guide_user}/terraform.tfstate",
             image_id=image_id,
@@ -222,7 +226,29 @@ def test_a_one_action_policy_grants_that_action_only(
     assert code is None if granted else code in DENIED_CODES
 
 
-@pytest.mark.parametrize("key", ["guide", "one_action"])
+# The emulator checks actions and treats a statement scoped to ARNs as not matching (facts.md), so of the
+# hardened profile it can prove the statements on "*" (reads, and the calls with no tag to go by, region-
+# scoped by a condition it does not evaluate), and that nothing outside the guide's actions is granted.
+HARDENED_GRANTED = [param for param in GRANTED if param.id.startswith(("List-", "Read-"))]
+
+
+@pytest.mark.parametrize(("service", "call", "answer"), HARDENED_GRANTED)
+def test_the_hardened_key_still_reads_what_the_guide_reads(
+    enforcing: Sandbox, aws_emulator: AwsEmulator, service: str, call: Call, answer: str | None
+) -> None:
+    client = enforcing.hardened.client(aws_emulator, service)
+    assert error_code(lambda: call(client, enforcing)) == answer
+
+
+@pytest.mark.parametrize(("service", "call"), DENIED)
+def test_the_hardened_key_is_denied_outside_the_guide(
+    enforcing: Sandbox, aws_emulator: AwsEmulator, service: str, call: Call
+) -> None:
+    client = enforcing.hardened.client(aws_emulator, service)
+    assert error_code(lambda: call(client, enforcing)) in DENIED_CODES
+
+
+@pytest.mark.parametrize("key", ["guide", "one_action", "hardened"])
 def test_who_am_i_is_always_answered(enforcing: Sandbox, aws_emulator: AwsEmulator, key: str) -> None:
     # AWS answers sts:GetCallerIdentity for any valid key, even under an explicit Deny; so does the emulator.
     sts = getattr(enforcing, key).client(aws_emulator, "sts")

@@ -16,10 +16,10 @@ from programmatic_iam.analysis.deployer import (
     USER_ATTACHMENT_ACTIONS,
     arn_literal,
     deployer_policy,
-    partition_of,
     to_console_json,
 )
 from programmatic_iam.analysis.risk import assess
+from programmatic_iam.arns import partition_of
 from programmatic_iam.errors import ConfigError
 from programmatic_iam.policy.catalogue import load_catalogue
 from programmatic_iam.policy.sizing import MANAGED_POLICY_MAX_CHARACTERS, iam_size

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import json
 from typing import Any
 
+from ..arns import partition_of
 from ..config.model import KMS_KEY_ARN, outside_latin1
 from ..errors import ConfigError, Notice, Problem, did_you_mean, show
 from ..policy.catalogue import load_catalogue
@@ -120,15 +121,6 @@ STATE_LOCK_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:De
 # backend.kms_key_id: S3 asks KMS for a data key to write the state and to decrypt it to read.
 STATE_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
 
-# Partitions by region prefix; the rest of the world is "aws".
-_PARTITIONS = (
-    ("cn-", "aws-cn"),
-    ("us-gov-", "aws-us-gov"),
-    ("us-isob-", "aws-iso-b"),
-    ("us-iso-", "aws-iso"),
-    ("eu-isoe-", "aws-iso-e"),
-    ("us-isof-", "aws-iso-f"),
-)
 _SID_ORDER = (
     "CallerIdentity",
     "Users",
@@ -199,11 +191,6 @@ def deployer_policy(
 def to_console_json(document: PolicyDocument) -> str:
     """The document as the IAM console's JSON tab shows it: indented, keys in AWS's order."""
     return json.dumps(document.to_json_value(), indent=2, ensure_ascii=False)
-
-
-def partition_of(region: str) -> str:
-    """The ARN partition of ``region`` (``aws``, ``aws-cn``, ``aws-us-gov``, ...)."""
-    return next((partition for prefix, partition in _PARTITIONS if region.startswith(prefix)), "aws")
 
 
 def arn_literal(text: str) -> str:

@@ -136,6 +136,45 @@ class Naming(_Section):
         return value
 
 
+def _check_tag_key(value: str) -> str:
+    _check_tags({value: ""})
+    return value
+
+
+def _check_network(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError as error:
+        raise ValueError(f"is not an IP address range ({error}); write one such as '203.0.113.0/24'") from None
+    return value
+
+
+class Hardening(_Section):
+    """What the `stream-manager-2.0-hardened` template (and any policy template) scopes actions to."""
+
+    tag_key: Annotated[str, AfterValidator(_check_tag_key)] = Field(
+        default="Application",
+        description="The tag that marks the application's own EC2 resources: launches must set it, and only "
+        "resources carrying it may be started, stopped, terminated, modified, attached or detached.",
+    )
+    tag_value: str = Field(
+        default="",
+        max_length=256,
+        pattern=r"^[\w .:/=+\-@]*$",
+        description="The tag's value; empty means the application's name (`naming.name`).",
+    )
+    regions: tuple[Region, ...] = Field(
+        default=(),
+        strict=False,
+        description="Regions the actions may be called in (`aws:RequestedRegion`); empty means the environment's.",
+    )
+    source_ips: tuple[Annotated[str, AfterValidator(_check_network)], ...] = Field(
+        default=(),
+        strict=False,
+        description="IP address ranges the key may be used from (`aws:SourceIp`); empty means anywhere.",
+    )
+
+
 class Policy(_Section):
     """Where the permissions come from, and how strictly they are checked."""
 
@@ -177,6 +216,10 @@ class Policy(_Section):
         description="jinja2 template of the managed policy's description.",
     )
     path: str = Field(default="/", description="IAM path of the managed policy.")
+    hardening: Hardening = Field(
+        default_factory=Hardening,
+        description="Settings of the hardened template, seen by policy templates as `hardening`.",
+    )
     high_risk_findings: Literal["warn", "error"] = Field(
         default="warn",
         description="What a high-severity finding in the document (a privilege-escalation path, `iam:PassRole` or "

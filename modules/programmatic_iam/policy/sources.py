@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..arns import partition_of
 from ..config.model import IdentityConfig, outside_latin1
 from ..errors import Notice, Problem, did_you_mean, show
 from ..escaping import token_marker_problems
@@ -48,13 +49,27 @@ def load_policy(
         return None, problems, []
     rendered, problems = render(
         text,
-        variables,
+        {**variables, "hardening": hardening_variables(config, variables)},
         where=f"{config.origin}: policy.template ({template})",
         partials=(config.base_dir, TEMPLATES_DIR.parent),
     )
     if rendered is None:
         return None, problems, []
     return _from_json_text(rendered, rules, config, where=f"policy template {template!r}")
+
+
+def hardening_variables(config: IdentityConfig, variables: Mapping[str, str]) -> dict[str, Any]:
+    """What policy templates see as ``hardening``: the scope settings, their defaults resolved per environment."""
+    settings = config.policy.hardening
+    region = variables["region"]
+    return {
+        "tag_key": settings.tag_key,
+        "tag_value": settings.tag_value or variables["name"],
+        "regions": list(settings.regions or (region,)),
+        "source_ips": list(settings.source_ips),
+        "partition": partition_of(region),
+        "account": variables["account_id"] or "*",
+    }
 
 
 def _from_actions(
