@@ -89,7 +89,7 @@ def test_rejects_an_unknown_variable_in_a_partial_naming_its_file_and_line(folde
     assert code == 2
     assert f"failed to render at line 1 of {folder.resolve() / 'partials' / 'read.json.j2'}" in stderr
     assert "(UndefinedError: 'regoin' is undefined)" in stderr
-    assert "sees only account_id, environment, name, namespace, region" in stderr
+    assert "sees only account_id, environment, hardening, name, namespace, region" in stderr
 
 
 def test_rejects_output_that_is_not_json(folder: Path) -> None:
