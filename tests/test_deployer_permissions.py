@@ -37,6 +37,8 @@ CONFIGS = [
         f'[user]\nattach_policies_to = "group"\ntags = {{ team = "video" }}\n\n[backend]\ndynamodb_table = "{LOCK_TABLE}"\n',
         id="group-tags-and-dynamodb-lock",
     ),
+    pytest.param('[access_key]\ndelivery = "secretsmanager"\n', id="secretsmanager"),
+    pytest.param('[access_key]\ndelivery = "ssm"\n', id="ssm"),
 ]
 
 
@@ -96,6 +98,18 @@ def output(terraform: Terraform, stack_dir: Path, name: str) -> Any:
     return json.loads(terraform.run(["output", "-json", "-no-color", name], stack_dir).stdout)
 
 
+def store_arns(terraform: Terraform, stack_dir: Path, blueprint: Blueprint) -> list[tuple[str, str]]:
+    """The ARNs of the stores the key was delivered to, each with the Sid that must cover it."""
+    spec = blueprint.stacks[0]
+    delivery = spec.identity.credentials.delivery
+    if delivery == "secretsmanager":
+        return [(output(terraform, stack_dir, "secret_arn"), "KeySecret")]
+    if delivery == "ssm":
+        prefix = f"arn:aws:ssm:{spec.region}:123456789012:parameter"
+        return [(prefix + name, "KeyParameters") for name in output(terraform, stack_dir, "parameter_names")]
+    return []
+
+
 @pytest.mark.parametrize("config", CONFIGS)
 def test_the_emitted_policy_is_all_terraform_needs(
     config: str | None,
@@ -118,10 +132,11 @@ def test_the_emitted_policy_is_all_terraform_needs(
     assert changes is False, "a plan right after the apply proposes changes"
     user_arn = output(terraform, stack_dir, "user_arn")
     policy_arns = output(terraform, stack_dir, "policy_arns")
+    stores = store_arns(terraform, stack_dir, blueprint)
     terraform.destroy(stack_dir)
 
     # What the emulator could not check: the ARNs Terraform made are those the real policy names.
-    created = [(user_arn, "Users"), *((arn, "Policies") for arn in policy_arns)]
+    created = [(user_arn, "Users"), *((arn, "Policies") for arn in policy_arns), *stores]
     assert [arn for arn, sid in created if not covers(statement(policy, sid), arn)] == []
     aws.enforce_iam(after_calls=None)
     user_name = blueprint.stacks[0].identity.principal.name

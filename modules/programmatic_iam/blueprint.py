@@ -3,6 +3,8 @@ but the policy sources the configuration names)."""
 
 from __future__ import annotations
 
+import re
+
 from .analysis.risk import assess
 from .config.model import TAGS_PER_RESOURCE_MAX, Environment, IdentityConfig
 from .errors import ConfigError, Notice, Problem, show
@@ -82,6 +84,9 @@ def _stack_spec(
     problems += key_problems
     if names.user and not key_problems:  # without a user name the key would be wrong for that reason alone
         problems += _state_key_problems(key, where=f"{config.origin}: backend.key")
+    credentials, credential_problems = _access_key(config, {**variables, "user": names.user}, environment)
+    if names.user:  # without a user name the store's name would be wrong for that reason alone
+        problems += credential_problems
     if len(description) > POLICY_DESCRIPTION_MAX:
         problems.append(
             Problem(
@@ -127,12 +132,74 @@ def _stack_spec(
             ),
             policies=policies,
             attachment=PolicyAttachment(config.user.attach_policies_to, names.group),
-            credentials=AccessKey(),
+            credentials=credentials,
         ),
         provider_version=config.terraform.provider_version,
         required_version=config.terraform.required_version,
     )
     return stack, [], notices
+
+
+def _access_key(
+    config: IdentityConfig, variables: dict[str, str], environment: Environment
+) -> tuple[AccessKey, list[Problem]]:
+    """The key's delivery for one environment, its store's name rendered and checked."""
+    settings = config.access_key
+    where = f"{config.origin}: access_key"
+    problems: list[Problem] = []
+    secret_name = parameter_path = ""
+    if settings.delivery == "secretsmanager":
+        secret_name, problems = _render_text(
+            settings.secret_name, variables, where=f"{where}.secret_name (environment {environment.name!r})"
+        )
+        if not problems and not _SECRET_NAME.fullmatch(secret_name):
+            problems.append(
+                Problem(
+                    f"{where}.secret_name",
+                    show(secret_name),
+                    "is not a Secrets Manager name: 1 to 512 letters, digits and / _ + = . @ -",
+                    "change the template",
+                )
+            )
+    if settings.delivery == "ssm":
+        parameter_path, problems = _render_text(
+            settings.parameter_path, variables, where=f"{where}.parameter_path (environment {environment.name!r})"
+        )
+        if not problems and not _parameter_path_ok(parameter_path):
+            problems.append(
+                Problem(
+                    f"{where}.parameter_path",
+                    show(parameter_path),
+                    "is not an SSM parameter path: it starts with '/', uses letters, digits and / _ . -, has at "
+                    "most 13 levels, and does not start with 'aws' or 'ssm'",
+                    "change the template",
+                )
+            )
+    return (
+        AccessKey(
+            delivery=settings.delivery,
+            pgp_key=settings.pgp_key,
+            secret_name=secret_name,
+            parameter_path=parameter_path.rstrip("/"),
+            kms_key_id=settings.kms_key_id,
+        ),
+        problems,
+    )
+
+
+_SECRET_NAME = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
+_PARAMETER_PATH = re.compile(r"(/[A-Za-z0-9_.-]+)+/?")
+
+
+def _parameter_path_ok(path: str) -> bool:
+    # Two parameters go under it (a level each), and SSM allows 15 levels and 1,011 characters in a name.
+    first = path.lstrip("/").split("/", 1)[0].lower()
+    return (
+        bool(_PARAMETER_PATH.fullmatch(path))
+        and path.rstrip("/").count("/") <= 13
+        and len(path) <= 980
+        and not first.startswith(("aws", "ssm"))
+    )
 
 
 def _high_risk(config: IdentityConfig, document: PolicyDocument) -> tuple[list[Problem], list[Notice]]:

@@ -96,6 +96,35 @@ POLICY_ACTIONS = (
     "iam:UntagPolicy",
     "iam:DeletePolicy",
 )
+# access_key.delivery = "secretsmanager": aws_iam_secretsmanager_secret (created, read with its resource policy,
+# tagged, deleted at once) and its version (written, read back by listing versions and their stages).
+SECRET_ACTIONS = (
+    "secretsmanager:CreateSecret",
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:GetResourcePolicy",
+    "secretsmanager:UpdateSecret",
+    "secretsmanager:TagResource",
+    "secretsmanager:UntagResource",
+    "secretsmanager:DeleteSecret",
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:GetSecretValue",
+    "secretsmanager:ListSecretVersionIds",
+    "secretsmanager:UpdateSecretVersionStage",
+)
+# access_key.delivery = "ssm": two aws_ssm_parameter resources, written, read, tagged, deleted.
+PARAMETER_ACTIONS = (
+    "ssm:PutParameter",
+    "ssm:GetParameter",
+    "ssm:GetParameters",
+    "ssm:ListTagsForResource",
+    "ssm:AddTagsToResource",
+    "ssm:RemoveTagsFromResource",
+    "ssm:DeleteParameter",
+)
+# The provider reads a parameter's description and tier through DescribeParameters, which takes no resource.
+PARAMETER_LISTING_ACTIONS = ("ssm:DescribeParameters",)
+# access_key.kms_key_id: the store encrypts with the key (Secrets Manager asks for a data key).
+STORE_KEY_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey")
 # attach_policies_to = "group": aws_iam_group, aws_iam_group_policy_attachment, aws_iam_user_group_membership.
 GROUP_ACTIONS = (
     "iam:CreateGroup",
@@ -131,6 +160,10 @@ _SID_ORDER = (
     "Policies",
     "Groups",
     "GroupAttachments",
+    "KeySecret",
+    "KeyParameters",
+    "KeyParameterListing",
+    "KeyStoreEncryptionKey",
     "ForceDestroyListMfaDevices",
     "ForceDestroyMfaDevices",
     "StateBucket",
@@ -245,6 +278,7 @@ def stack_grants_of(stack: StackSpec) -> tuple[list[Grant], list[Problem]]:
             Grant("Groups", group_plain, group_arn),
             Grant("GroupAttachments", group_attaching, group_arn, own_policies),
         ]
+    grants += _key_store_grants(stack)
     if user.force_destroy:
         grants += [
             Grant("ForceDestroyListMfaDevices", FORCE_DESTROY_LIST_MFA_ACTIONS, "*"),
@@ -252,6 +286,29 @@ def stack_grants_of(stack: StackSpec) -> tuple[list[Grant], list[Problem]]:
         ]
     state_grants, problems = state_grants_of(stack.backend, environment=stack.environment)
     return grants + state_grants, problems
+
+
+def _key_store_grants(stack: StackSpec) -> list[Grant]:
+    """What delivering the key to a store needs: the secret or the parameters, and the store's KMS key."""
+    key = stack.identity.credentials
+    region = f"arn:{partition_of(stack.region)}:{{service}}:{stack.region}:{stack.account_id or '*'}"
+    grants: list[Grant] = []
+    if key.delivery == "secretsmanager":
+        # Secrets Manager appends six random characters to a secret's name in its ARN.
+        arn = f"{region.format(service='secretsmanager')}:secret:{arn_literal(key.secret_name)}-??????"
+        grants.append(Grant("KeySecret", SECRET_ACTIONS, arn))
+    if key.delivery == "ssm":
+        path = arn_literal(key.parameter_path)
+        grants += [
+            Grant("KeyParameters", PARAMETER_ACTIONS, f"{region.format(service='ssm')}:parameter{path}/access-key-id"),
+            Grant(
+                "KeyParameters", PARAMETER_ACTIONS, f"{region.format(service='ssm')}:parameter{path}/secret-access-key"
+            ),
+            Grant("KeyParameterListing", PARAMETER_LISTING_ACTIONS, "*"),
+        ]
+    if key.kms_key_id is not None:
+        grants.append(Grant("KeyStoreEncryptionKey", STORE_KEY_ACTIONS, key.kms_key_id))
+    return grants
 
 
 def state_grants_of(backend: BackendSpec, *, environment: str) -> tuple[list[Grant], list[Problem]]:

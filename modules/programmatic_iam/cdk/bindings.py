@@ -9,7 +9,7 @@ from .engine import load_chosen_engine
 
 ENGINE = load_chosen_engine()
 
-from cdktf import App, LocalBackend, S3Backend, TerraformOutput, TerraformStack  # noqa: E402
+from cdktf import App, Fn, LocalBackend, S3Backend, TerraformOutput, TerraformStack, Token  # noqa: E402
 from cdktf_cdktf_provider_aws.dynamodb_table import DynamodbTable, DynamodbTableAttribute  # noqa: E402
 from cdktf_cdktf_provider_aws.iam_access_key import IamAccessKey  # noqa: E402
 from cdktf_cdktf_provider_aws.iam_group import IamGroup  # noqa: E402
@@ -35,6 +35,9 @@ from cdktf_cdktf_provider_aws.s3_bucket_versioning import (  # noqa: E402
     S3BucketVersioningA,
     S3BucketVersioningVersioningConfiguration,
 )
+from cdktf_cdktf_provider_aws.secretsmanager_secret import SecretsmanagerSecret  # noqa: E402
+from cdktf_cdktf_provider_aws.secretsmanager_secret_version import SecretsmanagerSecretVersion  # noqa: E402
+from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter  # noqa: E402
 from constructs import Construct, IValidation  # noqa: E402
 
 __all__ = [
@@ -45,6 +48,7 @@ __all__ = [
     "Construct",
     "DynamodbTable",
     "DynamodbTableAttribute",
+    "Fn",
     "IamAccessKey",
     "IamGroup",
     "IamGroupPolicyAttachment",
@@ -64,6 +68,10 @@ __all__ = [
     "S3BucketServerSideEncryptionConfigurationRuleA",
     "S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA",
     "S3BucketVersioningA",
+    "SecretsmanagerSecret",
+    "SecretsmanagerSecretVersion",
+    "SsmParameter",
+    "Token",
     "S3BucketVersioningVersioningConfiguration",
     "TerraformOutput",
     "TerraformStack",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from ..escaping import escape_terraform_template as literal
-from ..spec import IdentitySpec, UserPrincipal
+from ..spec import AccessKey, IdentitySpec, UserPrincipal
 from .bindings import (
     Construct,
+    Fn,
     IamAccessKey,
     IamGroup,
     IamGroupPolicyAttachment,
@@ -13,6 +14,10 @@ from .bindings import (
     IamUser,
     IamUserGroupMembership,
     IamUserPolicyAttachment,
+    SecretsmanagerSecret,
+    SecretsmanagerSecretVersion,
+    SsmParameter,
+    Token,
 )
 
 
@@ -54,7 +59,67 @@ class ProgrammaticIdentity(Construct):
                 IamUserPolicyAttachment(
                     self, f"{policy_construct_id(index)}_attachment", user=self.user.name, policy_arn=policy.arn
                 )
-        self.access_key = IamAccessKey(self, "access_key", user=self.user.name)
+        key = spec.credentials
+        self.access_key = IamAccessKey(
+            self, "access_key", user=self.user.name, pgp_key=literal(key.pgp_key) if key.pgp_key else None
+        )
+        self.secret: SecretsmanagerSecret | None = None
+        self.parameters: tuple[SsmParameter, ...] = ()
+        if key.delivery == "secretsmanager":
+            self.secret = self._deliver_to_secrets_manager(key)
+        elif key.delivery == "ssm":
+            self.parameters = self._deliver_to_parameters(key)
+
+    def _key_generation(self) -> float:
+        """A number that changes exactly when the key is replaced: what tells a write-only store to rewrite.
+
+        Write-only values never reach the state, so Terraform cannot see them change; it rewrites them when
+        their version does. The key's creation time (YYYYMMDDhhmmss) is that version.
+        """
+        stamp: float = Token.as_number(Fn.parseint(Fn.formatdate("YYYYMMDDhhmmss", self.access_key.create_date), 10))
+        return stamp
+
+    def _deliver_to_secrets_manager(self, key: AccessKey) -> SecretsmanagerSecret:
+        secret = SecretsmanagerSecret(
+            self,
+            "secret",
+            name=literal(key.secret_name),
+            description="The access key of the IAM user, as JSON: access_key_id and secret_access_key.",
+            kms_key_id=literal(key.kms_key_id) if key.kms_key_id else None,
+            # The key it holds goes with the stack; a recovery window would only block making the stack again.
+            recovery_window_in_days=0,
+        )
+        SecretsmanagerSecretVersion(
+            self,
+            "secret_version",
+            secret_id=secret.id,
+            secret_string_wo=Fn.jsonencode(
+                {"access_key_id": self.access_key.id, "secret_access_key": self.access_key.secret}
+            ),
+            secret_string_wo_version=self._key_generation(),
+        )
+        return secret
+
+    def _deliver_to_parameters(self, key: AccessKey) -> tuple[SsmParameter, ...]:
+        key_id = SsmParameter(
+            self,
+            "access_key_id_parameter",
+            name=literal(f"{key.parameter_path}/access-key-id"),
+            type="String",
+            value=self.access_key.id,
+            description="The access key id of the IAM user.",
+        )
+        secret = SsmParameter(
+            self,
+            "secret_access_key_parameter",
+            name=literal(f"{key.parameter_path}/secret-access-key"),
+            type="SecureString",
+            key_id=literal(key.kms_key_id) if key.kms_key_id else None,
+            value_wo=self.access_key.secret,
+            value_wo_version=self._key_generation(),
+            description="The secret access key of the IAM user.",
+        )
+        return (key_id, secret)
 
     def _attach_through_group(self, group_name: str, path: str) -> None:
         group = IamGroup(self, "group", name=literal(group_name), path=literal(path))

@@ -68,10 +68,38 @@ class IdentityStack(TerraformStack):
             description="ARNs of the managed policies, in order.",
         )
         TerraformOutput(self, "access_key_id", value=identity.access_key.id, description="The access key id.")
-        TerraformOutput(
-            self,
-            "secret_access_key",
-            value=identity.access_key.secret,
-            sensitive=True,
-            description="The secret access key. Read it with `terraform output -raw secret_access_key`; never log it.",
-        )
+        delivery = spec.identity.credentials.delivery
+        if delivery == "output":
+            TerraformOutput(
+                self,
+                "secret_access_key",
+                value=identity.access_key.secret,
+                sensitive=True,
+                description="The secret access key. Read it with `terraform output -raw secret_access_key`; "
+                "never log it.",
+            )
+        elif delivery == "pgp":
+            TerraformOutput(
+                self,
+                "encrypted_secret_access_key",
+                value=identity.access_key.encrypted_secret,
+                description="The secret access key encrypted with access_key.pgp_key (base64); docs/security.md "
+                "shows how to decrypt it.",
+            )
+            TerraformOutput(
+                self,
+                "key_fingerprint",
+                value=identity.access_key.key_fingerprint,
+                description="The PGP key's fingerprint.",
+            )
+        elif identity.secret is not None:
+            TerraformOutput(
+                self, "secret_arn", value=identity.secret.arn, description="The Secrets Manager secret holding the key."
+            )
+        else:
+            TerraformOutput(
+                self,
+                "parameter_names",
+                value=[parameter.name for parameter in identity.parameters],
+                description="The SSM parameters holding the key id and (SecureString) the secret.",
+            )

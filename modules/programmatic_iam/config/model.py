@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 from pathlib import Path
 import re
@@ -406,6 +408,79 @@ def _check_version_constraint(value: str) -> str:
 VersionConstraint = Annotated[str, AfterValidator(_check_version_constraint)]
 
 
+def _check_pgp_key(value: str) -> str:
+    """A base64 OpenPGP public key, as `gpg --export KEY | base64 -w0` prints it (binary, not armoured)."""
+    if value.lstrip().startswith("-----BEGIN"):
+        raise ValueError(
+            "is an ASCII-armoured key; Terraform takes the binary key in base64: gpg --export KEY | base64 -w0"
+        )
+    try:
+        packet = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("is not base64; write the output of gpg --export KEY | base64 -w0") from None
+    first = packet[0] if packet else 0
+    tag = (first & 0x3F) if first & 0x40 else (first >> 2) & 0x0F
+    if not first & 0x80 or tag != 6:
+        raise ValueError(
+            "is base64 but not an OpenPGP public key (its first packet is not a public key); "
+            "write the output of gpg --export KEY | base64 -w0"
+        )
+    return value
+
+
+class AccessKeySettings(_Section):
+    """Where the access key's secret is delivered (docs/security.md says where it lives in each mode)."""
+
+    delivery: Literal["output", "secretsmanager", "ssm", "pgp"] = Field(
+        default="output",
+        description="`output`: a sensitive Terraform output (the secret is in the state). `secretsmanager`: "
+        "one secret holding the key id and secret as JSON. `ssm`: two parameters, the secret a SecureString. "
+        "`pgp`: only the secret encrypted with `pgp_key` is in the state.",
+    )
+    pgp_key: Annotated[str, AfterValidator(_check_pgp_key)] | None = Field(
+        default=None,
+        description='With `delivery = "pgp"`: a base64 OpenPGP public key (`gpg --export KEY | base64 -w0`).',
+    )
+    secret_name: str = Field(
+        default="{{ user }}/access-key",
+        min_length=1,
+        description="jinja2 template of the Secrets Manager secret's name; sees the naming variables and `user`.",
+    )
+    parameter_path: str = Field(
+        default="/{{ user }}/access-key",
+        min_length=1,
+        description="jinja2 template of the SSM path under which `access-key-id` and `secret-access-key` are "
+        "written; sees the naming variables and `user`.",
+    )
+    kms_key_id: str | None = Field(
+        default=None,
+        description="KMS key ARN that encrypts the secret or the SecureString; default: the account's AWS managed key.",
+    )
+
+    @field_validator("kms_key_id")
+    @classmethod
+    def _kms_key(cls, value: str | None) -> str | None:
+        if value is not None and not KMS_KEY_ARN.fullmatch(value):
+            raise ValueError(
+                "is not a KMS key ARN; write arn:aws:kms:<region>:<account id>:key/<key id> (the deployer "
+                "policy can grant a key only by its ARN)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _settings_match_the_mode(self) -> AccessKeySettings:
+        if self.delivery == "pgp" and self.pgp_key is None:
+            raise ValueError('sets delivery = "pgp" without pgp_key; add access_key.pgp_key')
+        if self.delivery != "pgp" and self.pgp_key is not None:
+            raise ValueError(f'sets pgp_key with delivery = "{self.delivery}"; set delivery = "pgp" or drop pgp_key')
+        if self.kms_key_id is not None and self.delivery not in ("secretsmanager", "ssm"):
+            raise ValueError(
+                f'sets kms_key_id with delivery = "{self.delivery}", where no store uses it; drop it, or deliver '
+                'to "secretsmanager" or "ssm"'
+            )
+        return self
+
+
 class Terraform(_Section):
     """Versions the synthesized configuration asks for."""
 
@@ -448,6 +523,9 @@ class IdentityConfig(_Section):
         description="One stack per environment.",
     )
     backend: Backend = Field(default_factory=Backend, description="Remote state.")
+    access_key: AccessKeySettings = Field(
+        default_factory=AccessKeySettings, description="Where the access key's secret is delivered."
+    )
     terraform: Terraform = Field(default_factory=Terraform, description="Version constraints.")
     tags: Tags = Field(default_factory=dict, description="Default tags on every resource of every stack.")
 

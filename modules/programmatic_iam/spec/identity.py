@@ -41,7 +41,17 @@ Principal = UserPrincipal
 
 @dataclass(frozen=True, slots=True)
 class AccessKey:
-    """One access key of a user; its secret comes back as a sensitive output (delivery and rotation come next)."""
+    """One access key of a user, and where its secret goes (docs/security.md: where it lives in each mode)."""
+
+    delivery: Literal["output", "secretsmanager", "ssm", "pgp"] = "output"
+    pgp_key: str | None = None
+    """With ``pgp``: the base64 public key; the state then holds only the encrypted secret."""
+    secret_name: str = ""
+    """With ``secretsmanager``: the secret's name, rendered."""
+    parameter_path: str = ""
+    """With ``ssm``: the path under which ``access-key-id`` and ``secret-access-key`` are written, rendered."""
+    kms_key_id: str | None = None
+    """The KMS key of the store; ``None``: the account's AWS managed key."""
 
 
 Credentials = AccessKey
