@@ -182,6 +182,9 @@ def _access_key(
             secret_name=secret_name,
             parameter_path=parameter_path.rstrip("/"),
             kms_key_id=settings.kms_key_id,
+            generation=settings.generation,
+            previous=settings.previous,
+            max_age_days=settings.max_age_days,
         ),
         problems,
     )

@@ -17,6 +17,7 @@ VERDICTS = (
     "destroys the identity",
     "creates the identity",
     "replaces a key",
+    "rotates a key",
     "changes permissions",
     "changes other settings",
     "unchanged",
@@ -87,7 +88,7 @@ def review_stack(plan: StackPlan) -> StackReview:
     return StackReview(
         label=plan.label,
         source=str(plan.source),
-        verdict=_verdict(changing, permissions),
+        verdict="rotates a key" if _rotation_warnings(plan) else _verdict(changing, permissions),
         counts=counts,
         changes=tuple(Change(c.action, describe(c), c.address, _detail(c)) for c in changing),
         permissions=permissions,
@@ -197,6 +198,62 @@ def _detail(change: ResourceChange) -> Phrase:
     return Phrase(", ".join(words), tuple(values))
 
 
+def _rotation_warnings(plan: StackPlan) -> list[Warning]:
+    """Name the rotation step a plan performs (docs/key-rotation.md), from what happens to the user's two keys.
+
+    A rotation is a plan in which one key changes while another key of the user stays: step 1 creates the
+    new key, step 2 deactivates the old one, step 3 deletes it. Anything else is judged key by key.
+    """
+    keys = [change for change in plan.changes if change.type == "aws_iam_access_key"]
+    staying = [key for key in keys if key.action in ("no-op", "update")]
+    if len(keys) != 2 or not staying:
+        return []
+    moving = [key for key in keys if key.action not in ("no-op",)]
+    if len(moving) != 1:
+        return []
+    (key,) = moving
+    stack = plan.label
+    if key.action == "create":
+        return [
+            Warning(
+                "Access key rotation, step 1 of 3: new key created",
+                "the old key stays active; the outputs and stores point at the new one once this is applied. "
+                'Switch every consumer to it, then set access_key.previous = "inactive"',
+                stack,
+                severity="medium",
+            )
+        ]
+    if key.action == "update" and key.before.get("status") == "Active" and key.after.get("status") == "Inactive":
+        return [
+            Warning(
+                "Access key rotation, step 2 of 3: old key deactivated",
+                'a consumer still using the old key fails from then on (set previous = "active" again to undo); '
+                'when all is well, set previous = "none"',
+                stack,
+                severity="medium",
+            )
+        ]
+    if key.action == "delete" and key.before.get("status") == "Inactive":
+        return [
+            Warning(
+                "Access key rotation, step 3 of 3: old key deleted",
+                "the deactivated key is deleted for good; the rotation is complete once this is applied",
+                stack,
+                severity="medium",
+            )
+        ]
+    if key.action == "delete":
+        return [
+            Warning(
+                "Access key deleted while still active",
+                "the rotation skipped deactivating it (step 2): a consumer that still uses it fails at once, with "
+                "no way back",
+                stack,
+            )
+        ]
+    return []
+
+
 def _warnings(
     plan: StackPlan,
     changing: Sequence[ResourceChange],
@@ -205,10 +262,11 @@ def _warnings(
     describe: Callable[[ResourceChange], Phrase],
 ) -> list[Warning]:
     stack = plan.label
-    warnings: list[Warning] = []
+    warnings: list[Warning] = _rotation_warnings(plan)
+    rotating = bool(warnings)
     for change in changing:
         described = describe(change)
-        if change.type == "aws_iam_access_key":
+        if change.type == "aws_iam_access_key" and not rotating:
             if change.action == "create":
                 warnings.append(
                     Warning(

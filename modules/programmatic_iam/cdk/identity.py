@@ -21,6 +21,15 @@ from .bindings import (
 )
 
 
+def key_construct_id(generation: int) -> str:
+    """``access_key`` for odd generations (the first included), ``access_key_2`` for even ones.
+
+    A rotation needs the old key and the new one side by side; alternating between two stable ids lets
+    each step be a plain change to the configuration, and keeps the first key where it always was.
+    """
+    return "access_key" if generation % 2 else "access_key_2"
+
+
 def policy_construct_id(index: int) -> str:
     """``policy`` for the first managed policy, ``policy_2``... after it. Part of the state contract."""
     return "policy" if index == 0 else f"policy_{index + 1}"
@@ -60,9 +69,17 @@ class ProgrammaticIdentity(Construct):
                     self, f"{policy_construct_id(index)}_attachment", user=self.user.name, policy_arn=policy.arn
                 )
         key = spec.credentials
-        self.access_key = IamAccessKey(
-            self, "access_key", user=self.user.name, pgp_key=literal(key.pgp_key) if key.pgp_key else None
-        )
+        pgp_key = literal(key.pgp_key) if key.pgp_key else None
+        self.access_key = IamAccessKey(self, key_construct_id(key.generation), user=self.user.name, pgp_key=pgp_key)
+        self.previous_key: IamAccessKey | None = None
+        if key.previous != "none":
+            self.previous_key = IamAccessKey(
+                self,
+                key_construct_id(key.generation - 1),
+                user=self.user.name,
+                pgp_key=pgp_key,
+                status="Inactive" if key.previous == "inactive" else "Active",
+            )
         self.secret: SecretsmanagerSecret | None = None
         self.parameters: tuple[SsmParameter, ...] = ()
         if key.delivery == "secretsmanager":

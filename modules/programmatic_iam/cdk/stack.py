@@ -68,6 +68,13 @@ class IdentityStack(TerraformStack):
             description="ARNs of the managed policies, in order.",
         )
         TerraformOutput(self, "access_key_id", value=identity.access_key.id, description="The access key id.")
+        if identity.previous_key is not None:
+            TerraformOutput(
+                self,
+                "previous_access_key_id",
+                value=identity.previous_key.id,
+                description="The previous generation's key id, until the rotation ends (docs/key-rotation.md).",
+            )
         delivery = spec.identity.credentials.delivery
         if delivery == "output":
             TerraformOutput(

@@ -456,6 +456,23 @@ class AccessKeySettings(_Section):
         default=None,
         description="KMS key ARN that encrypts the secret or the SecureString; default: the account's AWS managed key.",
     )
+    generation: int = Field(
+        default=1,
+        ge=1,
+        description="The current key's generation. Raise it by one to rotate: a new key is created beside the "
+        "old one, and the outputs and stores point at the new one (docs/key-rotation.md).",
+    )
+    previous: Literal["none", "active", "inactive"] = Field(
+        default="none",
+        description="The previous generation's key during a rotation: `active` while consumers switch, then "
+        "`inactive`, then `none` (deleted). IAM allows two keys per user, so never more than these two.",
+    )
+    max_age_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="How old a key may get before `keys status` calls it overdue (and exits 1).",
+    )
 
     @field_validator("kms_key_id")
     @classmethod
@@ -473,6 +490,11 @@ class AccessKeySettings(_Section):
             raise ValueError('sets delivery = "pgp" without pgp_key; add access_key.pgp_key')
         if self.delivery != "pgp" and self.pgp_key is not None:
             raise ValueError(f'sets pgp_key with delivery = "{self.delivery}"; set delivery = "pgp" or drop pgp_key')
+        if self.generation == 1 and self.previous != "none":
+            raise ValueError(
+                f'sets previous = "{self.previous}" at generation 1, which has no previous key; raise generation '
+                "to 2 to rotate"
+            )
         if self.kms_key_id is not None and self.delivery not in ("secretsmanager", "ssm"):
             raise ValueError(
                 f'sets kms_key_id with delivery = "{self.delivery}", where no store uses it; drop it, or deliver '

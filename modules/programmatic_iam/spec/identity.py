@@ -52,6 +52,12 @@ class AccessKey:
     """With ``ssm``: the path under which ``access-key-id`` and ``secret-access-key`` are written, rendered."""
     kms_key_id: str | None = None
     """The KMS key of the store; ``None``: the account's AWS managed key."""
+    generation: int = 1
+    """The current key's generation; odd and even generations alternate between two key resources."""
+    previous: Literal["none", "active", "inactive"] = "none"
+    """The previous generation's key, during a rotation."""
+    max_age_days: int = 90
+    """How old a key may get before ``keys status`` calls it overdue."""
 
 
 Credentials = AccessKey
