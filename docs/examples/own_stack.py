@@ -21,7 +21,8 @@ class MediaPlatformStack(TerraformStack):
         require_aws_provider(self, ">= 5.100.0, < 7.0.0")
         identity = ProgrammaticIdentity(self, "stream_manager", stream_manager)
         TerraformOutput(self, "stream_manager_user", value=identity.user.name)
-        TerraformOutput(self, "stream_manager_secret", value=identity.access_key.secret, sensitive=True)
+        if identity.access_key is not None:  # None only with access_key.create = false
+            TerraformOutput(self, "stream_manager_secret", value=identity.access_key.secret, sensitive=True)
 
 
 def main(outdir: str = "cdktf.out", config_dir: Path | None = None) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from .analysis.risk import assess
+from .arns import partition_of
 from .config.model import TAGS_PER_RESOURCE_MAX, Environment, IdentityConfig
 from .errors import ConfigError, Notice, Problem, show
 from .naming import POLICY_NAME_MAX, Names, duplicate_name_problems, resolve_names, template_variables
@@ -14,6 +15,7 @@ from .policy.sizing import MANAGED_POLICY_MAX_CHARACTERS, iam_size, split_docume
 from .policy.sources import load_policy
 from .spec import (
     AccessKey,
+    Adoption,
     BackendSpec,
     Blueprint,
     IdentitySpec,
@@ -70,10 +72,15 @@ def _stack_spec(
     variables = template_variables(config.naming, environment)
     document, policy_problems, notices = load_policy(config, variables)
     problems += policy_problems
-    description, description_problems = _render_text(
-        config.policy.description,
-        variables,
-        where=f"{config.origin}: policy.description (environment {environment.name!r})",
+    # An empty description is IAM's default, and what a policy made in the console often has (user.adopt).
+    description, description_problems = (
+        ("", [])
+        if not config.policy.description
+        else _render_text(
+            config.policy.description,
+            variables,
+            where=f"{config.origin}: policy.description (environment {environment.name!r})",
+        )
     )
     problems += description_problems
     key, key_problems = _render_text(
@@ -87,6 +94,7 @@ def _stack_spec(
     credentials, credential_problems = _access_key(config, {**variables, "user": names.user}, environment)
     if names.user:  # without a user name the store's name would be wrong for that reason alone
         problems += credential_problems
+    problems += _adoption_problems(config, environment)
     if len(description) > POLICY_DESCRIPTION_MAX:
         problems.append(
             Problem(
@@ -133,11 +141,40 @@ def _stack_spec(
             policies=policies,
             attachment=PolicyAttachment(config.user.attach_policies_to, names.group),
             credentials=credentials,
+            adoption=Adoption(environment.account_id, partition_of(environment.region))
+            if config.user.adopt and environment.account_id
+            else None,
         ),
         provider_version=config.terraform.provider_version,
         required_version=config.terraform.required_version,
     )
     return stack, [], notices
+
+
+def _adoption_problems(config: IdentityConfig, environment: Environment) -> list[Problem]:
+    if not config.user.adopt:
+        return []
+    problems = []
+    if environment.account_id is None:
+        problems.append(
+            Problem(
+                f"{config.origin}: environments (environment {environment.name!r}).account_id",
+                "",
+                "is missing, and user.adopt imports the hand-made policy by its ARN, which holds the account id",
+                "set the environment's account_id (aws sts get-caller-identity prints it)",
+            )
+        )
+    if config.user.attach_policies_to != "user":
+        problems.append(
+            Problem(
+                f"{config.origin}: user.attach_policies_to",
+                show(config.user.attach_policies_to),
+                "cannot be adopted: the guide attaches the policy to the user, and a group made by hand is not "
+                "imported",
+                'adopt with attach_policies_to = "user", then move to a group in a later change',
+            )
+        )
+    return problems
 
 
 def _access_key(
@@ -185,6 +222,7 @@ def _access_key(
             generation=settings.generation,
             previous=settings.previous,
             max_age_days=settings.max_age_days,
+            create=settings.create,
         ),
         problems,
     )

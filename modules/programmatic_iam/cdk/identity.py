@@ -56,7 +56,7 @@ class ProgrammaticIdentity(Construct):
                 policy_construct_id(index),
                 name=literal(policy.name),
                 path=literal(policy.path),
-                description=literal(policy.description),
+                description=literal(policy.description) if policy.description else None,
                 policy=literal(policy.document_json),
             )
             for index, policy in enumerate(spec.policies)
@@ -64,14 +64,23 @@ class ProgrammaticIdentity(Construct):
         if spec.attachment.to == "group":
             self._attach_through_group(spec.attachment.group_name, spec.principal.path)
         else:
-            for index, policy in enumerate(self.policies):
+            self.attachments = [
                 IamUserPolicyAttachment(
                     self, f"{policy_construct_id(index)}_attachment", user=self.user.name, policy_arn=policy.arn
                 )
+                for index, policy in enumerate(self.policies)
+            ]
+        if spec.adoption is not None:
+            self._adopt(spec)
         key = spec.credentials
+        self.secret: SecretsmanagerSecret | None = None
+        self.parameters: tuple[SsmParameter, ...] = ()
+        self.previous_key: IamAccessKey | None = None
+        self.access_key: IamAccessKey | None = None
+        if not key.create:
+            return
         pgp_key = literal(key.pgp_key) if key.pgp_key else None
         self.access_key = IamAccessKey(self, key_construct_id(key.generation), user=self.user.name, pgp_key=pgp_key)
-        self.previous_key: IamAccessKey | None = None
         if key.previous != "none":
             self.previous_key = IamAccessKey(
                 self,
@@ -80,23 +89,32 @@ class ProgrammaticIdentity(Construct):
                 pgp_key=pgp_key,
                 status="Inactive" if key.previous == "inactive" else "Active",
             )
-        self.secret: SecretsmanagerSecret | None = None
-        self.parameters: tuple[SsmParameter, ...] = ()
         if key.delivery == "secretsmanager":
-            self.secret = self._deliver_to_secrets_manager(key)
+            self.secret = self._deliver_to_secrets_manager(key, self.access_key)
         elif key.delivery == "ssm":
-            self.parameters = self._deliver_to_parameters(key)
+            self.parameters = self._deliver_to_parameters(key, self.access_key)
 
-    def _key_generation(self) -> float:
+    def _adopt(self, spec: IdentitySpec) -> None:
+        """Import blocks for what the guide has people make by hand: the user, the policy, the attachment."""
+        adoption = spec.adoption
+        assert adoption is not None
+        self.user.import_from(spec.principal.name)
+        for policy, resource in zip(spec.policies, self.policies, strict=True):
+            resource.import_from(adoption.policy_arn(policy))
+        for policy, attachment in zip(spec.policies, self.attachments, strict=True):
+            attachment.import_from(f"{spec.principal.name}/{adoption.policy_arn(policy)}")
+
+    @staticmethod
+    def _key_generation(access_key: IamAccessKey) -> float:
         """A number that changes exactly when the key is replaced: what tells a write-only store to rewrite.
 
         Write-only values never reach the state, so Terraform cannot see them change; it rewrites them when
         their version does. The key's creation time (YYYYMMDDhhmmss) is that version.
         """
-        stamp: float = Token.as_number(Fn.parseint(Fn.formatdate("YYYYMMDDhhmmss", self.access_key.create_date), 10))
+        stamp: float = Token.as_number(Fn.parseint(Fn.formatdate("YYYYMMDDhhmmss", access_key.create_date), 10))
         return stamp
 
-    def _deliver_to_secrets_manager(self, key: AccessKey) -> SecretsmanagerSecret:
+    def _deliver_to_secrets_manager(self, key: AccessKey, access_key: IamAccessKey) -> SecretsmanagerSecret:
         secret = SecretsmanagerSecret(
             self,
             "secret",
@@ -110,20 +128,18 @@ class ProgrammaticIdentity(Construct):
             self,
             "secret_version",
             secret_id=secret.id,
-            secret_string_wo=Fn.jsonencode(
-                {"access_key_id": self.access_key.id, "secret_access_key": self.access_key.secret}
-            ),
-            secret_string_wo_version=self._key_generation(),
+            secret_string_wo=Fn.jsonencode({"access_key_id": access_key.id, "secret_access_key": access_key.secret}),
+            secret_string_wo_version=self._key_generation(access_key),
         )
         return secret
 
-    def _deliver_to_parameters(self, key: AccessKey) -> tuple[SsmParameter, ...]:
+    def _deliver_to_parameters(self, key: AccessKey, access_key: IamAccessKey) -> tuple[SsmParameter, ...]:
         key_id = SsmParameter(
             self,
             "access_key_id_parameter",
             name=literal(f"{key.parameter_path}/access-key-id"),
             type="String",
-            value=self.access_key.id,
+            value=access_key.id,
             description="The access key id of the IAM user.",
         )
         secret = SsmParameter(
@@ -132,8 +148,8 @@ class ProgrammaticIdentity(Construct):
             name=literal(f"{key.parameter_path}/secret-access-key"),
             type="SecureString",
             key_id=literal(key.kms_key_id) if key.kms_key_id else None,
-            value_wo=self.access_key.secret,
-            value_wo_version=self._key_generation(),
+            value_wo=access_key.secret,
+            value_wo_version=self._key_generation(access_key),
             description="The secret access key of the IAM user.",
         )
         return (key_id, secret)

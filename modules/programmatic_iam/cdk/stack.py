@@ -6,7 +6,15 @@ from collections.abc import Iterable
 
 from ..escaping import escape_terraform_template as literal
 from ..spec import BackendSpec, StackSpec
-from .bindings import AwsProvider, AwsProviderDefaultTags, Construct, S3Backend, TerraformOutput, TerraformStack
+from .bindings import (
+    AwsProvider,
+    AwsProviderDefaultTags,
+    Construct,
+    IamAccessKey,
+    S3Backend,
+    TerraformOutput,
+    TerraformStack,
+)
 from .identity import ProgrammaticIdentity
 
 
@@ -67,46 +75,51 @@ class IdentityStack(TerraformStack):
             value=[p.arn for p in identity.policies],
             description="ARNs of the managed policies, in order.",
         )
-        TerraformOutput(self, "access_key_id", value=identity.access_key.id, description="The access key id.")
-        if identity.previous_key is not None:
-            TerraformOutput(
-                self,
-                "previous_access_key_id",
-                value=identity.previous_key.id,
-                description="The previous generation's key id, until the rotation ends (docs/key-rotation.md).",
-            )
-        delivery = spec.identity.credentials.delivery
-        if delivery == "output":
-            TerraformOutput(
-                self,
-                "secret_access_key",
-                value=identity.access_key.secret,
-                sensitive=True,
-                description="The secret access key. Read it with `terraform output -raw secret_access_key`; "
-                "never log it.",
-            )
-        elif delivery == "pgp":
-            TerraformOutput(
-                self,
-                "encrypted_secret_access_key",
-                value=identity.access_key.encrypted_secret,
-                description="The secret access key encrypted with access_key.pgp_key (base64); docs/security.md "
-                "shows how to decrypt it.",
-            )
-            TerraformOutput(
-                self,
-                "key_fingerprint",
-                value=identity.access_key.key_fingerprint,
-                description="The PGP key's fingerprint.",
-            )
-        elif identity.secret is not None:
-            TerraformOutput(
-                self, "secret_arn", value=identity.secret.arn, description="The Secrets Manager secret holding the key."
-            )
-        else:
-            TerraformOutput(
-                self,
-                "parameter_names",
-                value=[parameter.name for parameter in identity.parameters],
-                description="The SSM parameters holding the key id and (SecureString) the secret.",
-            )
+        key = identity.access_key
+        if key is not None:
+            key_outputs(self, identity, key, spec.identity.credentials.delivery)
+
+
+def key_outputs(stack: TerraformStack, identity: ProgrammaticIdentity, key: IamAccessKey, delivery: str) -> None:
+    """The key's outputs: its id, and its secret or where it was delivered."""
+    TerraformOutput(stack, "access_key_id", value=key.id, description="The access key id.")
+    if identity.previous_key is not None:
+        TerraformOutput(
+            stack,
+            "previous_access_key_id",
+            value=identity.previous_key.id,
+            description="The previous generation's key id, until the rotation ends (docs/key-rotation.md).",
+        )
+    if delivery == "output":
+        TerraformOutput(
+            stack,
+            "secret_access_key",
+            value=key.secret,
+            sensitive=True,
+            description="The secret access key. Read it with `terraform output -raw secret_access_key`; never log it.",
+        )
+    elif delivery == "pgp":
+        TerraformOutput(
+            stack,
+            "encrypted_secret_access_key",
+            value=key.encrypted_secret,
+            description="The secret access key encrypted with access_key.pgp_key (base64); docs/security.md "
+            "shows how to decrypt it.",
+        )
+        TerraformOutput(
+            stack,
+            "key_fingerprint",
+            value=key.key_fingerprint,
+            description="The PGP key's fingerprint.",
+        )
+    elif identity.secret is not None:
+        TerraformOutput(
+            stack, "secret_arn", value=identity.secret.arn, description="The Secrets Manager secret holding the key."
+        )
+    else:
+        TerraformOutput(
+            stack,
+            "parameter_names",
+            value=[parameter.name for parameter in identity.parameters],
+            description="The SSM parameters holding the key id and (SecureString) the secret.",
+        )

@@ -215,7 +215,8 @@ class Policy(_Section):
     description: str = Field(
         default="Programmatic access for {{ name }} in {{ environment }}",
         max_length=1000,
-        description="jinja2 template of the managed policy's description.",
+        description='jinja2 template of the managed policy\'s description; `""` for none (changing it replaces '
+        "the policy).",
     )
     path: str = Field(default="/", description="IAM path of the managed policy.")
     hardening: Hardening = Field(
@@ -285,6 +286,12 @@ class User(_Section):
         "the user is the only member. See [Choices worth knowing](#choices-worth-knowing) for the trade-off.",
     )
     tags: Tags = Field(default_factory=dict, description="Tags on the user only (besides the provider's default tags).")
+    adopt: bool = Field(
+        default=False,
+        description="Take over a user, its policy and their attachment made by hand (as the guide does) through "
+        "Terraform import blocks instead of failing on EntityAlreadyExists; needs `environments.account_id`. "
+        "See docs/adopting.md.",
+    )
 
     @field_validator("path")
     @classmethod
@@ -456,6 +463,11 @@ class AccessKeySettings(_Section):
         default=None,
         description="KMS key ARN that encrypts the secret or the SecureString; default: the account's AWS managed key.",
     )
+    create: bool = Field(
+        default=True,
+        description="`false`: the stack manages no key, for an adopted user whose hand-made key serves until a "
+        "managed one is rotated in (docs/adopting.md).",
+    )
     generation: int = Field(
         default=1,
         ge=1,
@@ -490,6 +502,11 @@ class AccessKeySettings(_Section):
             raise ValueError('sets delivery = "pgp" without pgp_key; add access_key.pgp_key')
         if self.delivery != "pgp" and self.pgp_key is not None:
             raise ValueError(f'sets pgp_key with delivery = "{self.delivery}"; set delivery = "pgp" or drop pgp_key')
+        if not self.create and (self.delivery != "output" or self.generation != 1 or self.pgp_key is not None):
+            raise ValueError(
+                "sets create = false with a delivery or a rotation; a stack that manages no key delivers none: "
+                "drop them until create = true"
+            )
         if self.generation == 1 and self.previous != "none":
             raise ValueError(
                 f'sets previous = "{self.previous}" at generation 1, which has no previous key; raise generation '

@@ -1,10 +1,20 @@
 """Plain, frozen descriptions of what the stacks create, by kind; built from a loaded configuration."""
 
-from .identity import AccessKey, Credentials, IdentitySpec, ManagedPolicy, PolicyAttachment, Principal, UserPrincipal
+from .identity import (
+    AccessKey,
+    Adoption,
+    Credentials,
+    IdentitySpec,
+    ManagedPolicy,
+    PolicyAttachment,
+    Principal,
+    UserPrincipal,
+)
 from .stack import BackendSpec, Blueprint, StackSpec
 
 __all__ = [
     "AccessKey",
+    "Adoption",
     "BackendSpec",
     "Blueprint",
     "Credentials",

@@ -58,6 +58,8 @@ class AccessKey:
     """The previous generation's key, during a rotation."""
     max_age_days: int = 90
     """How old a key may get before ``keys status`` calls it overdue."""
+    create: bool = True
+    """``False``: no key is managed (an adopted user's hand-made key serves until one is rotated in)."""
 
 
 Credentials = AccessKey
@@ -74,6 +76,17 @@ class PolicyAttachment:
 
 
 @dataclass(frozen=True, slots=True)
+class Adoption:
+    """Import the user, its policies and their attachments made by hand, instead of creating them."""
+
+    account_id: str
+    partition: str = "aws"
+
+    def policy_arn(self, policy: ManagedPolicy) -> str:
+        return f"arn:{self.partition}:iam::{self.account_id}:policy{policy.path}{policy.name}"
+
+
+@dataclass(frozen=True, slots=True)
 class IdentitySpec:
     """Everything the identity construct creates: the principal, its policies and their attachment, its credentials."""
 
@@ -81,3 +94,5 @@ class IdentitySpec:
     policies: tuple[ManagedPolicy, ...]
     attachment: PolicyAttachment = PolicyAttachment()
     credentials: Credentials = AccessKey()
+    adoption: Adoption | None = None
+    """Set: the first deploy imports what already exists (docs/adopting.md)."""
