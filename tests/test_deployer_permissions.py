@@ -22,7 +22,7 @@ import pytest
 
 from programmatic_iam.analysis.deployer import deployer_policy
 from programmatic_iam.policy.document import PolicyDocument, Statement
-from programmatic_iam.spec import Blueprint
+from programmatic_iam.spec import Blueprint, RolePrincipal
 from programmatic_iam_dev.emulator import AwsEmulator
 from tests.support.access_keys import AccessKey, error_code, iam_resource_matches, user_with_policy
 from tests.support.helpers import blueprint_of, synth_blueprint
@@ -39,6 +39,7 @@ CONFIGS = [
     ),
     pytest.param('[access_key]\ndelivery = "secretsmanager"\n', id="secretsmanager"),
     pytest.param('[access_key]\ndelivery = "ssm"\n', id="ssm"),
+    pytest.param('kind = "instance-profile"\n', id="instance-profile"),
 ]
 
 
@@ -130,17 +131,27 @@ def test_the_emitted_policy_is_all_terraform_needs(
     terraform.apply(stack_dir)
     changes = terraform.plan_has_changes(stack_dir)
     assert changes is False, "a plan right after the apply proposes changes"
-    user_arn = output(terraform, stack_dir, "user_arn")
+    role = isinstance(blueprint.stacks[0].identity.principal, RolePrincipal)
+    principals = (
+        [
+            (output(terraform, stack_dir, "role_arn"), "Roles"),
+            (output(terraform, stack_dir, "instance_profile_arn"), "InstanceProfiles"),
+        ]
+        if role
+        else [(output(terraform, stack_dir, "user_arn"), "Users")]
+    )
     policy_arns = output(terraform, stack_dir, "policy_arns")
     stores = store_arns(terraform, stack_dir, blueprint)
     terraform.destroy(stack_dir)
 
     # What the emulator could not check: the ARNs Terraform made are those the real policy names.
-    created = [(user_arn, "Users"), *((arn, "Policies") for arn in policy_arns), *stores]
+    created = [*principals, *((arn, "Policies") for arn in policy_arns), *stores]
     assert [arn for arn, sid in created if not covers(statement(policy, sid), arn)] == []
     aws.enforce_iam(after_calls=None)
-    user_name = blueprint.stacks[0].identity.principal.name
-    assert error_code(lambda: aws.client("iam").get_user(UserName=user_name)) == "NoSuchEntity"
+    name = blueprint.stacks[0].identity.principal.name
+    iam = aws.client("iam")
+    gone = (lambda: iam.get_role(RoleName=name)) if role else (lambda: iam.get_user(UserName=name))
+    assert error_code(gone) == "NoSuchEntity"
 
 
 def test_the_same_policy_covers_changes_and_drift(

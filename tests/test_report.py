@@ -46,7 +46,7 @@ def test_the_guides_policy_as_the_catalogue_classes_it(tmp_path: Path) -> None:
         "kind": "privilege-escalation",
         "title": "privilege escalation (ModifyEC2InstanceUserDataThenRestart)",
         "actions": ["ec2:ModifyInstanceAttribute", "ec2:StartInstances", "ec2:StopInstances"],
-        "why": "together, on any resource, these actions let the key gain permissions it was not given",
+        "why": "together, on any resource, these actions let the identity gain permissions it was not given",
         "link": escalation["link"],
     }
     assert stack["policies"] == [

@@ -21,6 +21,7 @@ from .spec import (
     IdentitySpec,
     ManagedPolicy,
     PolicyAttachment,
+    RolePrincipal,
     StackSpec,
     UserPrincipal,
 )
@@ -41,7 +42,7 @@ def build_blueprint(config: IdentityConfig) -> Blueprint:
         notices += [n for n in stack_notices if n not in notices]
         if stack is not None:
             stacks.append(stack)
-    problems += _cross_stack_problems(config, stacks)
+    problems += _cross_stack_problems(config, stacks) + _kind_problems(config)
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)))
     return Blueprint(tuple(stacks), tuple(notices))
@@ -131,16 +132,10 @@ def _stack_spec(
         default_tags=tuple(default_tags.items()),
         backend=BackendSpec.of(config.backend, key),
         identity=IdentitySpec(
-            principal=UserPrincipal(
-                name=names.user,
-                path=config.user.path,
-                permissions_boundary=config.user.permissions_boundary,
-                force_destroy=config.user.force_destroy,
-                tags=tuple(config.user.tags.items()),
-            ),
+            principal=_principal(config, names.user, environment),
             policies=policies,
             attachment=PolicyAttachment(config.user.attach_policies_to, names.group),
-            credentials=credentials,
+            credentials=credentials if config.kind == "user" else AccessKey(create=False),
             adoption=Adoption(environment.account_id, partition_of(environment.region))
             if config.user.adopt and environment.account_id
             else None,
@@ -149,6 +144,51 @@ def _stack_spec(
         required_version=config.terraform.required_version,
     )
     return stack, [], notices
+
+
+def _principal(config: IdentityConfig, name: str, environment: Environment) -> UserPrincipal | RolePrincipal:
+    if config.kind == "instance-profile":
+        partition = partition_of(environment.region)
+        return RolePrincipal(
+            name=name,
+            path=config.user.path,
+            permissions_boundary=config.user.permissions_boundary,
+            tags=tuple(config.user.tags.items()),
+            service="ec2.amazonaws.com.cn" if partition == "aws-cn" else "ec2.amazonaws.com",
+        )
+    return UserPrincipal(
+        name=name,
+        path=config.user.path,
+        permissions_boundary=config.user.permissions_boundary,
+        force_destroy=config.user.force_destroy,
+        tags=tuple(config.user.tags.items()),
+    )
+
+
+def _kind_problems(config: IdentityConfig) -> list[Problem]:
+    """An instance profile has no key and no group: settings for those cannot apply to it."""
+    if config.kind != "instance-profile":
+        return []
+    conflicts = [
+        (key, value)
+        for key, value, default in (
+            ("user.attach_policies_to", config.user.attach_policies_to, "user"),
+            ("user.adopt", config.user.adopt, False),
+            ("user.force_destroy", config.user.force_destroy, False),
+            ("access_key.delivery", config.access_key.delivery, "output"),
+            ("access_key.generation", config.access_key.generation, 1),
+        )
+        if value != default
+    ]
+    return [
+        Problem(
+            f"{config.origin}: {key}",
+            show(value) if isinstance(value, str) else str(value).lower(),
+            'does not apply with kind = "instance-profile", which makes a role and no user or key',
+            f'drop {key}, or use kind = "user"',
+        )
+        for key, value in conflicts
+    ]
 
 
 def _adoption_problems(config: IdentityConfig, environment: Environment) -> list[Problem]:

@@ -13,7 +13,7 @@ from ..errors import ConfigError, Notice, Problem, did_you_mean, show
 from ..policy.catalogue import load_catalogue
 from ..policy.document import ActionRules, PolicyDocument, Statement, check_actions
 from ..policy.sizing import MANAGED_POLICY_MAX_CHARACTERS, iam_size
-from ..spec import BackendSpec, Blueprint, StackSpec
+from ..spec import BackendSpec, Blueprint, RolePrincipal, StackSpec
 
 # ---------------------------------------------------------------------------------------------------------
 # What Terraform calls: observed call by call (TF_LOG=DEBUG) with the AWS provider 5.100.0 and Terraform
@@ -96,6 +96,30 @@ POLICY_ACTIONS = (
     "iam:UntagPolicy",
     "iam:DeletePolicy",
 )
+# kind = "instance-profile": aws_iam_role (created with its trust policy, read with its inline and attached
+# policies and instance profiles, tagged, deleted), aws_iam_role_policy_attachment, aws_iam_instance_profile.
+ROLE_ACTIONS = (
+    "iam:CreateRole",
+    "iam:GetRole",
+    "iam:DeleteRole",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:ListRolePolicies",
+    "iam:ListAttachedRolePolicies",
+    "iam:ListInstanceProfilesForRole",
+)
+ROLE_ATTACHMENT_ACTIONS = ("iam:AttachRolePolicy", "iam:DetachRolePolicy")
+ROLE_BOUNDARY_ACTIONS = ("iam:PutRolePermissionsBoundary",)
+INSTANCE_PROFILE_ACTIONS = (
+    "iam:CreateInstanceProfile",
+    "iam:GetInstanceProfile",
+    "iam:DeleteInstanceProfile",
+    "iam:AddRoleToInstanceProfile",
+    "iam:RemoveRoleFromInstanceProfile",
+    "iam:TagInstanceProfile",
+    "iam:UntagInstanceProfile",
+)
 # access_key.delivery = "secretsmanager": aws_iam_secretsmanager_secret (created, read with its resource policy,
 # tagged, deleted at once) and its version (written, read back by listing versions and their stages).
 SECRET_ACTIONS = (
@@ -160,6 +184,10 @@ _SID_ORDER = (
     "Policies",
     "Groups",
     "GroupAttachments",
+    "Roles",
+    "RolesWithinBoundary",
+    "RoleAttachments",
+    "InstanceProfiles",
     "KeySecret",
     "KeyParameters",
     "KeyParameterListing",
@@ -236,6 +264,9 @@ def stack_grants_of(stack: StackSpec) -> tuple[list[Grant], list[Problem]]:
     identity = stack.identity
     iam = f"arn:{partition_of(stack.region)}:iam::{stack.account_id or '*'}"
     user = identity.principal
+    if isinstance(user, RolePrincipal):
+        state_grants, problems = state_grants_of(stack.backend, environment=stack.environment)
+        return _role_grants(stack, user, iam) + state_grants, problems
     user_arn = f"{iam}:user{arn_literal(user.path + user.name)}"
     user_actions: tuple[str, ...] = USER_ACTIONS + ACCESS_KEY_ACTIONS
     if identity.attachment.to == "user":
@@ -286,6 +317,29 @@ def stack_grants_of(stack: StackSpec) -> tuple[list[Grant], list[Problem]]:
         ]
     state_grants, problems = state_grants_of(stack.backend, environment=stack.environment)
     return grants + state_grants, problems
+
+
+def _role_grants(stack: StackSpec, role: RolePrincipal, iam: str) -> list[Grant]:
+    """kind = "instance-profile": the role, its instance profile of the same name, its policies."""
+    role_arn = f"{iam}:role{arn_literal(role.path + role.name)}"
+    profile_arn = f"{iam}:instance-profile{arn_literal(role.path + role.name)}"
+    policy_arns = tuple(f"{iam}:policy{policy.path}{policy.name}" for policy in stack.identity.policies)
+    own_policies: _Condition = (("ArnLike" if stack.account_id is None else "ArnEquals", "iam:PolicyARN", policy_arns),)
+    grants = [
+        Grant("CallerIdentity", CALLER_IDENTITY_ACTIONS, "*"),
+        Grant("Roles", ROLE_ACTIONS, role_arn),
+        Grant("RoleAttachments", ROLE_ATTACHMENT_ACTIONS, role_arn, own_policies),
+        Grant("InstanceProfiles", INSTANCE_PROFILE_ACTIONS, profile_arn),
+    ]
+    if role.permissions_boundary:
+        boundary: _Condition = (("StringEquals", "iam:PermissionsBoundary", role.permissions_boundary),)
+        grants.append(Grant("RolesWithinBoundary", ROLE_BOUNDARY_ACTIONS, role_arn, boundary))
+        grants.append(Grant("DenyBoundaryRemoval", ("iam:DeleteRolePermissionsBoundary",), role_arn, effect="Deny"))
+    grants += [
+        Grant("Policies", POLICY_ACTIONS, f"{iam}:policy{arn_literal(policy.path + policy.name)}")
+        for policy in stack.identity.policies
+    ]
+    return grants
 
 
 def _key_store_grants(stack: StackSpec) -> list[Grant]:

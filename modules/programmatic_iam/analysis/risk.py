@@ -74,7 +74,7 @@ def assess(documents: Iterable[Mapping[str, Any]]) -> tuple[Finding, ...]:
                 severity="high",
                 title=f"privilege escalation ({method})",
                 actions=canonical(path["actions"]),
-                why="together, on any resource, these actions let the key gain permissions it was not given",
+                why="together, on any resource, these actions let the identity gain permissions it was not given",
                 link=pathfinding.get(method) or "",
             )
         )

@@ -14,7 +14,10 @@ from cdktf_cdktf_provider_aws.dynamodb_table import DynamodbTable, DynamodbTable
 from cdktf_cdktf_provider_aws.iam_access_key import IamAccessKey  # noqa: E402
 from cdktf_cdktf_provider_aws.iam_group import IamGroup  # noqa: E402
 from cdktf_cdktf_provider_aws.iam_group_policy_attachment import IamGroupPolicyAttachment  # noqa: E402
+from cdktf_cdktf_provider_aws.iam_instance_profile import IamInstanceProfile  # noqa: E402
 from cdktf_cdktf_provider_aws.iam_policy import IamPolicy  # noqa: E402
+from cdktf_cdktf_provider_aws.iam_role import IamRole  # noqa: E402
+from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment  # noqa: E402
 from cdktf_cdktf_provider_aws.iam_user import IamUser  # noqa: E402
 from cdktf_cdktf_provider_aws.iam_user_group_membership import IamUserGroupMembership  # noqa: E402
 from cdktf_cdktf_provider_aws.iam_user_policy_attachment import IamUserPolicyAttachment  # noqa: E402
@@ -52,7 +55,10 @@ __all__ = [
     "IamAccessKey",
     "IamGroup",
     "IamGroupPolicyAttachment",
+    "IamInstanceProfile",
     "IamPolicy",
+    "IamRole",
+    "IamRolePolicyAttachment",
     "IamUser",
     "IamUserGroupMembership",
     "IamUserPolicyAttachment",

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from ..escaping import escape_terraform_template as literal
-from ..spec import AccessKey, IdentitySpec, UserPrincipal
+from ..spec import AccessKey, IdentitySpec, RolePrincipal, UserPrincipal
 from .bindings import (
     Construct,
     Fn,
     IamAccessKey,
     IamGroup,
     IamGroupPolicyAttachment,
+    IamInstanceProfile,
     IamPolicy,
+    IamRole,
+    IamRolePolicyAttachment,
     IamUser,
     IamUserGroupMembership,
     IamUserPolicyAttachment,
@@ -49,18 +52,10 @@ class ProgrammaticIdentity(Construct):
 
     def __init__(self, scope: Construct, id: str, spec: IdentitySpec) -> None:
         super().__init__(scope, id)
+        if not isinstance(spec.principal, UserPrincipal):
+            raise TypeError("ProgrammaticIdentity makes a user; use InstanceProfileIdentity for a role")
         self.user = _user(self, spec.principal)
-        self.policies = [
-            IamPolicy(
-                self,
-                policy_construct_id(index),
-                name=literal(policy.name),
-                path=literal(policy.path),
-                description=literal(policy.description) if policy.description else None,
-                policy=literal(policy.document_json),
-            )
-            for index, policy in enumerate(spec.policies)
-        ]
+        self.policies = _managed_policies(self, spec)
         if spec.attachment.to == "group":
             self._attach_through_group(spec.attachment.group_name, spec.principal.path)
         else:
@@ -161,6 +156,54 @@ class ProgrammaticIdentity(Construct):
                 self, f"{policy_construct_id(index)}_attachment", group=group.name, policy_arn=policy.arn
             )
         IamUserGroupMembership(self, "group_membership", user=self.user.name, groups=[group.name])
+
+
+class InstanceProfileIdentity(Construct):
+    """A role that EC2 instances assume, in an instance profile of the same name, with the managed policies.
+
+    No user and no access key: the application on EC2 gets short-lived credentials from the instance
+    metadata service. Construct ids (``role``, ``instance_profile``, ``policy``...) are stable.
+    """
+
+    def __init__(self, scope: Construct, id: str, spec: IdentitySpec) -> None:
+        super().__init__(scope, id)
+        role = spec.principal
+        if not isinstance(role, RolePrincipal):
+            raise TypeError("InstanceProfileIdentity makes a role; use ProgrammaticIdentity for a user")
+        self.role = IamRole(
+            self,
+            "role",
+            name=literal(role.name),
+            path=literal(role.path),
+            assume_role_policy=literal(role.trust_policy),
+            permissions_boundary=literal(role.permissions_boundary) if role.permissions_boundary else None,
+            tags={literal(k): literal(v) for k, v in role.tags} or None,
+            description="Assumed by the application's EC2 instances through the instance profile of the same name.",
+        )
+        self.policies = _managed_policies(self, spec)
+        self.attachments = [
+            IamRolePolicyAttachment(
+                self, f"{policy_construct_id(index)}_attachment", role=self.role.name, policy_arn=policy.arn
+            )
+            for index, policy in enumerate(self.policies)
+        ]
+        self.instance_profile = IamInstanceProfile(
+            self, "instance_profile", name=literal(role.name), path=literal(role.path), role=self.role.name
+        )
+
+
+def _managed_policies(scope: Construct, spec: IdentitySpec) -> list[IamPolicy]:
+    return [
+        IamPolicy(
+            scope,
+            policy_construct_id(index),
+            name=literal(policy.name),
+            path=literal(policy.path),
+            description=literal(policy.description) if policy.description else None,
+            policy=literal(policy.document_json),
+        )
+        for index, policy in enumerate(spec.policies)
+    ]
 
 
 def _user(scope: Construct, principal: UserPrincipal) -> IamUser:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..escaping import escape_terraform_template as literal
-from ..spec import BackendSpec, StackSpec
+from ..spec import BackendSpec, RolePrincipal, StackSpec
 from .bindings import (
     AwsProvider,
     AwsProviderDefaultTags,
@@ -15,7 +15,7 @@ from .bindings import (
     TerraformOutput,
     TerraformStack,
 )
-from .identity import ProgrammaticIdentity
+from .identity import InstanceProfileIdentity, ProgrammaticIdentity
 
 
 def require_aws_provider(stack: TerraformStack, version: str) -> None:
@@ -66,6 +66,9 @@ class IdentityStack(TerraformStack):
         require_aws_provider(self, spec.provider_version)
         self.add_override("terraform.required_version", spec.required_version)
 
+        if isinstance(spec.identity.principal, RolePrincipal):
+            instance_profile_outputs(self, InstanceProfileIdentity(self, "identity", spec.identity))
+            return
         identity = ProgrammaticIdentity(self, "identity", spec.identity)
         TerraformOutput(self, "user_name", value=identity.user.name, description="Name of the IAM user.")
         TerraformOutput(self, "user_arn", value=identity.user.arn, description="ARN of the IAM user.")
@@ -123,3 +126,24 @@ def key_outputs(stack: TerraformStack, identity: ProgrammaticIdentity, key: IamA
             value=[parameter.name for parameter in identity.parameters],
             description="The SSM parameters holding the key id and (SecureString) the secret.",
         )
+
+
+def instance_profile_outputs(stack: TerraformStack, identity: InstanceProfileIdentity) -> None:
+    """The role's and the instance profile's names and ARNs, and the policies'."""
+    TerraformOutput(stack, "role_name", value=identity.role.name, description="Name of the IAM role.")
+    TerraformOutput(stack, "role_arn", value=identity.role.arn, description="ARN of the IAM role.")
+    TerraformOutput(
+        stack,
+        "instance_profile_name",
+        value=identity.instance_profile.name,
+        description="The instance profile to launch the application's instances with.",
+    )
+    TerraformOutput(
+        stack, "instance_profile_arn", value=identity.instance_profile.arn, description="ARN of the instance profile."
+    )
+    TerraformOutput(
+        stack,
+        "policy_arns",
+        value=[policy.arn for policy in identity.policies],
+        description="ARNs of the managed policies, in order.",
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 
-from ..analysis.keys import status_text, user_keys
+from ..analysis.keys import KeyAge, status_text, user_keys
 from ..errors import ConfigError, Problem
 from .context import Context
 from .inputs import load_blueprint
@@ -45,9 +45,12 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
 
     try:
         iam = boto3.client("iam", region_name=blueprint.stacks[0].region)
-        stacks = []
+        stacks: list[tuple[str, str, int, list[KeyAge]]] = []
         for stack in blueprint.stacks:
             key = stack.identity.credentials
+            if not key.create:  # an instance profile, or an adopted user whose key is not managed yet
+                stacks.append((stack.stack_id, stack.identity.principal.name, key.max_age_days, []))
+                continue
             found = user_keys(
                 iam, stack=stack.stack_id, user=stack.identity.principal.name, now=now, max_age_days=key.max_age_days
             )

@@ -553,6 +553,12 @@ def _default_environments() -> tuple[Environment, ...]:
 class IdentityConfig(_Section):
     """Everything that decides what is synthesized. Built by :func:`programmatic_iam.config.load_config`."""
 
+    kind: Literal["user", "instance-profile"] = Field(
+        default="user",
+        description="`user`: an IAM user with an access key (the guide's way). `instance-profile`: a role that EC2 "
+        "instances assume through an instance profile of the same name, with the same policies and no key at "
+        "all (docs/instance-profile.md).",
+    )
     naming: Naming = Field(default_factory=Naming, description="Naming conventions.")
     policy: Policy = Field(default_factory=Policy, description="The permissions.")
     user: User = Field(default_factory=User, description="The IAM user.")

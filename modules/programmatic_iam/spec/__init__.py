@@ -8,6 +8,7 @@ from .identity import (
     ManagedPolicy,
     PolicyAttachment,
     Principal,
+    RolePrincipal,
     UserPrincipal,
 )
 from .stack import BackendSpec, Blueprint, StackSpec
@@ -22,6 +23,7 @@ __all__ = [
     "ManagedPolicy",
     "PolicyAttachment",
     "Principal",
+    "RolePrincipal",
     "StackSpec",
     "UserPrincipal",
 ]

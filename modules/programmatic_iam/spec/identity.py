@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+import json
 from typing import Literal
 
 from ..policy.document import PolicyDocument
@@ -35,8 +36,25 @@ class UserPrincipal:
     """Tags on the user only, besides the provider's default tags."""
 
 
-Principal = UserPrincipal
-"""Every kind of principal (a role with an instance profile is the next one)."""
+@dataclass(frozen=True, slots=True)
+class RolePrincipal:
+    """A role that EC2 instances assume through an instance profile of the same name: no user, no key at all."""
+
+    name: str
+    path: str = "/"
+    permissions_boundary: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+    service: str = "ec2.amazonaws.com"
+    """The service trusted to assume the role (EC2's name in the environment's partition)."""
+
+    @property
+    def trust_policy(self) -> str:
+        statement = {"Effect": "Allow", "Principal": {"Service": self.service}, "Action": "sts:AssumeRole"}
+        return json.dumps({"Version": "2012-10-17", "Statement": [statement]}, separators=(",", ":"))
+
+
+Principal = UserPrincipal | RolePrincipal
+"""Every kind of principal: a user with an access key, or a role with an instance profile."""
 
 
 @dataclass(frozen=True, slots=True)
