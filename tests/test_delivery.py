@@ -141,6 +141,17 @@ def test_secrets_manager_holds_the_live_key_once_and_the_state_only_once(
 
 
 @pytest.mark.terraform
+def test_a_key_of_your_own_encrypts_the_store(
+    emulated_terraform: Terraform, emulator: AwsEmulator, tmp_path: Path
+) -> None:
+    kms_key = emulator.client("kms").create_key(Description="stream manager key store")["KeyMetadata"]["Arn"]
+    config = f'[access_key]\ndelivery = "secretsmanager"\nkms_key_id = "{kms_key}"\n'
+    deployed = deploy(emulated_terraform, emulator, config, tmp_path)
+    arn = str(output(emulated_terraform, deployed.stack_dir, "secret_arn"))
+    assert emulator.client("secretsmanager").describe_secret(SecretId=arn)["KmsKeyId"] == kms_key
+
+
+@pytest.mark.terraform
 def test_ssm_holds_the_live_key_in_a_secure_string(
     emulated_terraform: Terraform, emulator: AwsEmulator, tmp_path: Path
 ) -> None:

@@ -158,6 +158,15 @@ def _describer(names: Mapping[str, str], references: Mapping[str, Sequence[str]]
             return Phrase("attachment of policy {} to {}", (policy, target))
         if change.type in ("aws_iam_user_policy", "aws_iam_group_policy", "aws_iam_role_policy"):
             return Phrase("inline policy {}", (name,))
+        readable = {
+            "aws_iam_role": "role {}",
+            "aws_iam_instance_profile": "instance profile {}",
+            "aws_iam_group": "group {}",
+            "aws_secretsmanager_secret": "secret {}",
+            "aws_ssm_parameter": "parameter {}",
+        }
+        if change.type in readable and name:
+            return Phrase(readable[change.type], (name,))
         return Phrase(change.type + (" {}" if name else ""), (name,) if name else ())
 
     return describe
