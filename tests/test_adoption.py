@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from io import StringIO
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from programmatic_iam.cli import main
 from programmatic_iam_dev.emulator import AwsEmulator
 from tests.support.access_keys import AccessKey, error_code
-from tests.support.helpers import REPO, synth, write_config
+from tests.support.helpers import REPO, run_cli, synth, write_config
 from tests.support.terraform import Terraform
 
 ACCOUNT = "123456789012"  # the emulator's
@@ -122,9 +120,9 @@ def test_a_hand_made_user_is_adopted_then_its_key_retired(
 )
 def test_rejects_an_adoption_that_cannot_work(tmp_path: Path, config: str, why: str) -> None:
     write_config(tmp_path, config)
-    stdout, stderr = StringIO(), StringIO()
-    assert main(["check"], environ={}, cwd=tmp_path, stdout=stdout, stderr=stderr) == 2
-    assert why in stderr.getvalue() and "Traceback" not in stderr.getvalue()
+    code, _, stderr = run_cli(tmp_path, "check")
+    assert code == 2
+    assert why in stderr and "Traceback" not in stderr
 
 
 def test_adoption_writes_import_blocks_and_no_key(tmp_path: Path) -> None:

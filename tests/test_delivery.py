@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from dataclasses import dataclass
-from io import StringIO
 import json
 import os
 from pathlib import Path
@@ -14,10 +13,9 @@ import subprocess
 
 import pytest
 
-from programmatic_iam.cli import main
 from programmatic_iam_dev.emulator import AwsEmulator
 from tests.support.access_keys import AccessKey
-from tests.support.helpers import synth, without_metadata, write_config
+from tests.support.helpers import run_cli, synth, without_metadata, write_config
 from tests.support.terraform import Terraform, unavailable
 
 STATE_BUCKET = "terraform-state"
@@ -218,10 +216,10 @@ KEY_SHAPED = base64.b64encode(b"\x99\x01\x0d\x04").decode()  # a public-key pack
 )
 def test_rejects_bad_delivery_settings(tmp_path: Path, settings: str, why: str) -> None:
     write_config(tmp_path, f"[access_key]\n{settings}\n")
-    stdout, stderr = StringIO(), StringIO()
-    assert main(["synth"], environ={}, cwd=tmp_path, stdout=stdout, stderr=stderr) == 2
-    assert why in stderr.getvalue()
-    assert "Traceback" not in stderr.getvalue()
+    code, _, stderr = run_cli(tmp_path, "synth")
+    assert code == 2
+    assert why in stderr
+    assert "Traceback" not in stderr
     assert not (tmp_path / "cdktf.out").exists()
 
 

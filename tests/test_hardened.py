@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from io import StringIO
 import json
 from pathlib import Path
 from typing import Any
@@ -10,10 +9,9 @@ from typing import Any
 import pytest
 
 from programmatic_iam.analysis.risk import assess
-from programmatic_iam.cli import main
 from programmatic_iam.policy.catalogue import load_catalogue
 from programmatic_iam.policy.sizing import MANAGED_POLICY_MAX_CHARACTERS, normalised_size
-from tests.support.helpers import REPO, write_config
+from tests.support.helpers import REPO, run_cli, write_config
 
 HARDENED = '[policy]\ntemplate = "stream-manager-2.0-hardened"\n'
 SEED = json.loads((REPO / "tests" / "fixtures" / "seed-console-policy.json").read_text(encoding="utf-8"))
@@ -25,8 +23,8 @@ def documents(folder: Path, config: str) -> list[dict[str, Any]]:
     """The policy documents of the one stack that ``config`` synthesizes."""
     folder.mkdir(exist_ok=True)
     write_config(folder, config)
-    stdout, stderr = StringIO(), StringIO()
-    assert main(["synth"], environ={}, cwd=folder, stdout=stdout, stderr=stderr) == 0, stderr.getvalue()
+    code, _, stderr = run_cli(folder, "synth")
+    assert code == 0, stderr
     (stack,) = (folder / "cdktf.out" / "stacks").iterdir()
     resources = json.loads((stack / "cdk.tf.json").read_text(encoding="utf-8"))["resource"]["aws_iam_policy"]
     return [json.loads(policy["policy"]) for policy in resources.values()]
@@ -133,7 +131,7 @@ def test_the_lists_agree_with_the_catalogue(tmp_path: Path) -> None:
 )
 def test_rejects_bad_hardening_settings(tmp_path: Path, setting: str, why: str) -> None:
     write_config(tmp_path, f"{HARDENED}[policy.hardening]\n{setting}\n")
-    stdout, stderr = StringIO(), StringIO()
-    assert main(["check"], environ={}, cwd=tmp_path, stdout=stdout, stderr=stderr) == 2
-    assert why in stderr.getvalue()
-    assert "Traceback" not in stderr.getvalue()
+    code, _, stderr = run_cli(tmp_path, "check")
+    assert code == 2
+    assert why in stderr
+    assert "Traceback" not in stderr

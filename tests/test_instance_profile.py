@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from io import StringIO
 import json
 from pathlib import Path
 import urllib.parse
 
 import pytest
 
-from programmatic_iam.cli import main
 from programmatic_iam_dev.emulator import AwsEmulator
-from tests.support.helpers import synth, write_config
+from tests.support.helpers import run_cli, synth, write_config
 from tests.support.terraform import Terraform
 
 NAME = "production-streammanager"
@@ -63,23 +61,23 @@ def test_the_role_and_its_instance_profile_deploy_with_exactly_the_configured_ac
 )
 def test_rejects_user_and_key_settings_for_an_instance_profile(tmp_path: Path, setting: str, key: str) -> None:
     write_config(tmp_path, f'kind = "instance-profile"\n{setting}\n')
-    stdout, stderr = StringIO(), StringIO()
-    assert main(["check"], environ={}, cwd=tmp_path, stdout=stdout, stderr=stderr) == 2
-    assert f"iam.toml: {key}:" in stderr.getvalue()
-    assert 'does not apply with kind = "instance-profile"' in stderr.getvalue()
+    code, _, stderr = run_cli(tmp_path, "check")
+    assert code == 2
+    assert f"iam.toml: {key}:" in stderr
+    assert 'does not apply with kind = "instance-profile"' in stderr
 
 
 def test_the_report_and_the_deployer_policy_speak_of_the_role(tmp_path: Path) -> None:
     write_config(tmp_path, CONFIG)
-    stdout, stderr = StringIO(), StringIO()
-    assert main(["deployer-policy"], environ={}, cwd=tmp_path, stdout=stdout, stderr=stderr) == 0
-    statements = {s["Sid"]: s for s in json.loads(stdout.getvalue())["Statement"]}
+    code, stdout, _ = run_cli(tmp_path, "deployer-policy")
+    assert code == 0
+    statements = {s["Sid"]: s for s in json.loads(stdout)["Statement"]}
     assert {"Roles", "RoleAttachments", "InstanceProfiles", "Policies"} <= set(statements)
     assert "Users" not in statements
     assert not any(a.startswith("iam:CreateAccessKey") for s in statements.values() for a in s["Action"])
     assert statements["RoleAttachments"]["Condition"] == {
         "ArnLike": {"iam:PolicyARN": f"arn:aws:iam::*:policy/{NAME}-programmatic-access"}
     }
-    stdout = StringIO()
-    assert main(["report", "--format", "json"], environ={}, cwd=tmp_path, stdout=stdout, stderr=StringIO()) == 0
-    assert json.loads(stdout.getvalue())["stacks"][0]["stack"] == NAME
+    code, stdout, _ = run_cli(tmp_path, "report", "--format", "json")
+    assert code == 0
+    assert json.loads(stdout)["stacks"][0]["stack"] == NAME

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-from io import StringIO
 import json
 from pathlib import Path
-import sys
 
 import pytest
 
-from programmatic_iam.cli import main
-from tests.support.helpers import REPO, base_environment, run_command, write_config
+from tests.support.helpers import cdk_modules_loaded, run_cli, write_config
 
 READ_ONLY = '[policy]\nactions = ["ec2:DescribeInstances", "ec2:DescribeImages", "ec2:GetIpamPoolCidrs"]\n'
 LEVELS = ["List", "Read", "Write", "Tagging", "Permissions management"]
 
 
-def run(cwd: Path, *args: str) -> tuple[int, str, str]:
-    stdout, stderr = StringIO(), StringIO()
-    code = main(list(args), environ={}, cwd=cwd, stdout=stdout, stderr=stderr)
-    return code, stdout.getvalue(), stderr.getvalue()
-
-
 def test_the_guides_policy_as_the_catalogue_classes_it(tmp_path: Path) -> None:
-    code, stdout, stderr = run(tmp_path, "report", "--format", "json")
+    code, stdout, stderr = run_cli(tmp_path, "report", "--format", "json")
     assert (code, stderr) == (0, "")
     report = json.loads(stdout)
     (stack,) = report["stacks"]
@@ -56,7 +47,7 @@ def test_the_guides_policy_as_the_catalogue_classes_it(tmp_path: Path) -> None:
 
 
 def test_the_text_report_puts_the_summary_and_findings_first(tmp_path: Path) -> None:
-    code, stdout, _ = run(tmp_path, "report")
+    code, stdout, _ = run_cli(tmp_path, "report")
     assert code == 0
     lines = stdout.splitlines()
     assert lines[:4] == [
@@ -71,7 +62,7 @@ def test_the_text_report_puts_the_summary_and_findings_first(tmp_path: Path) -> 
 
 
 def test_strict_fails_on_the_escalation_and_passes_a_read_only_policy(tmp_path: Path) -> None:
-    code, stdout, stderr = run(tmp_path, "report", "--strict")
+    code, stdout, stderr = run_cli(tmp_path, "report", "--strict")
     assert code == 1
     assert stdout.startswith("production-streammanager (production, us-east-1)")
     assert stderr == (
@@ -79,7 +70,7 @@ def test_strict_fails_on_the_escalation_and_passes_a_read_only_policy(tmp_path: 
         "production-streammanager: privilege escalation (ModifyEC2InstanceUserDataThenRestart)\n"
     )
     write_config(tmp_path, READ_ONLY)
-    code, stdout, stderr = run(tmp_path, "report", "--strict", "--format", "json")
+    code, stdout, stderr = run_cli(tmp_path, "report", "--strict", "--format", "json")
     assert (code, stderr) == (0, "")
     assert json.loads(stdout)["stacks"][0]["findings"] == []
 
@@ -90,7 +81,7 @@ def test_wildcards_are_expanded_and_every_stack_reported(tmp_path: Path) -> None
         '[policy]\nactions = ["iam:PassRole", "ec2:RunInstances", "s3:Get*"]\nallow_wildcards = true\n'
         '[[environments]]\nname = "a"\nregion = "us-east-1"\n[[environments]]\nname = "b"\nregion = "eu-west-1"\n',
     )
-    code, stdout, _ = run(tmp_path, "report", "--format", "json")
+    code, stdout, _ = run_cli(tmp_path, "report", "--format", "json")
     assert code == 0
     stacks = json.loads(stdout)["stacks"]
     assert [s["stack"] for s in stacks] == ["a-streammanager", "b-streammanager"]
@@ -102,22 +93,15 @@ def test_wildcards_are_expanded_and_every_stack_reported(tmp_path: Path) -> None
 
 def test_rejects_a_bad_configuration_with_status_2(tmp_path: Path) -> None:
     write_config(tmp_path, '[policy]\nactions = ["ec2:DescribeInstancess"]\n')
-    code, stdout, stderr = run(tmp_path, "report")
+    code, stdout, stderr = run_cli(tmp_path, "report")
     assert (code, stdout) == (2, "")
     assert "did you mean 'ec2:DescribeInstances'" in stderr
 
 
 def test_report_loads_no_cdktf(tmp_path: Path) -> None:
-    probe = (
-        "import sys; from programmatic_iam.cli import main; code = main(['report', '--format', 'json']); "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('cdktf', 'jsii', 'constructs')), file=sys.stderr); "
-        "sys.exit(code)"
-    )
-    result = run_command(
-        [sys.executable, "-c", probe], tmp_path, {**base_environment(), "PYTHONPATH": str(REPO / "modules")}
-    )
+    result, loaded = cdk_modules_loaded(tmp_path, "report", "--format", "json")
     assert result.returncode == 0, result.stderr
-    assert result.stderr.strip().splitlines()[-1] == "[]"
+    assert loaded == []
     assert json.loads(result.stdout)["stacks"][0]["stack"] == "production-streammanager"
 
 
@@ -128,7 +112,7 @@ def test_report_loads_no_cdktf(tmp_path: Path) -> None:
 
 def test_check_warns_of_an_escalation_path_naming_its_actions(tmp_path: Path) -> None:
     write_config(tmp_path, '[policy]\nactions = ["iam:CreateAccessKey", "ec2:DescribeInstances"]\n')
-    code, _, stderr = run(tmp_path, "check")
+    code, _, stderr = run_cli(tmp_path, "check")
     assert code == 0
     assert "warning: iam.toml: policy: grants privilege escalation (CreateAccessKey): iam:CreateAccessKey" in stderr
     assert "warning: iam.toml: policy: grants actions that return credentials: iam:CreateAccessKey" in stderr
@@ -136,7 +120,7 @@ def test_check_warns_of_an_escalation_path_naming_its_actions(tmp_path: Path) ->
 
 def test_synth_warns_too(tmp_path: Path) -> None:
     write_config(tmp_path, '[policy]\nactions = ["iam:PassRole", "ec2:RunInstances"]\n')
-    code, _, stderr = run(tmp_path, "synth")
+    code, _, stderr = run_cli(tmp_path, "synth")
     assert code == 0
     assert (
         "warning: iam.toml: policy: grants privilege escalation (CreateEC2WithExistingIP): ec2:RunInstances, iam:PassRole"
@@ -148,15 +132,15 @@ def test_synth_warns_too(tmp_path: Path) -> None:
 @pytest.mark.parametrize("command", ["check", "synth"])
 def test_rejects_a_high_risk_policy_when_the_team_asks(tmp_path: Path, command: str) -> None:
     write_config(tmp_path, '[policy]\nactions = ["iam:PassRole", "ec2:RunInstances"]\nhigh_risk_findings = "error"\n')
-    code, _, stderr = run(tmp_path, command)
+    code, _, stderr = run_cli(tmp_path, command)
     assert code == 2
     assert "iam.toml: policy: grants privilege escalation (CreateEC2WithExistingIP)" in stderr
     assert 'or set policy.high_risk_findings = "warn"' in stderr
     assert not (tmp_path / "cdktf.out").exists()
     write_config(tmp_path, READ_ONLY + 'high_risk_findings = "error"\n')
-    assert run(tmp_path, "check")[0] == 0
+    assert run_cli(tmp_path, "check")[0] == 0
 
 
 def test_a_read_only_policy_gets_no_warning(tmp_path: Path) -> None:
     write_config(tmp_path, READ_ONLY)
-    assert run(tmp_path, "check")[2] == ""
+    assert run_cli(tmp_path, "check")[2] == ""

@@ -6,7 +6,6 @@ from io import StringIO
 import json
 from pathlib import Path
 import re
-import sys
 import tempfile
 
 import pytest
@@ -18,7 +17,7 @@ from programmatic_iam.policy.catalogue import load_catalogue
 from programmatic_iam.policy.sizing import MANAGED_POLICY_MAX_CHARACTERS, normalised_size
 from programmatic_iam_dev.emulator import AwsEmulator
 from programmatic_iam_dev.review_example import embed, make_comment
-from tests.support.helpers import REPO, base_environment, run_command, run_module
+from tests.support.helpers import REPO, cdk_modules_loaded, run_module
 from tests.support.plans import ALL_EC2_ENVIRONMENTS, CHANGED_ACTIONS, STACK, Plans, make_plans
 from tests.support.terraform import Terraform
 
@@ -297,17 +296,9 @@ def test_rejects_a_binary_plan_and_two_plans_of_one_stack(plans: Plans, tmp_path
 
 
 def test_review_loads_no_cdktf(plans: Plans, tmp_path: Path) -> None:
-    probe = (
-        "import sys; from programmatic_iam.cli import main; "
-        f"code = main(['review', {str(plans.files['changed'])!r}]); "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('cdktf', 'jsii', 'constructs')), file=sys.stderr); "
-        "sys.exit(code)"
-    )
-    result = run_command(
-        [sys.executable, "-c", probe], tmp_path, {**base_environment(), "PYTHONPATH": str(REPO / "modules")}
-    )
+    result, loaded = cdk_modules_loaded(tmp_path, "review", str(plans.files["changed"]))
     assert result.returncode == 0, result.stderr
-    assert result.stderr.strip().splitlines()[-1] == "[]"
+    assert loaded == []
     assert result.stdout.startswith(MARKER)
 
 

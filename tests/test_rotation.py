@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from io import StringIO
 import json
 from pathlib import Path
 
 import pytest
 
-from programmatic_iam.cli import main
 from programmatic_iam_dev.emulator import AwsEmulator
 from tests.support.access_keys import AccessKey, error_code
-from tests.support.helpers import base_environment, run_module, synth, write_config
+from tests.support.helpers import base_environment, run_cli, run_module, synth, write_config
 from tests.support.terraform import Terraform
 
 STACK = "production-streammanager"
@@ -51,9 +49,9 @@ def answers(aws: AwsEmulator, key: AccessKey) -> bool:
 def review_of(terraform: Terraform, stack_dir: Path) -> str:
     terraform.run(["plan", "-input=false", "-no-color", "-out=step.tfplan"], stack_dir)
     (stack_dir / "plan.json").write_text(terraform.run(["show", "-json", "step.tfplan"], stack_dir).stdout)
-    stdout, stderr = StringIO(), StringIO()
-    assert main(["review", str(stack_dir / "plan.json")], environ={}, cwd=stack_dir, stdout=stdout, stderr=stderr) == 0
-    return stdout.getvalue()
+    code, stdout, _ = run_cli(stack_dir, "review", str(stack_dir / "plan.json"))
+    assert code == 0
+    return stdout
 
 
 def current_key(terraform: Terraform, stack_dir: Path) -> AccessKey:
@@ -109,9 +107,9 @@ def test_two_full_rotations_never_leave_the_consumer_without_a_key(
 )
 def test_rejects_impossible_rotation_settings(tmp_path: Path, settings: str, why: str) -> None:
     write_config(tmp_path, f"[access_key]\n{settings}\n")
-    stdout, stderr = StringIO(), StringIO()
-    assert main(["check"], environ={}, cwd=tmp_path, stdout=stdout, stderr=stderr) == 2
-    assert why in stderr.getvalue() and "Traceback" not in stderr.getvalue()
+    code, _, stderr = run_cli(tmp_path, "check")
+    assert code == 2
+    assert why in stderr and "Traceback" not in stderr
 
 
 def test_the_first_generation_keeps_todays_key_and_the_second_adds_one_beside_it(tmp_path: Path) -> None:

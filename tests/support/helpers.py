@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from io import StringIO
 import json
 import os
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 
 from programmatic_iam.blueprint import build_blueprint
+from programmatic_iam.cli import main as cli_main
 from programmatic_iam.cli.synth import synthesize
 from programmatic_iam.config import load_config, parse_config
 from programmatic_iam.policy.catalogue import load_catalogue
@@ -183,3 +185,25 @@ def session_process(module: str, *, cwd: Path, temp: Path, timeout: float = 300)
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def run_cli(cwd: Path, *args: str) -> tuple[int, str, str]:
+    """``python -m programmatic_iam ARGS`` in this process, in ``cwd``: (exit code, stdout, stderr)."""
+    stdout, stderr = StringIO(), StringIO()
+    code = cli_main(list(args), environ={}, cwd=cwd, stdout=stdout, stderr=stderr)
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+def cdk_modules_loaded(cwd: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """Run one command in a fresh interpreter; its result, and the cdktf, jsii and constructs modules it loaded."""
+    probe = (
+        "import json, sys; from programmatic_iam.cli import main; "
+        f"code = main({list(args)!r}); "
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('cdktf', 'jsii', 'constructs')); "
+        "print(json.dumps(loaded), file=sys.stderr); sys.exit(code)"
+    )
+    result = run_command(
+        [sys.executable, "-c", probe], cwd, {**base_environment(), "PYTHONPATH": str(REPO / "modules")}
+    )
+    loaded: list[str] = json.loads(result.stderr.strip().splitlines()[-1])
+    return result, loaded

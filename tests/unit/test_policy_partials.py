@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from io import StringIO
 import os
 from pathlib import Path
 
 import pytest
 
-from programmatic_iam.cli import main
-from tests.support.helpers import write_config
+from tests.support.helpers import run_cli, write_config
 
 READ = (
     '{"Effect": "Allow", "Action": {{ ["ec2:DescribeInstances"] | tojson }}, "Resource": "*", '
@@ -27,9 +25,7 @@ TEMPLATE = (
 def check(folder: Path, included: str = "partials/read.json.j2") -> tuple[int, str, str]:
     write_config(folder, '[policy]\ntemplate = "mine.json.j2"\n')
     (folder / "mine.json.j2").write_text(TEMPLATE.replace("INCLUDED", included), encoding="utf-8")
-    stdout, stderr = StringIO(), StringIO()
-    code = main(["synth"], environ={}, cwd=folder, stdout=stdout, stderr=stderr)
-    return code, stdout.getvalue(), stderr.getvalue()
+    return run_cli(folder, "synth")
 
 
 @pytest.fixture
@@ -50,9 +46,9 @@ def test_includes_and_imports_partials_beside_the_configuration(folder: Path) ->
 def test_includes_a_shipped_template_by_its_path_under_templates(folder: Path) -> None:
     write_config(folder, '[policy]\ntemplate = "mine.json.j2"\n')
     (folder / "mine.json.j2").write_text('{% include "policies/stream-manager-2.0.json.j2" %}', encoding="utf-8")
-    stdout, stderr = StringIO(), StringIO()
-    assert main(["report", "--format", "json"], environ={}, cwd=folder, stdout=stdout, stderr=stderr) == 0
-    assert '"ec2:TerminateInstances"' in stdout.getvalue()
+    code, stdout, _ = run_cli(folder, "report", "--format", "json")
+    assert code == 0
+    assert '"ec2:TerminateInstances"' in stdout
 
 
 @pytest.mark.parametrize(
@@ -101,15 +97,15 @@ def test_rejects_output_that_is_not_json(folder: Path) -> None:
 
 def test_an_unknown_variable_inside_tojson_is_named_in_a_name_template_too(tmp_path: Path) -> None:
     write_config(tmp_path, '[naming]\nuser = "{{ [regoin] | tojson }}"\n')
-    stdout, stderr = StringIO(), StringIO()
-    assert main(["check"], environ={}, cwd=tmp_path, stdout=stdout, stderr=stderr) == 2
-    assert "regoin" in stderr.getvalue() and "Traceback" not in stderr.getvalue()
+    code, _, stderr = run_cli(tmp_path, "check")
+    assert code == 2
+    assert "regoin" in stderr and "Traceback" not in stderr
 
 
 def test_a_name_template_still_loads_nothing(tmp_path: Path) -> None:
     (tmp_path / "partials").mkdir()
     (tmp_path / "partials" / "name.j2").write_text("evil", encoding="utf-8")
     write_config(tmp_path, "[naming]\nuser = \"{% include 'partials/name.j2' %}\"\n")
-    stdout, stderr = StringIO(), StringIO()
-    assert main(["check"], environ={}, cwd=tmp_path, stdout=stdout, stderr=stderr) == 2
-    assert "but templates cannot load other templates" in stderr.getvalue()
+    code, _, stderr = run_cli(tmp_path, "check")
+    assert code == 2
+    assert "but templates cannot load other templates" in stderr
