@@ -167,6 +167,9 @@ def test_keys_status_reads_the_ages_and_fails_only_when_one_is_overdue(aws: AwsE
 def test_keys_status_says_when_nothing_is_deployed_and_refuses_a_bad_date(aws: AwsEmulator, tmp_path: Path) -> None:
     code, stdout, _ = keys_status(aws, tmp_path)
     assert code == 0 and "no keys (not deployed yet?)" in stdout
+    write_config(tmp_path, 'kind = "instance-profile"\n')
+    code, stdout, _ = keys_status(aws, tmp_path)
+    assert code == 0 and "production-streammanager: no key managed here (kind = instance-profile" in stdout
     code, stdout, stderr = keys_status(aws, tmp_path, "--as-of", "next tuesday")
     assert (code, stdout) == (2, "")
     assert "--as-of: 'next tuesday' is not a date" in stderr

@@ -66,10 +66,16 @@ def user_keys(iam: Any, *, stack: str, user: str, now: datetime, max_age_days: i
     return keys
 
 
-def status_text(stacks: Sequence[tuple[str, str, int, Sequence[KeyAge]]], now: datetime) -> str:
-    """Per stack, each key's age and verdict; then what to do about the overdue and due ones."""
+def status_text(stacks: Sequence[tuple[str, str, int, Sequence[KeyAge] | None]], now: datetime) -> str:
+    """Per stack, each key's age and verdict; then what to do about the overdue and due ones.
+
+    ``None`` instead of a stack's keys: it manages none (an instance profile, or ``access_key.create = false``).
+    """
     lines = []
     for stack, user, max_age, keys in stacks:
+        if keys is None:
+            lines.append(f"{stack}: no key managed here (kind = instance-profile, or access_key.create = false)")
+            continue
         lines.append(f"{stack} (user {user}, keys may be {max_age} days old)")
         if not keys:
             lines.append("  no keys (not deployed yet?)")
@@ -83,7 +89,7 @@ def status_text(stacks: Sequence[tuple[str, str, int, Sequence[KeyAge]]], now: d
                 f"  {key.key_id}  {key.status:<8}  {key.age_days(now):>4} days old (created {key.created:%Y-%m-%d}), "
                 f"{used}  {key.verdict}"
             )
-    everything = [key for *_, keys in stacks for key in keys]
+    everything = [key for *_, keys in stacks for key in keys or ()]
     overdue = [key for key in everything if key.verdict == "overdue"]
     due = [key for key in everything if key.verdict == "due"]
     if overdue:

@@ -87,7 +87,7 @@ def assess(documents: Iterable[Mapping[str, Any]]) -> tuple[Finding, ...]:
                 severity="high",
                 title="iam:PassRole on any role",
                 actions=pass_role,
-                why="the key can hand any role in the account to a service it controls",
+                why="the identity can hand any role in the account to a service it controls",
             )
         )
     others = tuple(action for action in permissions_management if action != "iam:PassRole")

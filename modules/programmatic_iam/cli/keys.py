@@ -45,11 +45,11 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
 
     try:
         iam = boto3.client("iam", region_name=blueprint.stacks[0].region)
-        stacks: list[tuple[str, str, int, list[KeyAge]]] = []
+        stacks: list[tuple[str, str, int, list[KeyAge] | None]] = []
         for stack in blueprint.stacks:
             key = stack.identity.credentials
             if not key.create:  # an instance profile, or an adopted user whose key is not managed yet
-                stacks.append((stack.stack_id, stack.identity.principal.name, key.max_age_days, []))
+                stacks.append((stack.stack_id, stack.identity.principal.name, key.max_age_days, None))
                 continue
             found = user_keys(
                 iam, stack=stack.stack_id, user=stack.identity.principal.name, now=now, max_age_days=key.max_age_days
@@ -59,4 +59,4 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
         print(f"keys status: cannot read the keys from IAM ({error}); check the AWS credentials", file=context.stderr)
         return EXIT_FAILED
     context.stdout.write(status_text(stacks, now))
-    return EXIT_FAILED if any(key.verdict == "overdue" for *_, keys in stacks for key in keys) else EXIT_OK
+    return EXIT_FAILED if any(key.verdict == "overdue" for *_, keys in stacks for key in keys or ()) else EXIT_OK
