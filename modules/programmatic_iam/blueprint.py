@@ -287,7 +287,7 @@ def _high_risk(config: IdentityConfig, document: PolicyDocument) -> tuple[list[P
     """Each high-severity finding of the document: a warning, or a problem when the configuration asks."""
     where = f"{config.origin}: policy"
     fix = (
-        "scope those actions with a Condition or Resource (docs/policy.md), or drop them; "
+        'scope those actions (policy.template = "stream-manager-2.0-hardened" does, docs/policies.md) or drop them; '
         "`python -m programmatic_iam report` lists every finding"
     )
     problems: list[Problem] = []
