@@ -66,9 +66,7 @@ class Backend:
 class StackPlan:
     """One stack's plan: what changes, what drifted, and how its state is kept."""
 
-    source: Path
     label: str
-    terraform_version: str
     changes: tuple[ResourceChange, ...]
     drifted: tuple[str, ...]
     complete: bool
@@ -106,9 +104,7 @@ def read_plan(path: Path, *, display: str) -> StackPlan:
     drifted = _relevant_drift(data)
     managed = tuple(change for change in changes if change.address and not change.address.startswith("data."))
     return StackPlan(
-        source=path,
         label=_label(path, managed),
-        terraform_version=str(data.get("terraform_version", "")),
         changes=managed,
         drifted=drifted,
         complete=data.get("complete", True) is not False,

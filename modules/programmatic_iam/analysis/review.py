@@ -65,12 +65,10 @@ class StackReview:
     """Everything the comment says about one stack."""
 
     label: str
-    source: str
     verdict: str
     counts: Mapping[str, int]
     changes: tuple[Change, ...]
     permissions: PermissionChange
-    findings: tuple[Finding, ...]
     warnings: tuple[Warning, ...]
 
 
@@ -78,21 +76,17 @@ def review_stack(plan: StackPlan) -> StackReview:
     """What one stack's plan does, and what in it needs a human."""
     catalogue = load_catalogue()
     permissions = permission_change(plan.changes, catalogue)
-    before_findings = assess(permissions.before_documents)
-    after_findings = assess(permissions.after_documents)
-    added_findings = new_findings(before_findings, after_findings)
+    added_findings = new_findings(assess(permissions.before_documents), assess(permissions.after_documents))
     changing = [change for change in plan.changes if change.action in CHANGING]
     counts = {action: sum(1 for change in changing if change.action == action) for action in CHANGING}
     names = _names(plan)
     describe = _describer(names, plan.references)
     return StackReview(
         label=plan.label,
-        source=str(plan.source),
         verdict="rotates a key" if _rotation_warnings(plan) else _verdict(changing, permissions),
         counts=counts,
         changes=tuple(Change(c.action, describe(c), c.address, _detail(c)) for c in changing),
         permissions=permissions,
-        findings=after_findings,
         warnings=tuple(_warnings(plan, changing, permissions, added_findings, describe)),
     )
 
