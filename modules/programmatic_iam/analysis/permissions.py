@@ -8,7 +8,7 @@ a diff of the statements with their ``Action`` lists taken out, so that a widene
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import difflib
 import json
 from typing import Any
@@ -225,24 +225,10 @@ def _with_moves(diffs: list[PolicyDiff]) -> list[PolicyDiff]:
         result = []
         for grant in grants:
             elsewhere = other.get((grant.effect, grant.action.lower()), "")
-            result.append(_replace_elsewhere(grant, elsewhere if elsewhere != own else ""))
+            result.append(replace(grant, elsewhere=elsewhere if elsewhere != own else ""))
         return tuple(result)
 
     return [
-        PolicyDiff(
-            address=d.address,
-            kind=d.kind,
-            name=d.name,
-            action=d.action,
-            added=marked(d.added, removed_from, d.name),
-            removed=marked(d.removed, added_in, d.name),
-            statement_diff=d.statement_diff,
-            size=d.size,
-            unreadable=d.unreadable,
-        )
+        replace(d, added=marked(d.added, removed_from, d.name), removed=marked(d.removed, added_in, d.name))
         for d in diffs
     ]
-
-
-def _replace_elsewhere(grant: Grant, elsewhere: str) -> Grant:
-    return Grant(grant.action, grant.effect, grant.level, grant.wildcard, grant.permissions_management, elsewhere)
