@@ -40,7 +40,7 @@ class Pgp:
 
 
 @pytest.fixture(scope="module")
-def pgp(tmp_path_factory: pytest.TempPathFactory) -> Pgp:
+def pgp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pgp]:
     if shutil.which("gpg") is None:
         unavailable("gpg is not installed")
     home = tmp_path_factory.mktemp("gnupg")
@@ -66,7 +66,9 @@ def pgp(tmp_path_factory: pytest.TempPathFactory) -> Pgp:
     exported = subprocess.run(
         ["gpg", "--export", "delivery@example.invalid"], env=environment, check=True, capture_output=True
     ).stdout
-    return Pgp(home, base64.b64encode(exported).decode())
+    yield Pgp(home, base64.b64encode(exported).decode())
+    # gpg starts an agent for the keyring; it would outlive the tests.
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], env=environment, check=False)
 
 
 @dataclass(frozen=True)
