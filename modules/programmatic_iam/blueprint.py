@@ -3,9 +3,11 @@ but the policy sources the configuration names)."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+import json
 import re
 
-from .analysis.risk import assess
+from .analysis.risk import Finding, assess
 from .arns import partition_of
 from .config.model import TAGS_PER_RESOURCE_MAX, Environment, IdentityConfig
 from .errors import ConfigError, Notice, Problem, show
@@ -283,6 +285,12 @@ def _parameter_path_ok(path: str) -> bool:
     )
 
 
+@lru_cache(maxsize=64)
+def _high_findings(document_json: str) -> tuple[Finding, ...]:
+    # Environments usually share one document: judge it once, not once per stack.
+    return tuple(finding for finding in assess([json.loads(document_json)]) if finding.severity == "high")
+
+
 def _high_risk(config: IdentityConfig, document: PolicyDocument) -> tuple[list[Problem], list[Notice]]:
     """Each high-severity finding of the document: a warning, or a problem when the configuration asks."""
     where = f"{config.origin}: policy"
@@ -292,9 +300,7 @@ def _high_risk(config: IdentityConfig, document: PolicyDocument) -> tuple[list[P
     )
     problems: list[Problem] = []
     notices: list[Notice] = []
-    for finding in assess([document.to_json_value()]):
-        if finding.severity != "high":
-            continue
+    for finding in _high_findings(document.to_json()):
         what = f"grants {finding.title}: {', '.join(finding.actions)} ({finding.why})"
         if config.policy.high_risk_findings == "error":
             problems.append(Problem(where, "", what, f'{fix}; or set policy.high_risk_findings = "warn"'))

@@ -81,13 +81,16 @@ def review_stack(plan: StackPlan) -> StackReview:
     counts = {action: sum(1 for change in changing if change.action == action) for action in CHANGING}
     names = _names(plan)
     describe = _describer(names, plan.references)
+    rotation = _rotation_warnings(plan)
     return StackReview(
         label=plan.label,
-        verdict="rotates a key" if _rotation_warnings(plan) else _verdict(changing, permissions),
+        verdict="rotates a key" if rotation else _verdict(changing, permissions),
         counts=counts,
         changes=tuple(Change(c.action, describe(c), c.address, _detail(c)) for c in changing),
         permissions=permissions,
-        warnings=tuple(_warnings(plan, changing, permissions, added_findings, describe)),
+        warnings=tuple(
+            rotation + _warnings(plan, changing, permissions, added_findings, describe, rotating=bool(rotation))
+        ),
     )
 
 
@@ -263,10 +266,12 @@ def _warnings(
     permissions: PermissionChange,
     added_findings: Sequence[Finding],
     describe: Callable[[ResourceChange], Phrase],
+    *,
+    rotating: bool,
 ) -> list[Warning]:
+    """Everything but the rotation step; a key change that is one (``rotating``) is not warned of twice."""
     stack = plan.label
-    warnings: list[Warning] = _rotation_warnings(plan)
-    rotating = bool(warnings)
+    warnings: list[Warning] = []
     for change in changing:
         described = describe(change)
         if change.type == "aws_iam_access_key" and not rotating:
