@@ -117,13 +117,13 @@ def test_the_first_generation_keeps_todays_key_and_the_second_adds_one_beside_it
     (tmp_path / "two").mkdir()
     first = synth(None, tmp_path / "one")[STACK]
     second = synth(config(2, "active"), tmp_path / "two")[STACK]
-    assert list(first["resource"]["aws_iam_access_key"]) == ["identity_access_key_38A7DF89"]
+    assert list(first["resource"]["aws_iam_access_key"]) == ["access_key"]
     assert sorted(second["resource"]["aws_iam_access_key"]) == [
-        "identity_access_key_2_A0902950",
-        "identity_access_key_38A7DF89",
+        "access_key",
+        "access_key_2",
     ]
-    assert second["output"]["access_key_id"]["value"] == "${aws_iam_access_key.identity_access_key_2_A0902950.id}"
-    assert json.dumps(second["output"]["previous_access_key_id"]).count("identity_access_key_38A7DF89") == 1
+    assert second["output"]["access_key_id"]["value"] == "${aws_iam_access_key.access_key_2.id}"
+    assert json.dumps(second["output"]["previous_access_key_id"]).count("aws_iam_access_key.access_key.") == 1
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -46,6 +46,8 @@ class ResourceChange:
     after: Mapping[str, Any]
     reason: str = ""
     replace_paths: tuple[str, ...] = ()
+    previous_address: str = ""
+    """Where the resource was before a ``moved`` block moved it; ``""`` when it did not move."""
 
     def value(self, attribute: str) -> Any:
         """The attribute after the change, or before it when the resource is destroyed."""
@@ -230,6 +232,7 @@ def _resource_change(raw: Any, where: str, secrets: set[str]) -> tuple[ResourceC
             after=after if isinstance(after, Mapping) else {},
             reason=str(raw.get("action_reason", "") or ""),
             replace_paths=replace_paths,
+            previous_address=str(raw.get("previous_address", "") or ""),
         ),
         [],
     )

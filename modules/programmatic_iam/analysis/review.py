@@ -20,6 +20,7 @@ VERDICTS = (
     "rotates a key",
     "changes permissions",
     "changes other settings",
+    "only moves addresses",
     "unchanged",
 )
 """What a stack's plan does, most serious first; each stack is counted under the first that applies."""
@@ -84,9 +85,13 @@ def review_stack(plan: StackPlan) -> StackReview:
     rotation = _rotation_warnings(plan)
     return StackReview(
         label=plan.label,
-        verdict="rotates a key" if rotation else _verdict(changing, permissions),
+        verdict="rotates a key" if rotation else _verdict(plan.changes, changing, permissions),
         counts=counts,
-        changes=tuple(Change(c.action, describe(c), c.address, _detail(c)) for c in changing),
+        changes=tuple(
+            Change(c.action if c.action in CHANGING else "move", describe(c), c.address, _detail(c))
+            for c in plan.changes
+            if c.action in CHANGING or c.previous_address
+        ),
         permissions=permissions,
         warnings=tuple(
             rotation + _warnings(plan, changing, permissions, added_findings, describe, rotating=bool(rotation))
@@ -102,7 +107,9 @@ def verdict_line(stacks: Sequence[StackReview]) -> str:
     return f"{len(stacks)} {noun}: {', '.join(parts)}"
 
 
-def _verdict(changing: Sequence[ResourceChange], permissions: PermissionChange) -> str:
+def _verdict(
+    changes: Sequence[ResourceChange], changing: Sequence[ResourceChange], permissions: PermissionChange
+) -> str:
     users = [change for change in changing if change.type == "aws_iam_user"]
     if any(change.action == "delete" for change in users):
         return "destroys the identity"
@@ -114,7 +121,9 @@ def _verdict(changing: Sequence[ResourceChange], permissions: PermissionChange) 
         return "replaces a key"
     if permissions.changed or any("attachment" in change.type for change in changing):
         return "changes permissions"
-    return "changes other settings" if changing else "unchanged"
+    if changing:
+        return "changes other settings"
+    return "only moves addresses" if any(change.previous_address for change in changes) else "unchanged"
 
 
 def _names(plan: StackPlan) -> dict[str, str]:
@@ -177,6 +186,15 @@ _SHOWN_ATTRIBUTES = ("name", "path", "status", "description", "force_destroy", "
 
 
 def _detail(change: ResourceChange) -> Phrase:
+    """What changes in the resource (:func:`_change_detail`), and where it moved from if it moved."""
+    detail = _change_detail(change)
+    if not change.previous_address:
+        return detail
+    moved = "moved from {}"
+    return Phrase(f"{detail.words}; {moved}" if detail.words else moved, (*detail.names, change.previous_address))
+
+
+def _change_detail(change: ResourceChange) -> Phrase:
     """For an update: which attributes change (values only for plain settings); for a replace: why."""
     if change.action == "replace":
         paths = ", ".join(change.replace_paths)

@@ -9,7 +9,16 @@ from .engine import load_chosen_engine
 
 ENGINE = load_chosen_engine()
 
-from cdktf import App, Fn, LocalBackend, S3Backend, TerraformOutput, TerraformStack, Token  # noqa: E402
+from cdktf import (  # noqa: E402
+    App,
+    Fn,
+    LocalBackend,
+    S3Backend,
+    TerraformOutput,
+    TerraformResource,
+    TerraformStack,
+    Token,
+)
 from cdktf_cdktf_provider_aws.dynamodb_table import DynamodbTable, DynamodbTableAttribute  # noqa: E402
 from cdktf_cdktf_provider_aws.iam_access_key import IamAccessKey  # noqa: E402
 from cdktf_cdktf_provider_aws.iam_group import IamGroup  # noqa: E402
@@ -80,5 +89,6 @@ __all__ = [
     "Token",
     "S3BucketVersioningVersioningConfiguration",
     "TerraformOutput",
+    "TerraformResource",
     "TerraformStack",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..escaping import escape_terraform_template as literal
 from ..spec import AccessKey, IdentitySpec, RolePrincipal, UserPrincipal
+from .addresses import ResourceT, default_address_prefix, guard_readable_addresses, readable_address
 from .bindings import (
     Construct,
     Fn,
@@ -48,20 +49,33 @@ class ProgrammaticIdentity(Construct):
 
     The user gets no login profile, so it has no console password. Construct ids (``user``,
     ``policy``, ``policy_2``..., ``access_key``) are stable: renaming one would replace the resource.
+    Each resource's Terraform address is ``<address_prefix><construct id>``; the prefix defaults to
+    ``<id>_`` (``aws_iam_user.stream_manager_user``), unique in a stack; the app's stacks, which hold one
+    identity, use ``""`` (``aws_iam_user.user``).
     """
 
-    def __init__(self, scope: Construct, id: str, spec: IdentitySpec) -> None:
+    def __init__(self, scope: Construct, id: str, spec: IdentitySpec, address_prefix: str | None = None) -> None:
         super().__init__(scope, id)
+        self.address_prefix = default_address_prefix(id) if address_prefix is None else address_prefix
+        self._make(spec)
+        guard_readable_addresses(self, self.address_prefix)
+
+    def _readable(self, resource: ResourceT) -> ResourceT:
+        return readable_address(resource, self.address_prefix)
+
+    def _make(self, spec: IdentitySpec) -> None:
         if not isinstance(spec.principal, UserPrincipal):
             raise TypeError("ProgrammaticIdentity makes a user; use InstanceProfileIdentity for a role")
-        self.user = _user(self, spec.principal)
-        self.policies = _managed_policies(self, spec)
+        self.user = self._readable(_user(self, spec.principal))
+        self.policies = [self._readable(policy) for policy in _managed_policies(self, spec)]
         if spec.attachment.to == "group":
             self._attach_through_group(spec.attachment.group_name, spec.principal.path)
         else:
             self.attachments = [
-                IamUserPolicyAttachment(
-                    self, f"{policy_construct_id(index)}_attachment", user=self.user.name, policy_arn=policy.arn
+                self._readable(
+                    IamUserPolicyAttachment(
+                        self, f"{policy_construct_id(index)}_attachment", user=self.user.name, policy_arn=policy.arn
+                    )
                 )
                 for index, policy in enumerate(self.policies)
             ]
@@ -75,14 +89,18 @@ class ProgrammaticIdentity(Construct):
         if not key.create:
             return
         pgp_key = literal(key.pgp_key) if key.pgp_key else None
-        self.access_key = IamAccessKey(self, key_construct_id(key.generation), user=self.user.name, pgp_key=pgp_key)
+        self.access_key = self._readable(
+            IamAccessKey(self, key_construct_id(key.generation), user=self.user.name, pgp_key=pgp_key)
+        )
         if key.previous != "none":
-            self.previous_key = IamAccessKey(
-                self,
-                key_construct_id(key.generation - 1),
-                user=self.user.name,
-                pgp_key=pgp_key,
-                status="Inactive" if key.previous == "inactive" else "Active",
+            self.previous_key = self._readable(
+                IamAccessKey(
+                    self,
+                    key_construct_id(key.generation - 1),
+                    user=self.user.name,
+                    pgp_key=pgp_key,
+                    status="Inactive" if key.previous == "inactive" else "Active",
+                )
             )
         if key.delivery == "secretsmanager":
             self.secret = self._deliver_to_secrets_manager(key, self.access_key)
@@ -110,85 +128,112 @@ class ProgrammaticIdentity(Construct):
         return stamp
 
     def _deliver_to_secrets_manager(self, key: AccessKey, access_key: IamAccessKey) -> SecretsmanagerSecret:
-        secret = SecretsmanagerSecret(
-            self,
-            "secret",
-            name=literal(key.secret_name),
-            description="The access key of the IAM user, as JSON: access_key_id and secret_access_key.",
-            kms_key_id=literal(key.kms_key_id) if key.kms_key_id else None,
-            # The key it holds goes with the stack; a recovery window would only block making the stack again.
-            recovery_window_in_days=0,
+        secret = self._readable(
+            SecretsmanagerSecret(
+                self,
+                "secret",
+                name=literal(key.secret_name),
+                description="The access key of the IAM user, as JSON: access_key_id and secret_access_key.",
+                kms_key_id=literal(key.kms_key_id) if key.kms_key_id else None,
+                # The key it holds goes with the stack; a recovery window would only block making the stack again.
+                recovery_window_in_days=0,
+            )
         )
-        SecretsmanagerSecretVersion(
-            self,
-            "secret_version",
-            secret_id=secret.id,
-            secret_string_wo=Fn.jsonencode({"access_key_id": access_key.id, "secret_access_key": access_key.secret}),
-            secret_string_wo_version=self._key_generation(access_key),
+        self._readable(
+            SecretsmanagerSecretVersion(
+                self,
+                "secret_version",
+                secret_id=secret.id,
+                secret_string_wo=Fn.jsonencode(
+                    {"access_key_id": access_key.id, "secret_access_key": access_key.secret}
+                ),
+                secret_string_wo_version=self._key_generation(access_key),
+            )
         )
         return secret
 
     def _deliver_to_parameters(self, key: AccessKey, access_key: IamAccessKey) -> tuple[SsmParameter, ...]:
-        key_id = SsmParameter(
-            self,
-            "access_key_id_parameter",
-            name=literal(f"{key.parameter_path}/access-key-id"),
-            type="String",
-            value=access_key.id,
-            description="The access key id of the IAM user.",
+        key_id = self._readable(
+            SsmParameter(
+                self,
+                "access_key_id_parameter",
+                name=literal(f"{key.parameter_path}/access-key-id"),
+                type="String",
+                value=access_key.id,
+                description="The access key id of the IAM user.",
+            )
         )
-        secret = SsmParameter(
-            self,
-            "secret_access_key_parameter",
-            name=literal(f"{key.parameter_path}/secret-access-key"),
-            type="SecureString",
-            key_id=literal(key.kms_key_id) if key.kms_key_id else None,
-            value_wo=access_key.secret,
-            value_wo_version=self._key_generation(access_key),
-            description="The secret access key of the IAM user.",
+        secret = self._readable(
+            SsmParameter(
+                self,
+                "secret_access_key_parameter",
+                name=literal(f"{key.parameter_path}/secret-access-key"),
+                type="SecureString",
+                key_id=literal(key.kms_key_id) if key.kms_key_id else None,
+                value_wo=access_key.secret,
+                value_wo_version=self._key_generation(access_key),
+                description="The secret access key of the IAM user.",
+            )
         )
         return (key_id, secret)
 
     def _attach_through_group(self, group_name: str, path: str) -> None:
-        group = IamGroup(self, "group", name=literal(group_name), path=literal(path))
+        group = self._readable(IamGroup(self, "group", name=literal(group_name), path=literal(path)))
         for index, policy in enumerate(self.policies):
-            IamGroupPolicyAttachment(
-                self, f"{policy_construct_id(index)}_attachment", group=group.name, policy_arn=policy.arn
+            self._readable(
+                IamGroupPolicyAttachment(
+                    self, f"{policy_construct_id(index)}_attachment", group=group.name, policy_arn=policy.arn
+                )
             )
-        IamUserGroupMembership(self, "group_membership", user=self.user.name, groups=[group.name])
+        self._readable(IamUserGroupMembership(self, "group_membership", user=self.user.name, groups=[group.name]))
 
 
 class InstanceProfileIdentity(Construct):
     """A role that EC2 instances assume, in an instance profile of the same name, with the managed policies.
 
     No user and no access key: the application on EC2 gets short-lived credentials from the instance
-    metadata service. Construct ids (``role``, ``instance_profile``, ``policy``...) are stable.
+    metadata service. Construct ids (``role``, ``instance_profile``, ``policy``...) are stable, and name the
+    resources' addresses as in :class:`ProgrammaticIdentity`.
     """
 
-    def __init__(self, scope: Construct, id: str, spec: IdentitySpec) -> None:
+    def __init__(self, scope: Construct, id: str, spec: IdentitySpec, address_prefix: str | None = None) -> None:
         super().__init__(scope, id)
+        self.address_prefix = default_address_prefix(id) if address_prefix is None else address_prefix
+        self._make(spec)
+        guard_readable_addresses(self, self.address_prefix)
+
+    def _readable(self, resource: ResourceT) -> ResourceT:
+        return readable_address(resource, self.address_prefix)
+
+    def _make(self, spec: IdentitySpec) -> None:
         role = spec.principal
         if not isinstance(role, RolePrincipal):
             raise TypeError("InstanceProfileIdentity makes a role; use ProgrammaticIdentity for a user")
-        self.role = IamRole(
-            self,
-            "role",
-            name=literal(role.name),
-            path=literal(role.path),
-            assume_role_policy=literal(role.trust_policy),
-            permissions_boundary=literal(role.permissions_boundary) if role.permissions_boundary else None,
-            tags={literal(k): literal(v) for k, v in role.tags} or None,
-            description="Assumed by the application's EC2 instances through the instance profile of the same name.",
+        self.role = self._readable(
+            IamRole(
+                self,
+                "role",
+                name=literal(role.name),
+                path=literal(role.path),
+                assume_role_policy=literal(role.trust_policy),
+                permissions_boundary=literal(role.permissions_boundary) if role.permissions_boundary else None,
+                tags={literal(k): literal(v) for k, v in role.tags} or None,
+                description="Assumed by the application's EC2 instances through the instance profile of the same name.",
+            )
         )
-        self.policies = _managed_policies(self, spec)
+        self.policies = [self._readable(policy) for policy in _managed_policies(self, spec)]
         self.attachments = [
-            IamRolePolicyAttachment(
-                self, f"{policy_construct_id(index)}_attachment", role=self.role.name, policy_arn=policy.arn
+            self._readable(
+                IamRolePolicyAttachment(
+                    self, f"{policy_construct_id(index)}_attachment", role=self.role.name, policy_arn=policy.arn
+                )
             )
             for index, policy in enumerate(self.policies)
         ]
-        self.instance_profile = IamInstanceProfile(
-            self, "instance_profile", name=literal(role.name), path=literal(role.path), role=self.role.name
+        self.instance_profile = self._readable(
+            IamInstanceProfile(
+                self, "instance_profile", name=literal(role.name), path=literal(role.path), role=self.role.name
+            )
         )
 
 

@@ -67,9 +67,10 @@ class IdentityStack(TerraformStack):
         self.add_override("terraform.required_version", spec.required_version)
 
         if isinstance(spec.identity.principal, RolePrincipal):
-            instance_profile_outputs(self, InstanceProfileIdentity(self, "identity", spec.identity))
+            instance_profile_outputs(self, InstanceProfileIdentity(self, "identity", spec.identity, address_prefix=""))
             return
-        identity = ProgrammaticIdentity(self, "identity", spec.identity)
+        # The stack's only identity: its resources get the plainest addresses (aws_iam_user.user).
+        identity = ProgrammaticIdentity(self, "identity", spec.identity, address_prefix="")
         TerraformOutput(self, "user_name", value=identity.user.name, description="Name of the IAM user.")
         TerraformOutput(self, "user_arn", value=identity.user.arn, description="ARN of the IAM user.")
         TerraformOutput(

@@ -12,6 +12,7 @@ from ..spec.state_bucket import (
     deny_insecure_transport,
     policy_json,
 )
+from .addresses import ResourceT, default_address_prefix, guard_readable_addresses, readable_address
 from .bindings import (
     App,
     Construct,
@@ -41,68 +42,89 @@ class StateBucket(Construct):
     public, owned by the bucket owner only (ACLs off), and refusing requests without TLS. Construct ids
     (``bucket``, ``versioning``, ``encryption``, ``public_access_block``, ``ownership_controls``,
     ``tls_only_policy``, ``lock_table``) are stable: renaming one would replace the resource, and
-    replacing the bucket means losing every state in it.
+    replacing the bucket means losing every state in it. Addresses are ``<id>_<construct id>``
+    (``aws_s3_bucket.state_bucket``), moved from cdktf's hashed ones.
     """
 
     def __init__(self, scope: Construct, id: str, spec: StateBucketSpec) -> None:
         super().__init__(scope, id)
+        self.address_prefix = default_address_prefix(id)
+        self._make(spec)
+        guard_readable_addresses(self, self.address_prefix)
+
+    def _readable(self, resource: ResourceT) -> ResourceT:
+        return readable_address(resource, self.address_prefix)
+
+    def _make(self, spec: StateBucketSpec) -> None:
         # No force_destroy: deleting a bucket that still holds state must fail.
-        self.bucket = S3Bucket(self, "bucket", bucket=literal(spec.bucket))
+        self.bucket = self._readable(S3Bucket(self, "bucket", bucket=literal(spec.bucket)))
         name = self.bucket.bucket
-        S3BucketVersioningA(
-            self,
-            "versioning",
-            bucket=name,
-            versioning_configuration=S3BucketVersioningVersioningConfiguration(status="Enabled"),
+        self._readable(
+            S3BucketVersioningA(
+                self,
+                "versioning",
+                bucket=name,
+                versioning_configuration=S3BucketVersioningVersioningConfiguration(status="Enabled"),
+            )
         )
         kms = spec.sse_algorithm == SSE_KMS
-        S3BucketServerSideEncryptionConfigurationA(
-            self,
-            "encryption",
-            bucket=name,
-            rule=[
-                S3BucketServerSideEncryptionConfigurationRuleA(
-                    apply_server_side_encryption_by_default=S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
-                        sse_algorithm=spec.sse_algorithm,
-                        kms_master_key_id=literal(spec.kms_key_id) if spec.kms_key_id else None,
-                    ),
-                    # An S3 bucket key cuts the KMS requests (and their cost) for every state write.
-                    bucket_key_enabled=True if kms else None,
-                )
-            ],
+        self._readable(
+            S3BucketServerSideEncryptionConfigurationA(
+                self,
+                "encryption",
+                bucket=name,
+                rule=[
+                    S3BucketServerSideEncryptionConfigurationRuleA(
+                        apply_server_side_encryption_by_default=S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
+                            sse_algorithm=spec.sse_algorithm,
+                            kms_master_key_id=literal(spec.kms_key_id) if spec.kms_key_id else None,
+                        ),
+                        # An S3 bucket key cuts the KMS requests (and their cost) for every state write.
+                        bucket_key_enabled=True if kms else None,
+                    )
+                ],
+            )
         )
-        public_access_block = S3BucketPublicAccessBlock(
-            self,
-            "public_access_block",
-            bucket=name,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
+        public_access_block = self._readable(
+            S3BucketPublicAccessBlock(
+                self,
+                "public_access_block",
+                bucket=name,
+                block_public_acls=True,
+                block_public_policy=True,
+                ignore_public_acls=True,
+                restrict_public_buckets=True,
+            )
         )
-        S3BucketOwnershipControls(
-            self,
-            "ownership_controls",
-            bucket=name,
-            rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"),
+        self._readable(
+            S3BucketOwnershipControls(
+                self,
+                "ownership_controls",
+                bucket=name,
+                rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"),
+            )
         )
-        self.policy = S3BucketPolicy(
-            self,
-            "tls_only_policy",
-            bucket=name,
-            # The document holds no user text, only the bucket's ARN attribute: nothing to escape.
-            policy=policy_json(deny_insecure_transport(self.bucket.arn)),
-            # S3 rejects a policy change while the public access block of the same bucket is changing.
-            depends_on=[public_access_block],
+        self.policy = self._readable(
+            S3BucketPolicy(
+                self,
+                "tls_only_policy",
+                bucket=name,
+                # The document holds no user text, only the bucket's ARN attribute: nothing to escape.
+                policy=policy_json(deny_insecure_transport(self.bucket.arn)),
+                # S3 rejects a policy change while the public access block of the same bucket is changing.
+                depends_on=[public_access_block],
+            )
         )
         self.lock_table = (
-            DynamodbTable(
-                self,
-                "lock_table",
-                name=literal(spec.lock_table),
-                billing_mode="PAY_PER_REQUEST",
-                hash_key=LOCK_TABLE_HASH_KEY,
-                attribute=[DynamodbTableAttribute(name=LOCK_TABLE_HASH_KEY, type="S")],
+            self._readable(
+                DynamodbTable(
+                    self,
+                    "lock_table",
+                    name=literal(spec.lock_table),
+                    billing_mode="PAY_PER_REQUEST",
+                    hash_key=LOCK_TABLE_HASH_KEY,
+                    attribute=[DynamodbTableAttribute(name=LOCK_TABLE_HASH_KEY, type="S")],
+                )
             )
             if spec.lock_table
             else None
