@@ -17,6 +17,11 @@ def load_blueprint(environ: Mapping[str, str], cwd: Path) -> Blueprint:
     When the file has problems, the blueprint is still resolved from what was valid, so that name and
     policy problems are reported in the same run.
     """
+    return load_configured(environ, cwd)[1]
+
+
+def load_configured(environ: Mapping[str, str], cwd: Path) -> tuple[IdentityConfig, Blueprint]:
+    """:func:`load_blueprint`, with the configuration it came from (its ``origin`` names the file)."""
     try:
         config = load_config(environ, cwd)
     except ConfigError as error:
@@ -26,4 +31,4 @@ def load_blueprint(environ: Mapping[str, str], cwd: Path) -> Blueprint:
             except ConfigError as more:
                 raise ConfigError(list(dict.fromkeys([*error.problems, *more.problems]))) from None
         raise
-    return build_blueprint(config)
+    return config, build_blueprint(config)
