@@ -27,6 +27,21 @@ def default_address_prefix(construct_id: str) -> str:
     return f"{construct_id}_"
 
 
+class ReadablyAddressed(Construct):
+    """A construct whose resources have readable addresses: it passes each through :meth:`_readable` as it makes
+    it, then calls :meth:`_guard_addresses`."""
+
+    def __init__(self, scope: Construct, id: str, address_prefix: str | None = None) -> None:
+        super().__init__(scope, id)
+        self.address_prefix = default_address_prefix(id) if address_prefix is None else address_prefix
+
+    def _readable(self, resource: ResourceT) -> ResourceT:
+        return readable_address(resource, self.address_prefix)
+
+    def _guard_addresses(self) -> None:
+        guard_readable_addresses(self, self.address_prefix)
+
+
 def readable_address(resource: ResourceT, prefix: str) -> ResourceT:
     """Name ``resource`` ``<prefix><its construct id>``, moved from the hashed name cdktf would give it.
 

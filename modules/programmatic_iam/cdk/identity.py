@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..escaping import escape_terraform_template as literal
 from ..spec import AccessKey, IdentitySpec, RolePrincipal, UserPrincipal
-from .addresses import ResourceT, default_address_prefix, guard_readable_addresses, readable_address
+from .addresses import ReadablyAddressed
 from .bindings import (
     Construct,
     Fn,
@@ -39,7 +39,7 @@ def policy_construct_id(index: int) -> str:
     return "policy" if index == 0 else f"policy_{index + 1}"
 
 
-class ProgrammaticIdentity(Construct):
+class ProgrammaticIdentity(ReadablyAddressed):
     """An IAM user that can only call APIs, with its managed policies attached and one access key.
 
     Add it to any cdktf stack that has an AWS provider::
@@ -55,13 +55,9 @@ class ProgrammaticIdentity(Construct):
     """
 
     def __init__(self, scope: Construct, id: str, spec: IdentitySpec, address_prefix: str | None = None) -> None:
-        super().__init__(scope, id)
-        self.address_prefix = default_address_prefix(id) if address_prefix is None else address_prefix
+        super().__init__(scope, id, address_prefix)
         self._make(spec)
-        guard_readable_addresses(self, self.address_prefix)
-
-    def _readable(self, resource: ResourceT) -> ResourceT:
-        return readable_address(resource, self.address_prefix)
+        self._guard_addresses()
 
     def _make(self, spec: IdentitySpec) -> None:
         if not isinstance(spec.principal, UserPrincipal):
@@ -188,7 +184,7 @@ class ProgrammaticIdentity(Construct):
         self._readable(IamUserGroupMembership(self, "group_membership", user=self.user.name, groups=[group.name]))
 
 
-class InstanceProfileIdentity(Construct):
+class InstanceProfileIdentity(ReadablyAddressed):
     """A role that EC2 instances assume, in an instance profile of the same name, with the managed policies.
 
     No user and no access key: the application on EC2 gets short-lived credentials from the instance
@@ -197,13 +193,9 @@ class InstanceProfileIdentity(Construct):
     """
 
     def __init__(self, scope: Construct, id: str, spec: IdentitySpec, address_prefix: str | None = None) -> None:
-        super().__init__(scope, id)
-        self.address_prefix = default_address_prefix(id) if address_prefix is None else address_prefix
+        super().__init__(scope, id, address_prefix)
         self._make(spec)
-        guard_readable_addresses(self, self.address_prefix)
-
-    def _readable(self, resource: ResourceT) -> ResourceT:
-        return readable_address(resource, self.address_prefix)
+        self._guard_addresses()
 
     def _make(self, spec: IdentitySpec) -> None:
         role = spec.principal

@@ -12,7 +12,7 @@ from ..spec.state_bucket import (
     deny_insecure_transport,
     policy_json,
 )
-from .addresses import ResourceT, default_address_prefix, guard_readable_addresses, readable_address
+from .addresses import ReadablyAddressed
 from .bindings import (
     App,
     Construct,
@@ -35,7 +35,7 @@ from .bindings import (
 from .stack import require_aws_provider, use_aws_provider, use_s3_backend
 
 
-class StateBucket(Construct):
+class StateBucket(ReadablyAddressed):
     """An S3 bucket fit for Terraform state, and optionally a DynamoDB lock table.
 
     Versioned (an overwritten or deleted state can be recovered), encrypted by default, closed to the
@@ -48,12 +48,8 @@ class StateBucket(Construct):
 
     def __init__(self, scope: Construct, id: str, spec: StateBucketSpec) -> None:
         super().__init__(scope, id)
-        self.address_prefix = default_address_prefix(id)
         self._make(spec)
-        guard_readable_addresses(self, self.address_prefix)
-
-    def _readable(self, resource: ResourceT) -> ResourceT:
-        return readable_address(resource, self.address_prefix)
+        self._guard_addresses()
 
     def _make(self, spec: StateBucketSpec) -> None:
         # No force_destroy: deleting a bucket that still holds state must fail.
