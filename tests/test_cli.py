@@ -13,7 +13,7 @@ import pytest
 from programmatic_iam.cli import COMMANDS, main
 from tests.support.helpers import run_command, run_module, write_config
 
-COMMAND_NAMES = ["synth", "check", "report", "review", "keys", "bootstrap", "deployer-policy"]
+COMMAND_NAMES = ["synth", "check", "report", "review", "export-module", "keys", "bootstrap", "deployer-policy"]
 
 
 def run(tmp_path: Path, *argv: str) -> tuple[int, str, str]:

@@ -270,3 +270,48 @@ def test_an_hcl_root_applies_the_module_on_the_emulator_idempotently(
     terraform.destroy(root)
     assert STACK not in [user["UserName"] for user in iam.list_users()["Users"]]
     assert key["AccessKeyId"] not in json.dumps(iam.list_users())
+
+
+@pytest.mark.terraform
+def test_a_caller_replaces_the_documents_and_attaches_through_a_group(
+    emulated_terraform: Terraform, aws: AwsEmulator, tmp_path: Path
+) -> None:
+    module = export(tmp_path)
+    arguments = """
+  user_name          = "staging-streammanager"
+  attach_policies_to = "group"
+  policies = {
+    "staging-reads" = {
+      document = jsonencode({
+        Version   = "2012-10-17"
+        Statement = [{ Effect = "Allow", Action = ["ec2:DescribeRegions"], Resource = "arn:aws:iam::*:user/$${aws:username}" }]
+      })
+    }
+  }
+"""
+    root = root_calling(tmp_path / "root", module, arguments=arguments)
+    resources = {address: values for address, values in planned_addresses(emulated_terraform, root).items()}
+    assert sorted(resources) == [
+        "module.identity.aws_iam_access_key.access_key[0]",
+        "module.identity.aws_iam_group.group[0]",
+        'module.identity.aws_iam_group_policy_attachment.policy["staging-reads"]',
+        'module.identity.aws_iam_policy.policy["staging-reads"]',
+        "module.identity.aws_iam_user.user",
+        "module.identity.aws_iam_user_group_membership.group[0]",
+    ]
+    assert resources["module.identity.aws_iam_group.group[0]"]["name"] == "staging-streammanager"
+    document = json.loads(resources['module.identity.aws_iam_policy.policy["staging-reads"]']["policy"])
+    assert document["Statement"][0]["Resource"] == "arn:aws:iam::*:user/${aws:username}"
+
+    (tmp_path / "root" / "main.tf").write_text(
+        (tmp_path / "root" / "main.tf").read_text(encoding="utf-8").replace('"group"', '"role"'), encoding="utf-8"
+    )
+    refused = emulated_terraform.attempt(["plan", "-input=false", "-no-color"], root)
+    assert refused.returncode != 0 and 'attach_policies_to must be "user" or "group".' in refused.stderr
+
+
+def planned_addresses(terraform: Terraform, directory: Path) -> dict[str, dict[str, Any]]:
+    terraform.run(["init", "-input=false", "-no-color"], directory)
+    terraform.run(["plan", "-input=false", "-no-color", "-out=p.tfplan"], directory)
+    plan = json.loads(terraform.run(["show", "-json", "-no-color", "p.tfplan"], directory).stdout)
+    return {change["address"]: change["change"]["after"] for change in plan["resource_changes"]}
