@@ -15,11 +15,14 @@ from .naming import POLICY_NAME_MAX, Names, duplicate_name_problems, resolve_nam
 from .policy.document import PolicyDocument
 from .policy.sizing import MANAGED_POLICY_MAX_CHARACTERS, iam_size, split_document
 from .policy.sources import load_policy
+from .regions import unknown_region_message
 from .spec import (
     AccessKey,
     Adoption,
+    AssumedRole,
     BackendSpec,
     Blueprint,
+    CloudSpec,
     IdentitySpec,
     ManagedPolicy,
     PolicyAttachment,
@@ -47,7 +50,21 @@ def build_blueprint(config: IdentityConfig) -> Blueprint:
     problems += _cross_stack_problems(config, stacks) + _kind_problems(config)
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)))
-    return Blueprint(tuple(stacks), tuple(notices))
+    return Blueprint(tuple(stacks), tuple(_region_notices(config) + notices))
+
+
+def _region_notices(config: IdentityConfig) -> list[Notice]:
+    """A warning for each configured region botocore does not know (a typo, or a region newer than botocore)."""
+    places = [
+        *((f"environments (environment {e.name!r}).region", e.region) for e in config.environments),
+        ("backend.region", config.backend.region),
+        *(("policy.hardening.regions", region) for region in config.policy.hardening.regions),
+    ]
+    return [
+        Notice(f"{config.origin}: {where}", message)
+        for where, region in places
+        if (message := unknown_region_message(region)) is not None
+    ]
 
 
 def identity_spec(config: IdentityConfig, environment: str) -> IdentitySpec:
@@ -94,6 +111,9 @@ def _stack_spec(
     problems += key_problems
     if names.user and not key_problems:  # without a user name the key would be wrong for that reason alone
         problems += _state_key_problems(key, where=f"{config.origin}: backend.key")
+    cloud, cloud_problems = _cloud(config, {**variables, "user": names.user}, environment)
+    if names.user:
+        problems += cloud_problems
     credentials, credential_problems = _access_key(config, {**variables, "user": names.user}, environment)
     if names.user:  # without a user name the store's name would be wrong for that reason alone
         problems += credential_problems
@@ -130,7 +150,7 @@ def _stack_spec(
     stack = StackSpec(
         environment=environment.name,
         region=environment.region,
-        account_id=environment.account_id,
+        account_id=environment.guarded_account_id,
         default_tags=tuple(default_tags.items()),
         backend=BackendSpec.of(config.backend, key),
         identity=IdentitySpec(
@@ -138,14 +158,53 @@ def _stack_spec(
             policies=policies,
             attachment=PolicyAttachment(config.user.attach_policies_to, names.group),
             credentials=credentials if config.kind == "user" else AccessKey(create=False),
-            adoption=Adoption(environment.account_id, partition_of(environment.region))
-            if config.user.adopt and environment.account_id
+            adoption=Adoption(environment.guarded_account_id, partition_of(environment.region))
+            if config.user.adopt and environment.guarded_account_id
             else None,
         ),
         provider_version=config.terraform.provider_version,
         required_version=config.terraform.required_version,
+        assume_role=_assumed_role(environment),
+        cloud=cloud,
     )
     return stack, [], notices
+
+
+_WORKSPACE_NAME = re.compile(r"[A-Za-z0-9_-]{1,90}")
+
+
+def _cloud(
+    config: IdentityConfig, variables: dict[str, str], environment: Environment
+) -> tuple[CloudSpec | None, list[Problem]]:
+    """The stack's HCP Terraform workspace, its name rendered from ``cloud.workspace``; ``None`` without [cloud]."""
+    cloud = config.cloud
+    if cloud is None:
+        return None, []
+    workspace = None
+    if cloud.workspace:
+        where = f"{config.origin}: cloud.workspace (environment {environment.name!r})"
+        workspace, problems = _render_text(cloud.workspace, variables, where=where)
+        if problems:
+            return None, problems
+        if not _WORKSPACE_NAME.fullmatch(workspace):
+            return None, [
+                Problem(
+                    where,
+                    show(workspace),
+                    "is not a workspace name (1 to 90 letters, digits, '_' and '-')",
+                    "change cloud.workspace",
+                )
+            ]
+    return CloudSpec(cloud.organization, workspace, cloud.workspace_tags, cloud.project, cloud.hostname), []
+
+
+def _assumed_role(environment: Environment) -> AssumedRole | None:
+    role = environment.assume_role
+    if role is None:
+        return None
+    # The environment's name in the account's CloudTrail; environment names are valid session names, if shorter.
+    session_name = role.session_name or f"programmatic-iam-{environment.name}"[:64]
+    return AssumedRole(role.role_arn, session_name, role.external_id)
 
 
 def _principal(config: IdentityConfig, name: str, environment: Environment) -> UserPrincipal | RolePrincipal:
@@ -197,7 +256,7 @@ def _adoption_problems(config: IdentityConfig, environment: Environment) -> list
     if not config.user.adopt:
         return []
     problems = []
-    if environment.account_id is None:
+    if environment.guarded_account_id is None:
         problems.append(
             Problem(
                 f"{config.origin}: environments (environment {environment.name!r}).account_id",
@@ -380,14 +439,19 @@ def _cross_stack_problems(config: IdentityConfig, stacks: list[StackSpec]) -> li
         )
     seen: dict[tuple[str, str], str] = {}
     for stack in stacks:
-        location = (stack.backend.bucket, stack.backend.key)
+        if stack.cloud is not None:
+            if stack.cloud.workspace is None:
+                continue
+            where, shown, location = "cloud.workspace", stack.cloud.workspace, ("cloud", stack.cloud.workspace)
+        else:
+            where, shown, location = "backend.key", stack.backend.key, (stack.backend.bucket, stack.backend.key)
         if location in seen:
             problems.append(
                 Problem(
-                    f"{config.origin}: backend.key",
-                    show(stack.backend.key),
+                    f"{config.origin}: {where}",
+                    show(shown),
                     f"is the state of both {seen[location]!r} and {stack.environment!r}; they would overwrite each other",
-                    "use {{ user }} or {{ environment }} in backend.key",
+                    f"use {{{{ user }}}} or {{{{ environment }}}} in {where}",
                 )
             )
         seen.setdefault(location, stack.environment)

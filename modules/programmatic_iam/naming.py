@@ -33,7 +33,7 @@ def template_variables(naming: Naming, environment: Environment) -> dict[str, st
         "name": naming.name,
         "environment": environment.name,
         "region": environment.region,
-        "account_id": environment.account_id or "",
+        "account_id": environment.guarded_account_id or "",
     }
 
 

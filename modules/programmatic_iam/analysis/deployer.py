@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 import json
 from typing import Any
@@ -246,7 +246,7 @@ def deployer_policy(
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)))
     document = PolicyDocument(tuple(statements))
-    return DeployerPolicy(document, tuple(_size_notices(document, selected_by)))
+    return DeployerPolicy(document, tuple(_size_notices(document, selected_by) + _assumed_role_notices(stacks)))
 
 
 def to_console_json(document: PolicyDocument) -> str:
@@ -265,7 +265,7 @@ def stack_grants_of(stack: StackSpec) -> tuple[list[Grant], list[Problem]]:
     iam = f"arn:{partition_of(stack.region)}:iam::{stack.account_id or '*'}"
     user = identity.principal
     if isinstance(user, RolePrincipal):
-        state_grants, problems = state_grants_of(stack.backend, environment=stack.environment)
+        state_grants, problems = _stack_state_grants(stack)
         return _role_grants(stack, user, iam) + state_grants, problems
     user_arn = f"{iam}:user{arn_literal(user.path + user.name)}"
     user_actions: tuple[str, ...] = USER_ACTIONS + ACCESS_KEY_ACTIONS
@@ -315,8 +315,15 @@ def stack_grants_of(stack: StackSpec) -> tuple[list[Grant], list[Problem]]:
             Grant("ForceDestroyListMfaDevices", FORCE_DESTROY_LIST_MFA_ACTIONS, "*"),
             Grant("ForceDestroyMfaDevices", FORCE_DESTROY_MFA_ACTIONS, f"{iam}:mfa/*"),
         ]
-    state_grants, problems = state_grants_of(stack.backend, environment=stack.environment)
+    state_grants, problems = _stack_state_grants(stack)
     return grants + state_grants, problems
+
+
+def _stack_state_grants(stack: StackSpec) -> tuple[list[Grant], list[Problem]]:
+    """The S3 backend's grants; none on HCP Terraform, which keeps the state itself."""
+    if stack.cloud is not None:
+        return [], []
+    return state_grants_of(stack.backend, environment=stack.environment)
 
 
 def _role_grants(stack: StackSpec, role: RolePrincipal, iam: str) -> list[Grant]:
@@ -469,6 +476,20 @@ def _latin1_problems(resources: list[str], *, where: str) -> list[Problem]:
         )
         for resource in resources
         if outside_latin1(resource)
+    ]
+
+
+def _assumed_role_notices(stacks: Sequence[StackSpec]) -> list[Notice]:
+    """Where the policy goes when a stack's provider assumes a role: the role does the IAM work, not the caller."""
+    return [
+        Notice(
+            WHERE,
+            f"environment {stack.environment!r} assumes {stack.assume_role.role_arn}: attach the statements for its "
+            "identity to that role, and give the identity that runs Terraform sts:AssumeRole on it and the "
+            "state statements (docs/terraform-workflows.md#many-accounts)",
+        )
+        for stack in stacks
+        if stack.assume_role is not None
     ]
 
 

@@ -11,9 +11,12 @@ ENGINE = load_chosen_engine()
 
 from cdktf import (  # noqa: E402
     App,
+    CloudBackend,
     Fn,
     LocalBackend,
+    NamedCloudWorkspace,
     S3Backend,
+    TaggedCloudWorkspaces,
     TerraformOutput,
     TerraformResource,
     TerraformStack,
@@ -30,7 +33,7 @@ from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAtt
 from cdktf_cdktf_provider_aws.iam_user import IamUser  # noqa: E402
 from cdktf_cdktf_provider_aws.iam_user_group_membership import IamUserGroupMembership  # noqa: E402
 from cdktf_cdktf_provider_aws.iam_user_policy_attachment import IamUserPolicyAttachment  # noqa: E402
-from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags  # noqa: E402
+from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderAssumeRole, AwsProviderDefaultTags  # noqa: E402
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket  # noqa: E402
 from cdktf_cdktf_provider_aws.s3_bucket_ownership_controls import (  # noqa: E402
     S3BucketOwnershipControls,
@@ -56,7 +59,9 @@ __all__ = [
     "ENGINE",
     "App",
     "AwsProvider",
+    "AwsProviderAssumeRole",
     "AwsProviderDefaultTags",
+    "CloudBackend",
     "Construct",
     "DynamodbTable",
     "DynamodbTableAttribute",
@@ -73,6 +78,7 @@ __all__ = [
     "IamUserPolicyAttachment",
     "IValidation",
     "LocalBackend",
+    "NamedCloudWorkspace",
     "S3Backend",
     "S3Bucket",
     "S3BucketOwnershipControls",
@@ -86,6 +92,7 @@ __all__ = [
     "SecretsmanagerSecret",
     "SecretsmanagerSecretVersion",
     "SsmParameter",
+    "TaggedCloudWorkspaces",
     "Token",
     "S3BucketVersioningVersioningConfiguration",
     "TerraformOutput",

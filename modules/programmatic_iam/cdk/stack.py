@@ -5,13 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..escaping import escape_terraform_template as literal
-from ..spec import BackendSpec, RolePrincipal, StackSpec
+from ..spec import AssumedRole, BackendSpec, CloudSpec, RolePrincipal, StackSpec
 from .bindings import (
     AwsProvider,
+    AwsProviderAssumeRole,
     AwsProviderDefaultTags,
+    CloudBackend,
     Construct,
     IamAccessKey,
+    NamedCloudWorkspace,
     S3Backend,
+    TaggedCloudWorkspaces,
     TerraformOutput,
     TerraformStack,
 )
@@ -27,9 +31,14 @@ def require_aws_provider(stack: TerraformStack, version: str) -> None:
 
 
 def use_aws_provider(
-    stack: TerraformStack, region: str, default_tags: Iterable[tuple[str, str]], account_id: str | None = None
+    stack: TerraformStack,
+    region: str,
+    default_tags: Iterable[tuple[str, str]],
+    account_id: str | None = None,
+    assume_role: AssumedRole | None = None,
 ) -> AwsProvider:
-    """The stack's AWS provider: its region, the tags on everything it creates, and the one account allowed."""
+    """The stack's AWS provider: its region, the tags on everything it creates, the one account allowed, and
+    the role it assumes to get there (the backend keeps the caller's own credentials)."""
     tags = {literal(k): literal(v) for k, v in default_tags}
     return AwsProvider(
         stack,
@@ -37,6 +46,15 @@ def use_aws_provider(
         region=region,
         allowed_account_ids=[account_id] if account_id else None,
         default_tags=[AwsProviderDefaultTags(tags=tags)] if tags else None,
+        assume_role=[
+            AwsProviderAssumeRole(
+                role_arn=assume_role.role_arn,
+                session_name=assume_role.session_name,
+                external_id=assume_role.external_id,
+            )
+        ]
+        if assume_role
+        else None,
     )
 
 
@@ -56,13 +74,28 @@ def use_s3_backend(stack: TerraformStack, backend: BackendSpec) -> None:
         stack.add_override("terraform.backend.s3.use_lockfile", True)
 
 
+def use_cloud(stack: TerraformStack, cloud: CloudSpec) -> None:
+    """Plan and apply the stack on its HCP Terraform workspace, which keeps its state (encrypted and locked)."""
+    CloudBackend(
+        stack,
+        organization=cloud.organization,
+        hostname=cloud.hostname,
+        workspaces=NamedCloudWorkspace(cloud.workspace, project=cloud.project)
+        if cloud.workspace
+        else TaggedCloudWorkspaces(list(cloud.workspace_tags), project=cloud.project),
+    )
+
+
 class IdentityStack(TerraformStack):
     """A stack holding one programmatic identity, its state in S3."""
 
     def __init__(self, scope: Construct, id: str, spec: StackSpec) -> None:
         super().__init__(scope, id)
-        use_aws_provider(self, spec.region, spec.default_tags, spec.account_id)
-        use_s3_backend(self, spec.backend)
+        use_aws_provider(self, spec.region, spec.default_tags, spec.account_id, spec.assume_role)
+        if spec.cloud is not None:
+            use_cloud(self, spec.cloud)
+        else:
+            use_s3_backend(self, spec.backend)
         require_aws_provider(self, spec.provider_version)
         self.add_override("terraform.required_version", spec.required_version)
 

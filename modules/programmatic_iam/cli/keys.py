@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
+from typing import Any
 
 from ..analysis.keys import KeyAge, status_text, user_keys
 from ..errors import ConfigError, Problem
+from ..spec import StackSpec
 from .context import Context
 from .inputs import load_blueprint
 from .problems import EXIT_FAILED, EXIT_OK, report_problems
@@ -44,7 +46,6 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
     import botocore.exceptions
 
     try:
-        iam = boto3.client("iam", region_name=blueprint.stacks[0].region)
         stacks: list[tuple[str, str, int, list[KeyAge] | None]] = []
         for stack in blueprint.stacks:
             key = stack.identity.credentials
@@ -52,7 +53,11 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
                 stacks.append((stack.stack_id, stack.identity.principal.name, key.max_age_days, None))
                 continue
             found = user_keys(
-                iam, stack=stack.stack_id, user=stack.identity.principal.name, now=now, max_age_days=key.max_age_days
+                _iam_client(boto3, stack),
+                stack=stack.stack_id,
+                user=stack.identity.principal.name,
+                now=now,
+                max_age_days=key.max_age_days,
             )
             stacks.append((stack.stack_id, stack.identity.principal.name, key.max_age_days, found))
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
@@ -60,3 +65,21 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
         return EXIT_FAILED
     context.stdout.write(status_text(stacks, now))
     return EXIT_FAILED if any(key.verdict == "overdue" for *_, keys in stacks for key in keys or ()) else EXIT_OK
+
+
+def _iam_client(boto3: Any, stack: StackSpec) -> Any:
+    """IAM in the stack's account: through the role its provider assumes, if it assumes one, as Terraform does."""
+    role = stack.assume_role
+    if role is None:
+        return boto3.client("iam", region_name=stack.region)
+    arguments = {"RoleArn": role.role_arn, "RoleSessionName": role.session_name}
+    if role.external_id:
+        arguments["ExternalId"] = role.external_id
+    credentials = boto3.client("sts", region_name=stack.region).assume_role(**arguments)["Credentials"]
+    return boto3.client(
+        "iam",
+        region_name=stack.region,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )

@@ -306,6 +306,54 @@ class User(_Section):
         return value
 
 
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}", re.ASCII)
+_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
+_EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
+
+
+class AssumeRole(_Section):
+    """A role the provider assumes to work in the environment's account (the state stays with the caller's)."""
+
+    role_arn: str = Field(
+        description="ARN of the role, for example `arn:aws:iam::111111111111:role/identity-deployer`."
+    )
+    session_name: str | None = Field(
+        default=None,
+        description="Session name in the account's CloudTrail; default `programmatic-iam-<environment>`.",
+    )
+    external_id: str | None = Field(
+        default=None, description="External id the role's trust policy requires (`sts:ExternalId`), if any."
+    )
+
+    @field_validator("role_arn")
+    @classmethod
+    def _role(cls, value: str) -> str:
+        if not _ROLE_ARN.fullmatch(value):
+            raise ValueError("is not an IAM role ARN; write arn:aws:iam::<12-digit account id>:role/<path and name>")
+        return value
+
+    @field_validator("session_name")
+    @classmethod
+    def _session(cls, value: str | None) -> str | None:
+        if value is not None and not _SESSION_NAME.fullmatch(value):
+            raise ValueError("is not a session name; use 2 to 64 of letters, digits and + = , . @ _ -")
+        return value
+
+    @field_validator("external_id")
+    @classmethod
+    def _external(cls, value: str | None) -> str | None:
+        if value is not None and not _EXTERNAL_ID.fullmatch(value):
+            raise ValueError("is not an external id; use 2 to 1,224 of letters, digits and + = , . @ : / _ -")
+        return value
+
+    @property
+    def account_id(self) -> str:
+        """The account the role is in: where the provider works once it has assumed it."""
+        match = _ROLE_ARN.fullmatch(self.role_arn)
+        assert match is not None
+        return match.group(1)
+
+
 class Environment(_Section):
     """One deployment target: one stack, one state file, one user."""
 
@@ -317,6 +365,11 @@ class Environment(_Section):
     )
     tags: Tags = Field(
         default_factory=dict, description="Default tags for this environment, over the top-level `tags`."
+    )
+    assume_role: AssumeRole | None = Field(
+        default=None,
+        description="A role in the environment's account that the provider assumes (docs/terraform-workflows.md); "
+        "`account_id`, when set, must be the role's account, and defaults to it.",
     )
 
     @field_validator("name")
@@ -334,6 +387,72 @@ class Environment(_Section):
         if value is not None and not _ACCOUNT_ID.fullmatch(value):
             raise ValueError("is not an AWS account id; write its 12 digits as a string")
         return value
+
+    @model_validator(mode="after")
+    def _role_in_the_account(self) -> Environment:
+        role = self.assume_role
+        if role is not None and self.account_id is not None and role.account_id != self.account_id:
+            raise ValueError(
+                f"assume_role.role_arn is in account {role.account_id}, but account_id is {self.account_id}; the "
+                "provider works in the role's account: make them the same, or leave account_id out"
+            )
+        return self
+
+    @property
+    def guarded_account_id(self) -> str | None:
+        """The one account the provider may work in: ``account_id``, else the assumed role's account."""
+        if self.account_id is not None:
+            return self.account_id
+        return self.assume_role.account_id if self.assume_role is not None else None
+
+
+_HCP_NAME = re.compile(r"[A-Za-z0-9_-]{1,90}")
+
+
+class Cloud(_Section):
+    """HCP Terraform (or Terraform Enterprise) instead of the S3 backend: state and runs on its workspaces."""
+
+    organization: str = Field(description="The HCP Terraform organization.")
+    workspace: str | None = Field(
+        default="{{ user }}",
+        description="jinja2 template of each stack's workspace name; sees the naming variables and `user`. Set it "
+        'to `""` to select workspaces by `workspace_tags` instead.',
+    )
+    workspace_tags: tuple[str, ...] = Field(
+        default=(),
+        strict=False,
+        description="Tags selecting the workspaces (`terraform workspace select` picks one), instead of a name.",
+    )
+    project: str | None = Field(
+        default=None, description="The project of the workspaces; default: the organization's default project."
+    )
+    hostname: str | None = Field(
+        default=None, description="Terraform Enterprise's host name; not set: HCP Terraform's own."
+    )
+
+    @field_validator("organization")
+    @classmethod
+    def _organization(cls, value: str) -> str:
+        if not _HCP_NAME.fullmatch(value):
+            raise ValueError("is not an organization name; use letters, digits, '_' and '-'")
+        return value
+
+    @field_validator("workspace_tags")
+    @classmethod
+    def _tags(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [tag for tag in value if not re.fullmatch(r"[a-z0-9][a-z0-9:_-]{0,254}", tag)]
+        if bad:
+            raise ValueError(f"has {bad[0]!r}; workspace tags are lower-case letters, digits, ':', '_' and '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _name_or_tags(self) -> Cloud:
+        if bool(self.workspace) == bool(self.workspace_tags):
+            raise ValueError(
+                'needs either workspace (a name template) or workspace_tags, not both: set workspace = "" '
+                "to select by tags"
+            )
+        return self
 
 
 class Backend(_Section):
@@ -568,6 +687,11 @@ class IdentityConfig(_Section):
         description="One stack per environment.",
     )
     backend: Backend = Field(default_factory=Backend, description="Remote state.")
+    cloud: Cloud | None = Field(
+        default=None,
+        description="HCP Terraform instead of the S3 `[backend]`: each stack plans and applies on its workspace "
+        "(docs/terraform-workflows.md).",
+    )
     access_key: AccessKeySettings = Field(
         default_factory=AccessKeySettings, description="Where the access key's secret is delivered."
     )
@@ -602,3 +726,12 @@ class IdentityConfig(_Section):
                 )
             seen[folded] = environment.name
         return environments
+
+    @model_validator(mode="after")
+    def _one_state_home(self) -> IdentityConfig:
+        if self.cloud is not None and self.backend.model_fields_set:
+            raise ValueError(
+                f"sets both [cloud] and [backend] ({', '.join(sorted(self.backend.model_fields_set))}); a stack keeps "
+                "its state in one place: remove [backend] to use HCP Terraform, or [cloud] to use S3"
+            )
+        return self

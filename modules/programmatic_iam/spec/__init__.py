@@ -11,13 +11,15 @@ from .identity import (
     RolePrincipal,
     UserPrincipal,
 )
-from .stack import BackendSpec, Blueprint, StackSpec
+from .stack import AssumedRole, BackendSpec, Blueprint, CloudSpec, StackSpec
 
 __all__ = [
     "AccessKey",
     "Adoption",
+    "AssumedRole",
     "BackendSpec",
     "Blueprint",
+    "CloudSpec",
     "Credentials",
     "IdentitySpec",
     "ManagedPolicy",

@@ -36,6 +36,26 @@ class BackendSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class CloudSpec:
+    """HCP Terraform as the stack's home: its organization and workspace (a name, or tags selecting several)."""
+
+    organization: str
+    workspace: str | None
+    workspace_tags: tuple[str, ...] = ()
+    project: str | None = None
+    hostname: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AssumedRole:
+    """The role the stack's provider assumes to work in the environment's account."""
+
+    role_arn: str
+    session_name: str
+    external_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StackSpec:
     """One environment's stack."""
 
@@ -47,6 +67,9 @@ class StackSpec:
     identity: IdentitySpec
     provider_version: str
     required_version: str
+    assume_role: AssumedRole | None = None
+    cloud: CloudSpec | None = None
+    """Set: the stack uses HCP Terraform instead of ``backend``, and ``backend`` is not written."""
 
     @property
     def stack_id(self) -> str:

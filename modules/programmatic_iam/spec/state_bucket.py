@@ -7,6 +7,7 @@ import json
 from typing import Any, Literal, get_args
 
 from ..config.model import IdentityConfig
+from ..errors import ConfigError, Problem
 from .stack import BackendSpec
 
 StateLocation = Literal["local", "s3"]
@@ -52,7 +53,21 @@ class BootstrapSpec:
 
 
 def bootstrap_spec(config: IdentityConfig, state: StateLocation = "local") -> BootstrapSpec:
-    """The bootstrap of ``config.backend``, its own state kept ``local``-ly or in the new bucket (``s3``)."""
+    """The bootstrap of ``config.backend``, its own state kept ``local``-ly or in the new bucket (``s3``).
+
+    Raises :class:`ConfigError` when ``[cloud]`` is set: HCP Terraform keeps the state, there is no bucket to make.
+    """
+    if config.cloud is not None:
+        raise ConfigError(
+            [
+                Problem(
+                    f"{config.origin}: cloud",
+                    f"organization {config.cloud.organization!r}",
+                    "keeps every stack's state on HCP Terraform, so there is no state bucket to create",
+                    "skip the bootstrap (docs/terraform-workflows.md#hcp-terraform), or remove [cloud] to use S3",
+                )
+            ]
+        )
     backend = config.backend
     own_state = BackendSpec.of(backend, STATE_KEY)
     return BootstrapSpec(
