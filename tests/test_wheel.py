@@ -211,9 +211,11 @@ def test_the_wheel_ships_the_package_and_its_templates_only(wheel: Path) -> None
 
     modules = {
         f"programmatic_iam/{path.relative_to(PACKAGE).as_posix()}"
-        for path in PACKAGE.rglob("*.py")
+        for pattern in ("*.py", "*.js")
+        for path in PACKAGE.rglob(pattern)
         if "__pycache__" not in path.parts
     }
+    assert "programmatic_iam/cdk/lazy_provider_aws.js" in modules
     templates = {
         f"programmatic_iam/templates/{path.relative_to(TEMPLATES).as_posix()}"
         for path in TEMPLATES.rglob("*")

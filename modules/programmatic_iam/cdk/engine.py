@@ -6,12 +6,17 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 import importlib
 import importlib.util
+import json
 import os
+from pathlib import Path
 import sys
 import types
 
 ENGINE_VARIABLE = "PROGRAMMATIC_IAM_ENGINE"
 """Names the engine (``cdktf`` or ``cdktn``); unset, the first one installed, in :data:`ENGINES` order."""
+PLAIN_LOAD_VARIABLE = "PROGRAMMATIC_IAM_PLAIN_LOAD"
+"""Set to ``1``: Node loads every provider module, as a plain cdktf app does (the tests compare the two)."""
+LAZY_PROVIDER_HOOK = Path(__file__).with_name("lazy_provider_aws.js")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +67,15 @@ def load_engine(
     - the AWS bindings' ``__init__`` imports all ~2,200 resource modules (12-15 s, up to 1.6 GB); an empty
       stand-in package with the real ``__path__`` lets the cdk layer import only the few it uses, with
       identical output;
-    - jsii prints a large end-of-life banner on Node 20 at every run, which says nothing about our output.
+    - jsii prints a large end-of-life banner on Node 20 at every run, which says nothing about our output;
+    - in Node, the bindings' ``index.js`` requires all ~2,200 modules too (2 s, 600 MB): a preload hook
+      (:data:`LAZY_PROVIDER_HOOK`, through ``NODE_OPTIONS``, which the jsii kernel inherits) makes it load
+      each on first use, for the one version it was checked against, with identical output; anything
+      else loads as before. ``$PROGRAMMATIC_IAM_PLAIN_LOAD=1`` turns it off.
     """
     environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    if environ.get(PLAIN_LOAD_VARIABLE) != "1" and LAZY_PROVIDER_HOOK.is_file():
+        environ["NODE_OPTIONS"] = with_preload(environ.get("NODE_OPTIONS", ""), LAZY_PROVIDER_HOOK)
     if engine.core != CORE_MODULE and CORE_MODULE not in modules:
         modules[CORE_MODULE] = importlib.import_module(engine.core)
     if AWS_MODULE in modules:
@@ -76,6 +87,12 @@ def load_engine(
     stand_in.__path__ = list(spec.submodule_search_locations)
     stand_in.__spec__ = spec
     modules[AWS_MODULE] = stand_in
+
+
+def with_preload(node_options: str, script: Path) -> str:
+    """``node_options`` with ``--require script`` added once (quoted: Node splits NODE_OPTIONS on spaces)."""
+    option = f"--require {json.dumps(str(script))}"
+    return node_options if option in node_options else f"{node_options} {option}".strip()
 
 
 def load_chosen_engine() -> Engine:
