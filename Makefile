@@ -64,8 +64,9 @@ typecheck: setup
 test: lint typecheck .venv-checkov/.setup-stamp
 	$(RUN) pytest
 
+# Our synth against a plain cdktf app, and our other commands; writes docs/performance.md and its chart.
 bench: setup
-	$(RUN) python bench/synth_speed.py
+	$(RUN) python bench/synth_speed.py --write-docs docs/performance.md
 
 docs: setup
 	$(RUN_MODULE) programmatic_iam.config.reference docs/configuration.md

@@ -1,6 +1,11 @@
-"""A plain cdktf app making the same resources as our default synth, imported the way the cdktf docs show."""
+"""A plain cdktf app making the same resources as our default synth, imported the way the cdktf docs show.
+
+``$BENCH_ENVIRONMENTS`` (comma-separated, default ``production``) makes one stack per environment, named as
+ours names them, so the benchmark compares like with like.
+"""
 
 import json
+import os
 
 from cdktf import App, S3Backend, TerraformOutput, TerraformStack
 from cdktf_cdktf_provider_aws.iam_access_key import IamAccessKey
@@ -10,7 +15,6 @@ from cdktf_cdktf_provider_aws.iam_user_policy_attachment import IamUserPolicyAtt
 from cdktf_cdktf_provider_aws.provider import AwsProvider
 from constructs import Construct
 
-STACK_NAME = "production-streammanager"
 REGION = "us-east-1"
 POLICY_DOCUMENT = json.dumps(
     {
@@ -32,8 +36,9 @@ class ProgrammaticAccessStack(TerraformStack):
 
     def __init__(self, scope: Construct, id: str) -> None:
         super().__init__(scope, id)
+        user_name = id  # the stack is named after its user, as ours are
         AwsProvider(self, "aws", region=REGION)
-        S3Backend(self, bucket="terraform-state", key=f"{STACK_NAME}/terraform.tfstate", region=REGION, encrypt=True)
+        S3Backend(self, bucket="terraform-state", key=f"{user_name}/terraform.tfstate", region=REGION, encrypt=True)
         # Same overrides as our stack, so both outputs are usable by the same Terraform and provider mirror.
         self.add_override("terraform.backend.s3.use_lockfile", True)
         self.add_override(
@@ -41,11 +46,11 @@ class ProgrammaticAccessStack(TerraformStack):
         )
         self.add_override("terraform.required_version", ">= 1.10.0")
 
-        user = IamUser(self, "user", name=STACK_NAME, path="/", force_destroy=False)
+        user = IamUser(self, "user", name=user_name, path="/", force_destroy=False)
         policy = IamPolicy(
             self,
             "policy",
-            name=f"{STACK_NAME}-programmatic-access",
+            name=f"{user_name}-programmatic-access",
             path="/",
             description="Programmatic access for streammanager in production",
             policy=POLICY_DOCUMENT,
@@ -65,7 +70,8 @@ class ProgrammaticAccessStack(TerraformStack):
 def main() -> None:
     """Synthesize into ``$CDKTF_OUTDIR`` (cdktf's ``App`` reads it), else ``cdktf.out``."""
     app = App()
-    ProgrammaticAccessStack(app, STACK_NAME)
+    for environment in os.environ.get("BENCH_ENVIRONMENTS", "production").split(","):
+        ProgrammaticAccessStack(app, f"{environment}-streammanager")
     app.synth()
 
 

@@ -1,204 +1,387 @@
-"""Time the default synth of our app against a plain cdktf app making the same resources, interleaved."""
+"""Our synth against a plain cdktf app making the same resources, interleaved in one run; and our other commands.
+
+Scenarios (``--only`` picks some):
+
+- ``warm``: the default synth (one environment), the jsii package cache as it is;
+- ``cold``: the same with an empty jsii package cache for every run (what a fresh CI runner sees);
+- ``envs-20``, ``envs-100``: 20 and 100 environments (stacks) in one synth;
+- ``commands``: ``check``, ``report`` and ``review`` (two real plans from ``bench/plans/``), each alone.
+
+Every run is a fresh process in an empty working folder writing into an empty output folder: nothing is
+reused from an earlier run. Ours and the plain app alternate (A B, then B A), so drift on the machine
+falls on both. Wall time is measured around the process; peak memory is the largest single process of
+its tree (Python, or the Node jsii kernel it starts), from ``/proc`` while it runs and ``wait4`` when it
+ends. ``--write-docs`` puts the figures and a chart into ``docs/performance.md``.
+"""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
 import json
 import os
 from pathlib import Path
+import platform
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-APPS: dict[str, Path] = {
-    "ours": REPO / "main.py",
-    "plain": REPO / "bench" / "plain_app.py",
+OURS = REPO / "main.py"
+PLAIN = REPO / "bench" / "plain_app.py"
+PLANS = [REPO / "bench" / "plans" / name / "plan.json" for name in ("create", "all-ec2")]
+SCENARIOS = ("warm", "cold", "envs-20", "envs-100", "commands")
+COMMANDS = {
+    "check": ["check"],
+    "report": ["report"],
+    "review": ["review", *map(str, PLANS)],
 }
-DEFAULT_ROUNDS = 5
+DOC_BEGIN = "<!-- BEGIN GENERATED: make bench -->"
+DOC_END = "<!-- END GENERATED: make bench -->"
 
 
 class BenchError(Exception):
-    """A child failed or the two apps did not synthesize comparable stacks."""
+    """A child failed, or the two apps did not synthesize comparable stacks."""
 
 
 @dataclass(frozen=True)
-class Shape:
-    """What must match between the two outputs for the timing comparison to be fair."""
-
-    stacks: frozenset[str]
-    resource_types: frozenset[str]
-    output_names: frozenset[str]
-    providers: frozenset[str]
-    backends: frozenset[str]
-
-    def describe(self) -> str:
-        return ", ".join(f"{field.name}={sorted(getattr(self, field.name))}" for field in fields(self))
-
-
-@dataclass(frozen=True)
-class Run:
-    """One synth: wall time, peak RSS and the shape of what it wrote."""
+class Measured:
+    """One process tree: its wall time, and the peak RSS of its largest process (MiB) and which one it was."""
 
     seconds: float
     peak_rss_mib: float
-    shape: Shape
+    peak_process: str
 
 
-def child_environment(outdir: Path) -> dict[str, str]:
-    """The caller's environment, minus anything that would make the two apps synthesize different things."""
-    env = dict(os.environ)
-    # A developer's IAM_CONFIG would replace our built-in default; the plain app has no config at all.
-    env.pop("IAM_CONFIG", None)
-    env["CDKTF_OUTDIR"] = str(outdir)
-    env["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = "20"
-    return env
+def measure(command: Sequence[str], cwd: Path, env: Mapping[str, str], log: Path) -> Measured:
+    """Run ``command`` to its end; fail with its output if it fails."""
+    peaks: dict[int, tuple[str, int]] = {}
+    with log.open("wb") as output:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, cwd=cwd, env=dict(env), stdout=output, stderr=subprocess.STDOUT)
+        stop = threading.Event()
+        sampler = threading.Thread(target=_sample_tree, args=(process.pid, peaks, stop), daemon=True)
+        sampler.start()
+        # wait4 gives the child's own rusage, with the descendants it waited for: ru_maxrss (KiB) is the
+        # largest of them. The sampler adds any descendant that was not waited for.
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+        stop.set()
+        sampler.join()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise BenchError(f"{' '.join(command)} exited with {process.returncode}:\n{log.read_text(errors='replace')}")
+    name, kib = max(peaks.values(), key=lambda item: item[1], default=("python", 0))
+    if usage.ru_maxrss > kib:
+        name, kib = "python or a child", usage.ru_maxrss
+    return Measured(seconds, kib / 1024, name)
 
 
-def run_app(name: str) -> Run:
-    """Synthesize one app in a fresh process, in an empty working folder, into an empty output folder."""
-    with tempfile.TemporaryDirectory(prefix=f"synth-speed-{name}-") as tmp:
+def _sample_tree(root: int, peaks: dict[int, tuple[str, int]], stop: threading.Event) -> None:
+    """Every 10 ms, the high-water RSS (VmHWM) of every process under ``root``."""
+    while not stop.is_set():
+        for pid in _tree(root):
+            try:
+                status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+            except OSError:
+                continue
+            found = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+            name = re.search(r"^Name:\s+(\S+)", status, re.MULTILINE)
+            if found and name:
+                kib = int(found.group(1))
+                if kib > peaks.get(pid, ("", 0))[1]:
+                    peaks[pid] = (name.group(1), kib)
+        stop.wait(0.01)
+
+
+def _tree(root: int) -> list[int]:
+    pids, index = [root], 0
+    while index < len(pids):
+        try:
+            for task in Path(f"/proc/{pids[index]}/task").iterdir():
+                pids += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            pass
+        index += 1
+    return pids
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The two apps
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def environment_names(count: int) -> list[str]:
+    """The environments of a scenario: the built-in default's one, or ``e001``... for many."""
+    return ["production"] if count == 1 else [f"e{index:03d}" for index in range(1, count + 1)]
+
+
+def app_run(app: str, environments: int, *, cold: bool) -> Measured:
+    """One synth of ``app`` (``ours`` or ``plain``) in a fresh folder; checks what it wrote."""
+    with tempfile.TemporaryDirectory(prefix=f"bench-{app}-") as tmp:
         work = Path(tmp)
         cwd, outdir = work / "cwd", work / "out"
         cwd.mkdir()
-        # Files, not pipes: nothing reads the pipes while we block in wait4, so a chatty child could stall.
-        with (work / "stdout").open("wb") as out, (work / "stderr").open("wb") as err:
-            start = time.perf_counter()
-            process = subprocess.Popen(
-                [sys.executable, str(APPS[name])], cwd=cwd, env=child_environment(outdir), stdout=out, stderr=err
-            )
-            # wait4 gives this child's own rusage; RUSAGE_CHILDREN would be the maximum over every child so far.
-            # Its ru_maxrss (KiB on Linux) is the largest single process of the tree that was reaped, i.e. the
-            # Python process or its Node jsii kernel, whichever peaked higher; not their sum.
-            _, status, usage = os.wait4(process.pid, 0)
-            seconds = time.perf_counter() - start
-        process.returncode = os.waitstatus_to_exitcode(status)
-        if process.returncode != 0:
-            stderr = (work / "stderr").read_text(encoding="utf-8", errors="replace")
-            raise BenchError(f"{name} ({APPS[name].name}) exited with {process.returncode}; its stderr:\n{stderr}")
-        return Run(seconds=seconds, peak_rss_mib=usage.ru_maxrss / 1024, shape=read_shape(name, outdir))
-
-
-def read_shape(name: str, outdir: Path) -> Shape:
-    """Stack names, resource types, output names, providers and backends of every synthesized stack."""
-    documents = sorted(outdir.glob("stacks/*/cdk.tf.json"))
-    if not documents:
-        raise BenchError(f"{name} exited with 0 but wrote no stacks/*/cdk.tf.json under its output folder")
-    stacks: set[str] = set()
-    resource_types: set[str] = set()
-    output_names: set[str] = set()
-    providers: set[str] = set()
-    backends: set[str] = set()
-    for document in documents:
-        synthesized: dict[str, Any] = json.loads(document.read_text(encoding="utf-8"))
-        stacks.add(document.parent.name)
-        resource_types.update(synthesized.get("resource", {}))
-        output_names.update(synthesized.get("output", {}))
-        providers.update(synthesized.get("provider", {}))
-        backends.update(synthesized.get("terraform", {}).get("backend", {}))
-    return Shape(
-        frozenset(stacks), frozenset(resource_types), frozenset(output_names), frozenset(providers), frozenset(backends)
-    )
-
-
-def check_same_shape(runs: dict[str, list[Run]]) -> None:
-    """Fail unless every run of every app wrote the same stacks, resource types, outputs and backend."""
-    expected_name, expected_runs = next(iter(runs.items()))
-    expected = expected_runs[0].shape
-    for name, app_runs in runs.items():
-        for run in app_runs:
-            if run.shape != expected:
-                raise BenchError(
-                    "the apps do not synthesize the same thing, so their times are not comparable:\n"
-                    f"  {expected_name}: {expected.describe()}\n  {name}: {run.shape.describe()}"
+        env = {k: v for k, v in os.environ.items() if k != "IAM_CONFIG"}
+        env.update(CDKTF_OUTDIR=str(outdir), JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20")
+        env["PYTHONPATH"] = str(REPO / "modules")
+        if cold:
+            env["JSII_RUNTIME_PACKAGE_CACHE_ROOT"] = str(work / "jsii-cache")
+        names = environment_names(environments)
+        if app == "ours":
+            if environments > 1:
+                (cwd / "iam.toml").write_text(
+                    "".join(f'[[environments]]\nname = "{name}"\nregion = "us-east-1"\n\n' for name in names),
+                    encoding="utf-8",
                 )
+            command = [sys.executable, str(OURS)]
+        else:
+            env["BENCH_ENVIRONMENTS"] = ",".join(names)
+            command = [sys.executable, str(PLAIN)]
+        measured = measure(command, cwd, env, work / "log")
+        written = sorted(path.parent.name for path in outdir.glob("stacks/*/cdk.tf.json"))
+        expected = sorted(f"{name}-streammanager" for name in names)
+        if written != expected:
+            raise BenchError(f"{app} wrote stacks {written[:3]}..., not {expected[:3]}...: not comparable")
+        kinds = {
+            kind
+            for path in outdir.glob("stacks/*/cdk.tf.json")
+            for kind in json.loads(path.read_text(encoding="utf-8")).get("resource", {})
+        }
+        if kinds != RESOURCE_KINDS:
+            raise BenchError(f"{app} made {sorted(kinds)}, not {sorted(RESOURCE_KINDS)}: not comparable")
+        return measured
 
 
-def summarize(runs: Sequence[Run]) -> dict[str, Any]:
+RESOURCE_KINDS = {"aws_iam_access_key", "aws_iam_policy", "aws_iam_user", "aws_iam_user_policy_attachment"}
+
+
+def command_run(name: str) -> Measured:
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
+        env = {k: v for k, v in os.environ.items() if k != "IAM_CONFIG"}
+        env["PYTHONPATH"] = str(REPO / "modules")
+        command = [sys.executable, "-m", "programmatic_iam", *COMMANDS[name]]
+        return measure(command, Path(tmp), env, Path(tmp) / "log")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Scenarios
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def interleaved(
+    runs: Mapping[str, Callable[[], Measured]], rounds: int, progress: Callable[[str], None]
+) -> dict[str, list[Measured]]:
+    """One untimed warm-up of each, then ``rounds`` rounds, the order reversed every other round."""
+    for run in runs.values():
+        run()
+    names = list(runs)
+    results: dict[str, list[Measured]] = {name: [] for name in names}
+    for index in range(rounds):
+        for name in names if index % 2 == 0 else names[::-1]:
+            measured = runs[name]()
+            results[name].append(measured)
+            progress(f"round {index + 1}/{rounds}: {name} {measured.seconds:.2f} s {measured.peak_rss_mib:.0f} MiB")
+    return results
+
+
+def summary(runs: Sequence[Measured]) -> dict[str, Any]:
     seconds = [run.seconds for run in runs]
     rss = [run.peak_rss_mib for run in runs]
     return {
+        "runs": len(runs),
         "seconds": seconds,
-        "peak_rss_mib": rss,
         "median_seconds": statistics.median(seconds),
         "min_seconds": min(seconds),
         "max_seconds": max(seconds),
+        "peak_rss_mib": rss,
         "median_peak_rss_mib": statistics.median(rss),
+        "peak_process": max(runs, key=lambda run: run.peak_rss_mib).peak_process,
     }
 
 
-def render_table(summary: dict[str, dict[str, Any]], ratio_seconds: float, ratio_rss: float) -> str:
-    lines = [f"{'app':<6} {'runs':>4} {'median s':>9} {'min s':>7} {'max s':>7} {'median peak RSS MiB':>20}"]
-    for name, numbers in summary.items():
-        lines.append(
-            f"{name:<6} {len(numbers['seconds']):>4} {numbers['median_seconds']:>9.2f} {numbers['min_seconds']:>7.2f}"
-            f" {numbers['max_seconds']:>7.2f} {numbers['median_peak_rss_mib']:>20.0f}"
+def run_scenarios(scenarios: Sequence[str], rounds: int, progress: Callable[[str], None]) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for scenario in scenarios:
+        progress(f"scenario {scenario}")
+        if scenario == "commands":
+            measured = interleaved({name: partial(command_run, name) for name in COMMANDS}, rounds, progress)
+            results[scenario] = {name: summary(runs) for name, runs in measured.items()}
+            continue
+        environments = int(scenario.split("-")[1]) if scenario.startswith("envs-") else 1
+        cold = scenario == "cold"
+        measured = interleaved(
+            {app: partial(app_run, app, environments, cold=cold) for app in ("ours", "plain")}, rounds, progress
         )
-    lines.append(f"plain/ours (medians): time {ratio_seconds:.2f}x, peak RSS {ratio_rss:.2f}x")
-    lines.append("peak RSS: the largest single process (Python or its Node jsii kernel), from os.wait4; not their sum")
+        apps = {app: summary(runs) for app, runs in measured.items()}
+        results[scenario] = {
+            "environments": environments,
+            "cold": cold,
+            "apps": apps,
+            "time_ratio": apps["ours"]["median_seconds"] / apps["plain"]["median_seconds"],
+            "memory_ratio": apps["ours"]["median_peak_rss_mib"] / apps["plain"]["median_peak_rss_mib"],
+        }
+    return results
+
+
+def machine() -> dict[str, Any]:
+    cpu = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.MULTILINE)
+    memory = re.search(r"^MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text(), re.MULTILINE)
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    return {
+        "cpu": cpu.group(1).strip() if cpu else platform.processor(),
+        "cpus": os.cpu_count(),
+        "memory_gib": round(int(memory.group(1)) / 1024 / 1024) if memory else None,
+        "system": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "node": node,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# docs/performance.md
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def render_figures(result: Mapping[str, Any]) -> str:
+    """The generated part of docs/performance.md: the machine, a table per kind of scenario, the chart."""
+    info = result["machine"]
+    lines = [
+        f"Measured by `make bench` on {result['date']}: {info['cpu']}, {info['cpus']} CPUs, "
+        f"{info['memory_gib']} GiB, {info['system']}, Python {info['python']}, Node.js {info['node']}; "
+        f"{result['rounds']} timed rounds per scenario after one warm-up, 1-minute load average "
+        f"{result['load_before']:.2f} before and {result['load_after']:.2f} after.",
+        "",
+    ]
+    synths = [(name, data) for name, data in result["scenarios"].items() if name != "commands"]
+    if synths:
+        lines += [
+            "| scenario | ours: median s (min-max) | plain: median s (min-max) | time ours/plain | "
+            "ours: peak MiB | plain: peak MiB | memory ours/plain |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name, data in synths:
+            ours, plain = data["apps"]["ours"], data["apps"]["plain"]
+            lines.append(
+                f"| {SCENARIO_LABELS[name]} | {_spread(ours)} | {_spread(plain)} | **{data['time_ratio']:.2f}** | "
+                f"{ours['median_peak_rss_mib']:.0f} ({ours['peak_process']}) | "
+                f"{plain['median_peak_rss_mib']:.0f} ({plain['peak_process']}) | **{data['memory_ratio']:.2f}** |"
+            )
+        scenarios = result["scenarios"]
+        if "warm" in scenarios and "envs-100" in scenarios:
+            one = scenarios["warm"]["apps"]["ours"]["median_seconds"]
+            hundred = scenarios["envs-100"]["apps"]["ours"]["median_seconds"]
+            lines += ["", f"100 environments take {hundred / one:.2f} times as long as one (ours)."]
+        lines.append("")
+    if "commands" in result["scenarios"]:
+        lines += ["| command (ours, no cdktf, no Node) | median s (min-max) | peak MiB |", "|---|---|---|"]
+        for name, data in result["scenarios"]["commands"].items():
+            lines.append(f"| `{' '.join(COMMANDS[name][:1])}` | {_spread(data)} | {data['median_peak_rss_mib']:.0f} |")
+        lines.append("")
+    if synths:
+        lines += ["![Median synth time and peak memory, ours against the plain app](performance.svg)", ""]
     return "\n".join(lines)
 
 
-def benchmark(rounds: int, progress: bool) -> dict[str, Any]:
-    """One untimed warm-up of each app, then ``rounds`` rounds alternating which app goes first."""
-    load_before = os.getloadavg()
-    warm_up = {name: [run_app(name)] for name in APPS}
-    check_same_shape(warm_up)
-    names = list(APPS)
-    runs: dict[str, list[Run]] = {name: [] for name in names}
-    for round_index in range(rounds):
-        # Alternating the order spreads drift (page cache, a neighbour's load) evenly over both apps.
-        order = names if round_index % 2 == 0 else names[::-1]
-        for name in order:
-            run = run_app(name)
-            runs[name].append(run)
-            if progress:
-                print(f"round {round_index + 1}/{rounds}: {name} {run.seconds:.2f} s", file=sys.stderr)
-    check_same_shape(runs)
-    summary = {name: summarize(app_runs) for name, app_runs in runs.items()}
-    return {
-        "rounds": rounds,
-        "python": sys.version.split()[0],
-        "cpu_count": os.cpu_count(),
-        "load_average_1m": {"before": load_before[0], "after": os.getloadavg()[0]},
-        "shape": {field.name: sorted(getattr(warm_up["ours"][0].shape, field.name)) for field in fields(Shape)},
-        "apps": summary,
-        "ratio_plain_over_ours": {
-            "median_seconds": summary["plain"]["median_seconds"] / summary["ours"]["median_seconds"],
-            "median_peak_rss": summary["plain"]["median_peak_rss_mib"] / summary["ours"]["median_peak_rss_mib"],
-        },
-    }
+SCENARIO_LABELS = {
+    "warm": "default synth, warm jsii cache",
+    "cold": "default synth, empty jsii cache",
+    "envs-20": "20 environments",
+    "envs-100": "100 environments",
+}
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
+def _spread(data: Mapping[str, Any]) -> str:
+    return f"{data['median_seconds']:.2f} ({data['min_seconds']:.2f}-{data['max_seconds']:.2f})"
+
+
+def write_chart(result: Mapping[str, Any], path: Path) -> None:
+    """Two bar charts side by side: median seconds and median peak MiB, ours and plain, per scenario."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    synths = [(name, data) for name, data in result["scenarios"].items() if name != "commands"]
+    labels = [SCENARIO_LABELS[name] for name, _ in synths]
+    figure, axes = plt.subplots(1, 2, figsize=(11, 0.9 + 0.8 * len(synths)))
+    for axis, key, unit in ((axes[0], "median_seconds", "seconds"), (axes[1], "median_peak_rss_mib", "peak MiB")):
+        positions = range(len(synths))
+        for offset, app, color in ((-0.2, "plain", "#b0b0b0"), (0.2, "ours", "#2f6fb0")):
+            values = [data["apps"][app][key] for _, data in synths]
+            bars = axis.barh([p + offset for p in positions], values, height=0.38, color=color, label=app)
+            axis.bar_label(bars, fmt="%.1f" if key == "median_seconds" else "%.0f", padding=3, fontsize=8)
+        axis.set_yticks(list(positions), labels if axis is axes[0] else [""] * len(labels))
+        axis.invert_yaxis()
+        axis.set_xlabel(unit)
+        axis.margins(x=0.15)
+    axes[0].legend(loc="lower right")
+    figure.tight_layout()
+    plt.rcParams["svg.hashsalt"] = "performance"
+    figure.savefig(path, format="svg", metadata={"Date": None})
+    plt.close(figure)
+
+
+def _generated_block(document: Path) -> tuple[str, str]:
+    """The text of ``document`` before and after its generated block."""
+    text = document.read_text(encoding="utf-8")
+    if DOC_BEGIN not in text or DOC_END not in text:
+        raise BenchError(f"{document} has no {DOC_BEGIN} ... {DOC_END} block to fill")
+    head, rest = text.split(DOC_BEGIN, 1)
+    return head, rest.split(DOC_END, 1)[1]
+
+
+def write_docs(result: Mapping[str, Any], document: Path) -> None:
+    """Replace the generated block of ``document`` with the figures, and write the chart beside it."""
+    head, tail = _generated_block(document)
+    document.write_text(f"{head}{DOC_BEGIN}\n{render_figures(result)}\n{DOC_END}{tail}", encoding="utf-8")
+    if any(name != "commands" for name in result["scenarios"]):
+        write_chart(result, document.with_suffix(".svg"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=positive_int, default=DEFAULT_ROUNDS, help="timed runs of each app")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the numbers to this file")
-    parser.add_argument("--quiet", action="store_true", help="no per-run progress on stderr")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per scenario (default 5)")
+    parser.add_argument("--only", nargs="+", choices=SCENARIOS, default=list(SCENARIOS), help="scenarios to run")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write every figure to this file")
+    parser.add_argument("--write-docs", type=Path, metavar="MD", help="fill the generated block of this page")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+
+    def progress(line: str) -> None:
+        if not args.quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    load_before = os.getloadavg()[0]
     try:
-        result = benchmark(args.rounds, progress=not args.quiet)
+        if args.write_docs:  # before minutes of measuring, not after
+            _generated_block(args.write_docs)
+        scenarios = run_scenarios(args.only, args.rounds, progress)
     except BenchError as error:
-        print(f"synth_speed: {error}", file=sys.stderr)
+        print(f"bench: {error}", file=sys.stderr)
         return 1
-    ratio = result["ratio_plain_over_ours"]
-    print(render_table(result["apps"], ratio["median_seconds"], ratio["median_peak_rss"]))
-    load = result["load_average_1m"]
-    print(f"{result['cpu_count']} CPUs, 1-min load average {load['before']:.2f} before, {load['after']:.2f} after")
-    if args.json is not None:
+    result = {
+        "date": time.strftime("%Y-%m-%d"),
+        "rounds": args.rounds,
+        "machine": machine(),
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
+        "scenarios": scenarios,
+    }
+    print(render_figures(result))
+    if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    if args.write_docs:
+        write_docs(result, args.write_docs)
     return 0
 
 
