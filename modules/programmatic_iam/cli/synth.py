@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
+import importlib
 from pathlib import Path
+import threading
 
 from ..errors import ConfigError
 from ..spec import Blueprint
@@ -32,12 +34,15 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
     under_cli = run_by_cdktf_cli(context.environ)
     # Under the cdktf CLI, stdout reads as the user would read the app's own stderr (see CDKTF_CLI_VARIABLE).
     report = context.stdout if under_cli else context.stderr
+    engine = EngineStart()
     try:
         blueprint = load_blueprint(context.environ, context.cwd)
     except ConfigError as error:
+        engine.wait()  # the kernel it started then stops in order, not killed halfway through its start
         return report_problems(error, report)
     report_notices(blueprint.notices, report)
     outdir = Path(context.environ.get(OUTDIR_VARIABLE) or DEFAULT_OUTDIR)
+    engine.wait()
     try:
         synthesize(blueprint, context.cwd / outdir, keep_removed_stacks=under_cli)
     except OSError as error:
@@ -45,9 +50,32 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
     return EXIT_OK
 
 
+class EngineStart:
+    """Imports the cdk layer in a thread: Node starts and loads cdktf and the provider while Python checks the
+    configuration (about half a second saved; docs/performance.md). Nothing is synthesized before the
+    configuration has passed; a bad one only costs the started kernel, which stops with the process."""
+
+    def __init__(self) -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._start, name="engine-start", daemon=True)
+        self._thread.start()
+
+    def _start(self) -> None:
+        try:
+            importlib.import_module("..cdk", __package__)
+        except BaseException as error:  # re-raised in the main thread by wait()
+            self._error = error
+
+    def wait(self) -> None:
+        """Until the cdk layer is imported; raises what the import raised."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
 def synthesize(blueprint: Blueprint, outdir: Path, *, keep_removed_stacks: bool = False) -> None:
     """Synthesize every stack into ``outdir`` through a staging folder (see :func:`synthesize_via_staging`)."""
-    from ..cdk import build_app  # cdktf and Node start only once the config is known to be good
+    from ..cdk import build_app
 
     synthesize_via_staging(
         lambda staging: build_app(blueprint, staging), outdir, keep_removed_stacks=keep_removed_stacks
