@@ -5,7 +5,7 @@ import sys
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "modules"))
 
-from programmatic_iam.cli import main
+from programmatic_iam.cli import exit_process, main
 
 if __name__ == "__main__":
-    sys.exit(main(["synth"]))
+    exit_process(main(["synth"]))

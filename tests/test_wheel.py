@@ -225,7 +225,7 @@ def test_the_wheel_ships_the_package_and_its_templates_only(wheel: Path) -> None
     assert modules | templates <= names
     assert {name.split("/")[0] for name in names} == {"programmatic_iam", dist_info}
     assert not {name for name in names if name.endswith((".pyc", ".egg-info")) or "/tests/" in name}
-    assert "programmatic-iam = programmatic_iam.cli:main" in entry_points
+    assert "programmatic-iam = programmatic_iam.cli:console" in entry_points
     declared = {
         Requirement(line.partition(":")[2]) for line in metadata.splitlines() if line.startswith("Requires-Dist:")
     }

@@ -1,7 +1,5 @@
 """``python -m programmatic_iam COMMAND``."""
 
-import sys
+from .cli import exit_process, main
 
-from .cli import main
-
-sys.exit(main())
+exit_process(main())
