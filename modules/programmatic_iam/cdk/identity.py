@@ -57,7 +57,7 @@ class ProgrammaticIdentity(ReadablyAddressed):
     def __init__(self, scope: Construct, id: str, spec: IdentitySpec, address_prefix: str | None = None) -> None:
         super().__init__(scope, id, address_prefix)
         self._make(spec)
-        self._guard_addresses()
+        self._finish_addresses()
 
     def _make(self, spec: IdentitySpec) -> None:
         if not isinstance(spec.principal, UserPrincipal):
@@ -195,7 +195,7 @@ class InstanceProfileIdentity(ReadablyAddressed):
     def __init__(self, scope: Construct, id: str, spec: IdentitySpec, address_prefix: str | None = None) -> None:
         super().__init__(scope, id, address_prefix)
         self._make(spec)
-        self._guard_addresses()
+        self._finish_addresses()
 
     def _make(self, spec: IdentitySpec) -> None:
         role = spec.principal

@@ -49,7 +49,7 @@ class StateBucket(ReadablyAddressed):
     def __init__(self, scope: Construct, id: str, spec: StateBucketSpec) -> None:
         super().__init__(scope, id)
         self._make(spec)
-        self._guard_addresses()
+        self._finish_addresses()
 
     def _make(self, spec: StateBucketSpec) -> None:
         # No force_destroy: deleting a bucket that still holds state must fail.
