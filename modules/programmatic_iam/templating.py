@@ -116,6 +116,21 @@ def variables_used(source: str) -> set[str]:
     return {node.name for node in parsed.find_all(nodes.Name) if node.ctx == "load"}
 
 
+# Templates are parsed and compiled once per process: every environment renders the same naming templates,
+# and compiling them again took 15 ms per environment (docs/performance.md). A failure is not cached.
+@lru_cache(maxsize=512)
+def _undeclared(source: str, partials: tuple[Path, ...]) -> frozenset[str]:
+    """The variables (and unknown filters and tests) ``source`` uses; raises its syntax error."""
+    environment = _sandbox_with_partials(partials) if partials else sandbox()
+    return frozenset(meta.find_undeclared_variables(environment.parse(source)))
+
+
+@lru_cache(maxsize=512)
+def _compiled(source: str, partials: tuple[Path, ...]) -> jinja2.Template:
+    environment = _sandbox_with_partials(partials) if partials else sandbox()
+    return environment.from_string(source)
+
+
 def render(
     source: str, variables: Mapping[str, Any], *, where: str, partials: tuple[Path, ...] = ()
 ) -> tuple[str | None, list[Problem]]:
@@ -123,10 +138,8 @@ def render(
 
     ``partials``: folders whose templates ``{% include %}`` and ``{% import %}`` may load (none by default).
     """
-    environment = _sandbox_with_partials(partials) if partials else sandbox()
     try:
-        parsed = environment.parse(source)
-        undeclared = meta.find_undeclared_variables(parsed)  # also finds unknown filters and tests
+        undeclared = _undeclared(source, partials)
     except jinja2.TemplateSyntaxError as error:
         return None, [
             Problem(
@@ -148,7 +161,7 @@ def render(
             for name in unknown
         ]
     try:
-        return environment.from_string(parsed).render(**variables), []
+        return _compiled(source, partials).render(**variables), []
     except jinja2.TemplateNotFound as error:
         if not partials:
             why = (
