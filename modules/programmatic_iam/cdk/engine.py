@@ -74,12 +74,12 @@ def load_engine(
       else loads as before. ``$PROGRAMMATIC_IAM_PLAIN_LOAD=1`` turns it off.
     """
     environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-    if environ.get(PLAIN_LOAD_VARIABLE) != "1" and LAZY_PROVIDER_HOOK.is_file():
-        environ["NODE_OPTIONS"] = with_preload(environ.get("NODE_OPTIONS", ""), LAZY_PROVIDER_HOOK)
     if engine.core != CORE_MODULE and CORE_MODULE not in modules:
         modules[CORE_MODULE] = importlib.import_module(engine.core)
     if AWS_MODULE in modules:
         return
+    if environ.get(PLAIN_LOAD_VARIABLE) != "1" and LAZY_PROVIDER_HOOK.is_file():
+        environ["NODE_OPTIONS"] = with_preload(environ.get("NODE_OPTIONS", ""), LAZY_PROVIDER_HOOK)
     spec = importlib.util.find_spec(engine.aws)
     if spec is None or spec.submodule_search_locations is None:
         raise EngineError(f"{engine.aws} is not installed; run the setup command in README.md")
