@@ -5,6 +5,8 @@ Scenarios (``--only`` picks some):
 - ``warm``: the default synth (one environment), the jsii package cache as it is;
 - ``cold``: the same with an empty jsii package cache for every run (what a fresh CI runner sees);
 - ``envs-20``, ``envs-100``: 20 and 100 environments (stacks) in one synth;
+- ``cuts``: the default synth three ways: the plain app, ours loading every provider module in Node
+  (``$PROGRAMMATIC_IAM_PLAIN_LOAD=1``: only the Python-side cut), and ours as it ships;
 - ``commands``: ``check``, ``report`` and ``review`` (two real plans from ``bench/plans/``), each alone.
 
 Every run is a fresh process in an empty working folder writing into an empty output folder: nothing is
@@ -37,7 +39,8 @@ REPO = Path(__file__).resolve().parent.parent
 OURS = REPO / "main.py"
 PLAIN = REPO / "bench" / "plain_app.py"
 PLANS = [REPO / "bench" / "plans" / name / "plan.json" for name in ("create", "all-ec2")]
-SCENARIOS = ("warm", "cold", "envs-20", "envs-100", "commands")
+SCENARIOS = ("warm", "cold", "envs-20", "envs-100", "cuts", "commands")
+CUT_APPS = {"plain": "the plain cdktf app", "ours-eager": "ours, every provider module in Node", "ours": "ours"}
 COMMANDS = {
     "check": ["check"],
     "report": ["report"],
@@ -135,7 +138,9 @@ def app_run(app: str, environments: int, *, cold: bool) -> Measured:
         if cold:
             env["JSII_RUNTIME_PACKAGE_CACHE_ROOT"] = str(work / "jsii-cache")
         names = environment_names(environments)
-        if app == "ours":
+        if app in ("ours", "ours-eager"):
+            if app == "ours-eager":
+                env["PROGRAMMATIC_IAM_PLAIN_LOAD"] = "1"
             if environments > 1:
                 (cwd / "iam.toml").write_text(
                     "".join(f'[[environments]]\nname = "{name}"\nregion = "us-east-1"\n\n' for name in names),
@@ -215,6 +220,10 @@ def run_scenarios(scenarios: Sequence[str], rounds: int, progress: Callable[[str
             measured = interleaved({name: partial(command_run, name) for name in COMMANDS}, rounds, progress)
             results[scenario] = {name: summary(runs) for name, runs in measured.items()}
             continue
+        if scenario == "cuts":
+            measured = interleaved({app: partial(app_run, app, 1, cold=False) for app in CUT_APPS}, rounds, progress)
+            results[scenario] = {app: summary(runs) for app, runs in measured.items()}
+            continue
         environments = int(scenario.split("-")[1]) if scenario.startswith("envs-") else 1
         cold = scenario == "cold"
         measured = interleaved(
@@ -260,7 +269,7 @@ def render_figures(result: Mapping[str, Any]) -> str:
         f"{result['load_before']:.2f} before and {result['load_after']:.2f} after.",
         "",
     ]
-    synths = [(name, data) for name, data in result["scenarios"].items() if name != "commands"]
+    synths = [(name, data) for name, data in result["scenarios"].items() if name in SCENARIO_LABELS]
     if synths:
         lines += [
             "| scenario | ours: median s (min-max) | plain: median s (min-max) | time ours/plain | "
@@ -279,6 +288,19 @@ def render_figures(result: Mapping[str, Any]) -> str:
             one = scenarios["warm"]["apps"]["ours"]["median_seconds"]
             hundred = scenarios["envs-100"]["apps"]["ours"]["median_seconds"]
             lines += ["", f"100 environments take {hundred / one:.2f} times as long as one (ours)."]
+        lines.append("")
+    if "cuts" in result["scenarios"]:
+        cuts = result["scenarios"]["cuts"]
+        plain = cuts["plain"]
+        lines += ["| the default synth, warm | median s (min-max) | peak MiB | time / plain | memory / plain |"]
+        lines.append("|---|---|---|---|---|")
+        for app, label in CUT_APPS.items():
+            data = cuts[app]
+            lines.append(
+                f"| {label} | {_spread(data)} | {data['median_peak_rss_mib']:.0f} ({data['peak_process']}) | "
+                f"{data['median_seconds'] / plain['median_seconds']:.2f} | "
+                f"{data['median_peak_rss_mib'] / plain['median_peak_rss_mib']:.2f} |"
+            )
         lines.append("")
     if "commands" in result["scenarios"]:
         lines += ["| command (ours, no cdktf, no Node) | median s (min-max) | peak MiB |", "|---|---|---|"]
@@ -309,7 +331,7 @@ def write_chart(result: Mapping[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    synths = [(name, data) for name, data in result["scenarios"].items() if name != "commands"]
+    synths = [(name, data) for name, data in result["scenarios"].items() if name in SCENARIO_LABELS]
     labels = [SCENARIO_LABELS[name] for name, _ in synths]
     figure, axes = plt.subplots(1, 2, figsize=(11, 0.9 + 0.8 * len(synths)))
     for axis, key, unit in ((axes[0], "median_seconds", "seconds"), (axes[1], "median_peak_rss_mib", "peak MiB")):
@@ -342,7 +364,7 @@ def write_docs(result: Mapping[str, Any], document: Path) -> None:
     """Replace the generated block of ``document`` with the figures, and write the chart beside it."""
     head, tail = _generated_block(document)
     document.write_text(f"{head}{DOC_BEGIN}\n{render_figures(result)}\n{DOC_END}{tail}", encoding="utf-8")
-    if any(name != "commands" for name in result["scenarios"]):
+    if any(name in SCENARIO_LABELS for name in result["scenarios"]):
         write_chart(result, document.with_suffix(".svg"))
 
 
