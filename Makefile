@@ -11,6 +11,21 @@ export PIPENV_IGNORE_VIRTUALENVS := 1
 export CHECKPOINT_DISABLE := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
+# The engine (docs/engines.md): cdktf, the default, or cdktn (CDK Terrain), as in `make test ENGINE=cdktn`.
+# Each has an environment of its own, pinned by the Pipfile and package.json of its folder: the top level or engines/cdktn/.
+ENGINE ?= cdktf
+ifeq ($(ENGINE),cdktf)
+ENGINE_HOME :=
+else ifeq ($(ENGINE),cdktn)
+ENGINE_HOME := engines/cdktn/
+else
+$(error ENGINE=$(ENGINE) is not an engine we ship: use cdktf (the default) or cdktn; see docs/engines.md)
+endif
+export PROGRAMMATIC_IAM_ENGINE := $(ENGINE)
+# `pipenv run`, ours and the one in cdktf.json's app command, then runs in the engine's environment.
+export PIPENV_PIPFILE := $(CURDIR)/$(ENGINE_HOME)Pipfile
+CDK_CLI := $(ENGINE_HOME)node_modules/.bin/$(ENGINE)
+
 PIPENV := $(shell command -v pipenv 2>/dev/null || echo python3 -m pipenv)
 RUN := $(PIPENV) run
 # Modules run with `python -m` need the library on the path (main.py adds it itself).
@@ -19,15 +34,21 @@ BOOTSTRAP_STACK := cdktf.out.bootstrap/stacks/terraform-state
 
 .PHONY: setup synth check report deploy test lint typecheck unit bench clean docs review-example bootstrap bootstrap-apply demo emulator
 
-setup: .venv/.setup-stamp node_modules/.setup-stamp
+setup: $(ENGINE_HOME).venv/.setup-stamp $(ENGINE_HOME)node_modules/.setup-stamp
 
-.venv/.setup-stamp: Pipfile
+# Either engine's environment; `make test ENGINE=cdktn` needs both, to compare CDK Terrain with cdktf.
+define install_environment
 	@python3 -m pipenv --version >/dev/null 2>&1 || python3 -m pip install --quiet "pipenv==$(PIPENV_VERSION)"
-	$(PIPENV) install --dev
+	PIPENV_PIPFILE=$(CURDIR)/$< $(PIPENV) install --dev
 	@touch $@
+endef
+.venv/.setup-stamp: Pipfile
+	$(install_environment)
+engines/%/.venv/.setup-stamp: engines/%/Pipfile
+	$(install_environment)
 
-node_modules/.setup-stamp: package.json
-	npm install --no-audit --no-fund
+$(ENGINE_HOME)node_modules/.setup-stamp: $(ENGINE_HOME)package.json
+	npm install --prefix ./$(ENGINE_HOME) --no-audit --no-fund
 	@touch $@
 
 # checkov, for the security gates of the tests, in an environment of its own: it pins cloudsplaining < 0.8,
@@ -41,7 +62,7 @@ CHECKOV_VERSION := 3.3.30
 # `check` first: a bad configuration is then reported once, plainly (the cdktf CLI repeats an app's output).
 synth: setup
 	$(RUN_MODULE) programmatic_iam check --quiet
-	npx cdktf synth
+	$(CDK_CLI) synth
 
 # Every problem and warning of iam.toml (or $IAM_CONFIG), without cdktf; writes nothing.
 check: setup
@@ -52,16 +73,21 @@ report: setup
 	$(RUN_MODULE) programmatic_iam report
 
 deploy: setup
-	npx cdktf deploy --skip-provider-lock
+	$(CDK_CLI) deploy --skip-provider-lock
 
 lint: setup
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 
+# Under CDK Terrain, stubs point cdktf's module names at its modules, so mypy checks the cdk layer against
+# the engine it runs on (modules/programmatic_iam_dev/engine_stubs.py); under cdktf there are none.
+ENGINE_STUBS := $(ENGINE_HOME).venv/engine-stubs
 typecheck: setup
-	$(RUN) mypy
+	$(RUN_MODULE) programmatic_iam_dev.engine_stubs $(ENGINE_STUBS)
+	MYPYPATH=$(ENGINE_STUBS) $(RUN) mypy
 
-test: lint typecheck .venv-checkov/.setup-stamp
+# CDK Terrain's run also compares its stacks with cdktf's (tests/test_engines.py): it needs both environments.
+test: lint typecheck .venv-checkov/.setup-stamp $(if $(ENGINE_HOME),.venv/.setup-stamp)
 	$(RUN) pytest
 
 # Our synth against a plain cdktf app, and our other commands; writes docs/performance.md and its chart.

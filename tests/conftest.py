@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+import os
 
 import pytest
 
 from programmatic_iam_dev.emulator import AwsEmulator, running_emulator
+from tests.support.engines import RUN_ENGINE, engine_environment
 from tests.support.terraform import Terraform, terraform_cli
+
+# What the tests start (main.py, the CDK CLI and its `pipenv run`) uses this run's engine, with or without make.
+os.environ.update(engine_environment(RUN_ENGINE))
 
 # Before any test module imports it, so that its checks (granted_actions) report like a test's own asserts.
 pytest.register_assert_rewrite("tests.support.helpers")

@@ -31,6 +31,7 @@ from .spec import (
     UserPrincipal,
 )
 from .templating import render
+from .versions import WRITE_ONLY_TERRAFORM
 
 POLICY_DESCRIPTION_MAX = 1000
 STATE_KEY_MAX = 1024  # S3 object key limit
@@ -147,6 +148,7 @@ def _stack_spec(
         problems += split_problems
     if problems or document is None:
         return None, problems, notices
+    stack_credentials = credentials if config.kind == "user" else AccessKey(create=False)
     stack = StackSpec(
         environment=environment.name,
         region=environment.region,
@@ -157,17 +159,28 @@ def _stack_spec(
             principal=_principal(config, names.user, environment),
             policies=policies,
             attachment=PolicyAttachment(config.user.attach_policies_to, names.group),
-            credentials=credentials if config.kind == "user" else AccessKey(create=False),
+            credentials=stack_credentials,
             adoption=Adoption(environment.guarded_account_id, partition_of(environment.region))
             if config.user.adopt and environment.guarded_account_id
             else None,
         ),
         provider_version=config.terraform.provider_version,
-        required_version=config.terraform.required_version,
+        required_version=_required_terraform(config.terraform.required_version, stack_credentials),
         assume_role=_assumed_role(environment),
         cloud=cloud,
     )
     return stack, [], notices
+
+
+def _required_terraform(constraint: str, credentials: AccessKey) -> str:
+    """The configured Terraform constraint, and Terraform 1.11 when a store gets the secret write-only.
+
+    Older Terraform fails on the write-only arguments in the middle of a plan; the constraint makes it
+    refuse plainly at init, and CDK Terrain checks the stack's features against it (docs/engines.md).
+    """
+    if credentials.uses_write_only_arguments:
+        return f"{constraint}, {WRITE_ONLY_TERRAFORM}"
+    return constraint
 
 
 _WORKSPACE_NAME = re.compile(r"[A-Za-z0-9_-]{1,90}")

@@ -8,7 +8,6 @@ from io import StringIO
 import json
 import os
 from pathlib import Path
-import shutil
 import signal
 import socket
 import subprocess
@@ -17,14 +16,14 @@ import textwrap
 import threading
 from typing import Any
 
-import pytest
-
 from programmatic_iam.blueprint import build_blueprint
 from programmatic_iam.cli import main as cli_main
 from programmatic_iam.cli.synth import synthesize
 from programmatic_iam.config import load_config, parse_config
 from programmatic_iam.policy.catalogue import load_catalogue
 from programmatic_iam.spec import Blueprint
+
+from .engines import RUN_ENGINE, cdk_cli
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -99,10 +98,8 @@ def run_module(module: str, *args: str, cwd: Path, **env: str) -> subprocess.Com
 
 
 def cdktf_cli(*args: str) -> list[str]:
-    """The command line of the pinned cdktf CLI; fails the test when Node.js or the CLI is missing."""
-    if not shutil.which("npx") or not (REPO / "node_modules" / ".bin" / "cdktf").exists():
-        pytest.fail("Node.js or the pinned cdktf CLI is missing; install Node.js, then run `make setup`")
-    return ["npx", "--no-install", "cdktf", *args]
+    """The command line of this run's engine's pinned CLI (``cdktf`` or ``cdktn``); fails the test if it is missing."""
+    return cdk_cli(RUN_ENGINE, *args)
 
 
 def resources(stack: dict[str, Any], kind: str) -> list[dict[str, Any]]:

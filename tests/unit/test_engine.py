@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
 import types
 
 import pytest
 
 from programmatic_iam.cdk.engine import (
     AWS_MODULE,
+    CORE_MODULE,
     ENGINES,
     LAZY_PROVIDER_HOOK,
+    AliasFinder,
     EngineError,
     choose_engine,
     load_engine,
 )
+from tests.support.engines import RUN_ENGINE
 
 
-def test_the_installed_default_is_cdktf() -> None:
-    assert choose_engine({}) == ENGINES["cdktf"]
+def test_unnamed_the_engine_installed_is_chosen_even_once_another_engines_names_are_aliased(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert choose_engine({}) == RUN_ENGINE  # each environment has exactly one engine installed
+    # A loaded engine answers imports of cdktf's names: that must not make cdktf look installed.
+    monkeypatch.setattr(sys, "meta_path", [AliasFinder({"cdktf": "json", "cdktn": "json"}), *sys.meta_path])
+    assert choose_engine({}) == RUN_ENGINE
     assert choose_engine({"PROGRAMMATIC_IAM_ENGINE": "cdktf"}) == ENGINES["cdktf"]
+    assert choose_engine({"PROGRAMMATIC_IAM_ENGINE": "cdktn"}) == ENGINES["cdktn"]
 
 
 def test_rejects_an_unknown_engine() -> None:
@@ -27,10 +38,16 @@ def test_rejects_an_unknown_engine() -> None:
         choose_engine({"PROGRAMMATIC_IAM_ENGINE": "cdk"})
 
 
+ONLY_WITH_CDKTF = pytest.mark.skipif(
+    RUN_ENGINE.name != "cdktf", reason="cdktf's own loading: cdktf is not installed in this engine's environment"
+)
+
+
+@ONLY_WITH_CDKTF
 def test_loading_registers_only_a_stand_in_for_the_aws_bindings_and_silences_jsii() -> None:
     modules: dict[str, types.ModuleType] = {}
     environ: dict[str, str] = {}
-    load_engine(ENGINES["cdktf"], modules, environ)
+    load_engine(ENGINES["cdktf"], modules, environ, [])
     assert list(modules) == [AWS_MODULE]
     stand_in = modules[AWS_MODULE]
     assert next(iter(stand_in.__path__)).endswith("cdktf_cdktf_provider_aws")
@@ -41,12 +58,13 @@ def test_loading_registers_only_a_stand_in_for_the_aws_bindings_and_silences_jsi
     }
 
 
+@ONLY_WITH_CDKTF
 def test_the_plain_load_asked_for_adds_no_preload_and_others_node_options_stay() -> None:
     environ = {"PROGRAMMATIC_IAM_PLAIN_LOAD": "1", "NODE_OPTIONS": "--max-http-header-size=16384"}
-    load_engine(ENGINES["cdktf"], {}, environ)
+    load_engine(ENGINES["cdktf"], {}, environ, [])
     assert environ["NODE_OPTIONS"] == "--max-http-header-size=16384"
     environ = {"NODE_OPTIONS": "--max-http-header-size=16384"}
-    load_engine(ENGINES["cdktf"], {}, environ)
+    load_engine(ENGINES["cdktf"], {}, environ, [])
     assert environ["NODE_OPTIONS"].startswith("--max-http-header-size=16384 --require ")
 
 
@@ -54,6 +72,35 @@ def test_loading_keeps_what_is_already_loaded() -> None:
     loaded = types.ModuleType(AWS_MODULE)
     modules = {AWS_MODULE: loaded}
     environ = {"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "0"}
-    load_engine(ENGINES["cdktf"], modules, environ)
+    load_engine(ENGINES["cdktf"], modules, environ, [])
     assert modules == {AWS_MODULE: loaded}
     assert environ == {"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "0"}
+
+
+def test_another_engine_is_loaded_as_an_alias_of_cdktfs_names_without_a_stand_in() -> None:
+    modules: dict[str, types.ModuleType] = {}
+    finders: list[AliasFinder] = []
+    load_engine(ENGINES["cdktn"], modules, {}, finders)  # type: ignore[arg-type]
+    assert modules == {}  # CDK Terrain's bindings import their resource modules on first use already
+    assert [finder.aliases for finder in finders] == [{CORE_MODULE: "cdktn", AWS_MODULE: "cdktn_provider_aws"}]
+    load_engine(ENGINES["cdktn"], modules, {}, finders)  # type: ignore[arg-type]
+    assert len(finders) == 1  # once only
+
+
+def test_an_alias_imports_the_very_same_module_objects_and_keeps_their_own_spec(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json.decoder
+
+    monkeypatch.setattr(sys, "meta_path", [AliasFinder({"alias_of_json": "json"}), *sys.meta_path])
+    try:
+        from alias_of_json import decoder  # type: ignore[import-not-found]
+
+        assert importlib.import_module("alias_of_json") is json
+        assert decoder is json.decoder
+        assert (json.__spec__.name, json.decoder.__spec__.name) == ("json", "json.decoder")
+        with pytest.raises(ModuleNotFoundError):
+            importlib.import_module("alias_of_jsonx")
+    finally:
+        for name in [name for name in sys.modules if name.partition(".")[0] == "alias_of_json"]:
+            del sys.modules[name]

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 import importlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import json
 import os
 from pathlib import Path
 import sys
 import types
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed.importlib import MetaPathFinderProtocol
 
 ENGINE_VARIABLE = "PROGRAMMATIC_IAM_ENGINE"
 """Names the engine (``cdktf`` or ``cdktn``); unset, the first one installed, in :data:`ENGINES` order."""
@@ -21,17 +27,22 @@ LAZY_PROVIDER_HOOK = Path(__file__).with_name("lazy_provider_aws.js")
 
 @dataclass(frozen=True, slots=True)
 class Engine:
-    """A CDK for Terraform and its prebuilt AWS provider bindings, by Python module name."""
+    """A CDK for Terraform and its prebuilt AWS provider bindings, by Python module name.
+
+    ``eager_aws`` says whether the bindings' ``__init__`` imports every resource module (cdktf's does;
+    CDK Terrain's imports each on first use).
+    """
 
     name: str
     core: str
     aws: str
+    eager_aws: bool
 
 
 ENGINES = {
-    "cdktf": Engine("cdktf", core="cdktf", aws="cdktf_cdktf_provider_aws"),
-    # CDK Terrain, cdktf's maintained continuation: the same API and the same submodule names.
-    "cdktn": Engine("cdktn", core="cdktn", aws="cdktn_provider_aws"),
+    "cdktf": Engine("cdktf", core="cdktf", aws="cdktf_cdktf_provider_aws", eager_aws=True),
+    # CDK Terrain, cdktf's maintained continuation: the same API and the same submodule names (docs/engines.md).
+    "cdktn": Engine("cdktn", core="cdktn", aws="cdktn_provider_aws", eager_aws=False),
 }
 DEFAULT_ENGINE = "cdktf"
 # The names the cdk layer imports (bindings.py); another engine's modules are registered under them.
@@ -51,22 +62,29 @@ def choose_engine(environ: Mapping[str, str]) -> Engine:
             raise EngineError(f"${ENGINE_VARIABLE} is {named!r}; use one of {', '.join(ENGINES)}")
         return ENGINES[named]
     for engine in ENGINES.values():
-        if importlib.util.find_spec(engine.core) is not None:
+        # The file system only: once an engine is loaded, its AliasFinder answers for cdktf's names too.
+        if importlib.machinery.PathFinder.find_spec(engine.core) is not None:
             return engine
     raise EngineError(f"neither {' nor '.join(ENGINES)} is installed; run the setup command in README.md")
 
 
 def load_engine(
-    engine: Engine, modules: MutableMapping[str, types.ModuleType], environ: MutableMapping[str, str]
+    engine: Engine,
+    modules: MutableMapping[str, types.ModuleType],
+    environ: MutableMapping[str, str],
+    finders: list[MetaPathFinderProtocol],
 ) -> None:
     """Make ``engine`` what ``import cdktf`` and ``import cdktf_cdktf_provider_aws.<submodule>`` load.
 
     Called once, by :mod:`.bindings`, before its imports (``modules`` is ``sys.modules``, ``environ``
-    is ``os.environ``). Both changes are what loading the engine needs, nothing more:
+    is ``os.environ``, ``finders`` is ``sys.meta_path``). Each change is what loading the engine needs,
+    nothing more:
 
-    - the AWS bindings' ``__init__`` imports all ~2,200 resource modules (12-15 s, up to 1.6 GB); an empty
-      stand-in package with the real ``__path__`` lets the cdk layer import only the few it uses, with
-      identical output;
+    - another engine's modules are what cdktf's names import: the very same module objects (an
+      :class:`AliasFinder`), since jsii imports the bindings' submodules by their own names too;
+    - cdktf's AWS bindings' ``__init__`` imports all ~2,200 resource modules (12-15 s, up to 1.6 GB); an
+      empty stand-in package with the real ``__path__`` lets the cdk layer import only the few it uses,
+      with identical output;
     - jsii prints a large end-of-life banner on Node 20 at every run, which says nothing about our output;
     - in Node, the bindings' ``index.js`` requires all ~2,200 modules too (2 s, 600 MB): a preload hook
       (:data:`LAZY_PROVIDER_HOOK`, through ``NODE_OPTIONS``, which the jsii kernel inherits) makes it load
@@ -74,19 +92,60 @@ def load_engine(
       else loads as before. ``$PROGRAMMATIC_IAM_PLAIN_LOAD=1`` turns it off.
     """
     environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-    if engine.core != CORE_MODULE and CORE_MODULE not in modules:
-        modules[CORE_MODULE] = importlib.import_module(engine.core)
-    if AWS_MODULE in modules:
+    if AWS_MODULE in modules or any(isinstance(finder, AliasFinder) for finder in finders):
         return
     if environ.get(PLAIN_LOAD_VARIABLE) != "1" and LAZY_PROVIDER_HOOK.is_file():
         environ["NODE_OPTIONS"] = with_preload(environ.get("NODE_OPTIONS", ""), LAZY_PROVIDER_HOOK)
-    spec = importlib.util.find_spec(engine.aws)
+    if engine.core != CORE_MODULE:
+        finders.insert(0, AliasFinder({CORE_MODULE: engine.core, AWS_MODULE: engine.aws}))
+    if not engine.eager_aws:
+        return
+    spec = importlib.machinery.PathFinder.find_spec(engine.aws)
     if spec is None or spec.submodule_search_locations is None:
         raise EngineError(f"{engine.aws} is not installed; run the setup command in README.md")
     stand_in = types.ModuleType(AWS_MODULE)
     stand_in.__path__ = list(spec.submodule_search_locations)
     stand_in.__spec__ = spec
     modules[AWS_MODULE] = stand_in
+
+
+class AliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports of ``alias`` and ``alias.<submodule>`` give the module objects of ``real`` and ``real.<submodule>``.
+
+    One object under both names, not a second copy: jsii registers each class once, and the bindings'
+    own lookups (``cdktn_provider_aws.iam_user``) must find the classes the cdk layer built with.
+    """
+
+    def __init__(self, aliases: Mapping[str, str]) -> None:
+        self.aliases = dict(aliases)
+        self.real_specs: dict[str, importlib.machinery.ModuleSpec | None] = {}
+
+    def real_name(self, fullname: str) -> str | None:
+        top, dot, rest = fullname.partition(".")
+        real = self.aliases.get(top)
+        return None if real is None else real + dot + rest
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        real = self.real_name(fullname)
+        if real is None:
+            return None
+        return importlib.machinery.ModuleSpec(fullname, self)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        real = self.real_name(spec.name)
+        assert real is not None  # find_spec only answers for aliases
+        module = importlib.import_module(real)
+        self.real_specs[spec.name] = module.__spec__
+        return module
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        """Nothing to run, the real module is loaded; only its own ``__spec__`` is put back.
+
+        The import system sets the alias's spec on whatever :meth:`create_module` returns.
+        """
+        module.__spec__ = self.real_specs.pop(module.__spec__.name if module.__spec__ else "", module.__spec__)
 
 
 def with_preload(node_options: str, script: Path) -> str:
@@ -98,5 +157,5 @@ def with_preload(node_options: str, script: Path) -> str:
 def load_chosen_engine() -> Engine:
     """Choose the engine from the process environment and load it; what :mod:`.bindings` calls."""
     engine = choose_engine(os.environ)
-    load_engine(engine, sys.modules, os.environ)
+    load_engine(engine, sys.modules, os.environ, sys.meta_path)
     return engine

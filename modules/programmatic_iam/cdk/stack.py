@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from ..escaping import escape_terraform_template as literal
 from ..spec import AssumedRole, BackendSpec, CloudSpec, RolePrincipal, StackSpec
+from ..versions import semver_range
 from .bindings import (
     AwsProvider,
     AwsProviderAssumeRole,
@@ -20,6 +21,9 @@ from .bindings import (
     TerraformStack,
 )
 from .identity import InstanceProfileIdentity, ProgrammaticIdentity
+
+TARGET_VERSIONS_CONTEXT = "targetVersions"
+"""CDK Terrain's context key for the Terraform versions a stack targets (its CLI fills it from cdktf.json)."""
 
 
 def require_aws_provider(stack: TerraformStack, version: str) -> None:
@@ -86,18 +90,29 @@ def use_cloud(stack: TerraformStack, cloud: CloudSpec) -> None:
     )
 
 
+def require_terraform(stack: TerraformStack, required_version: str) -> None:
+    """``terraform.required_version``, and the same range as the stack's context ``targetVersions``.
+
+    CDK Terrain checks the Terraform features a stack's resources use (write-only arguments need 1.11)
+    against that context, and without it assumes Terraform 1.5.7; cdktf ignores it and writes no context
+    into the stack. Context must be set before the stack has children, so this comes first.
+    """
+    stack.node.set_context(TARGET_VERSIONS_CONTEXT, {"terraform": semver_range(required_version)})
+    stack.add_override("terraform.required_version", required_version)
+
+
 class IdentityStack(TerraformStack):
     """A stack holding one programmatic identity, its state in S3."""
 
     def __init__(self, scope: Construct, id: str, spec: StackSpec) -> None:
         super().__init__(scope, id)
+        require_terraform(self, spec.required_version)
         use_aws_provider(self, spec.region, spec.default_tags, spec.account_id, spec.assume_role)
         if spec.cloud is not None:
             use_cloud(self, spec.cloud)
         else:
             use_s3_backend(self, spec.backend)
         require_aws_provider(self, spec.provider_version)
-        self.add_override("terraform.required_version", spec.required_version)
 
         if isinstance(spec.identity.principal, RolePrincipal):
             instance_profile_outputs(self, InstanceProfileIdentity(self, "identity", spec.identity, address_prefix=""))

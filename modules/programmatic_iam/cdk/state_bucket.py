@@ -32,7 +32,7 @@ from .bindings import (
     TerraformOutput,
     TerraformStack,
 )
-from .stack import require_aws_provider, use_aws_provider, use_s3_backend
+from .stack import require_aws_provider, require_terraform, use_aws_provider, use_s3_backend
 
 
 class StateBucket(ReadablyAddressed):
@@ -132,6 +132,7 @@ class StateBootstrapStack(TerraformStack):
 
     def __init__(self, scope: Construct, id: str, spec: BootstrapSpec) -> None:
         super().__init__(scope, id)
+        require_terraform(self, spec.required_version)
         use_aws_provider(self, spec.region, spec.default_tags)
         if spec.backend is None:
             # Relative to the stack folder, where Terraform runs: the file moves with the folder.
@@ -139,7 +140,6 @@ class StateBootstrapStack(TerraformStack):
         else:
             use_s3_backend(self, spec.backend)
         require_aws_provider(self, spec.provider_version)
-        self.add_override("terraform.required_version", spec.required_version)
 
         state = StateBucket(self, "state", spec.state_bucket)
         TerraformOutput(self, "bucket", value=state.bucket.bucket, description="Name of the state bucket.")

@@ -79,6 +79,11 @@ class AccessKey:
     create: bool = True
     """``False``: no key is managed (an adopted user's hand-made key serves until one is rotated in)."""
 
+    @property
+    def uses_write_only_arguments(self) -> bool:
+        """Whether a store receives the secret through write-only arguments (``secret_string_wo``, ``value_wo``)."""
+        return self.create and self.delivery in ("secretsmanager", "ssm")
+
 
 Credentials = AccessKey
 """Every kind of credentials."""

@@ -1,0 +1,42 @@
+"""The engine of this test run, and where each engine's environment lives (docs/engines.md)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from programmatic_iam.cdk.engine import ENGINE_VARIABLE, ENGINES, Engine, choose_engine
+
+REPO = Path(__file__).resolve().parents[2]
+ENGINE_HOMES = {"cdktf": REPO, "cdktn": REPO / "engines" / "cdktn"}
+"""Each engine's Pipfile, package.json and environments, as the Makefile's ENGINE_HOME has them."""
+RUN_ENGINE = choose_engine(os.environ)
+"""What this run synthesizes with: ``make test ENGINE=...`` names it, else the one installed."""
+OTHER_ENGINES = [engine for engine in ENGINES.values() if engine != RUN_ENGINE]
+
+
+def engine_environment(engine: Engine) -> dict[str, str]:
+    """The variables that make subprocesses (``pipenv run`` in cdktf.json's app command, main.py) use ``engine``."""
+    return {
+        ENGINE_VARIABLE: engine.name,
+        "PIPENV_PIPFILE": str(ENGINE_HOMES[engine.name] / "Pipfile"),
+        "PIPENV_VENV_IN_PROJECT": "1",
+    }
+
+
+def engine_python(engine: Engine) -> Path:
+    """The Python of ``engine``'s environment; fails the test when it is not installed."""
+    python = ENGINE_HOMES[engine.name] / ".venv" / "bin" / "python"
+    if not python.exists():
+        pytest.fail(f"{python.relative_to(REPO)} is missing: run `make setup ENGINE={engine.name}`")
+    return python
+
+
+def cdk_cli(engine: Engine, *args: str) -> list[str]:
+    """The command line of ``engine``'s pinned CLI (cdktf-cli or cdktn-cli); fails the test when it is missing."""
+    cli = ENGINE_HOMES[engine.name] / "node_modules" / ".bin" / engine.name
+    if not cli.exists():
+        pytest.fail(f"{cli.relative_to(REPO)} is missing: install Node.js, then run `make setup ENGINE={engine.name}`")
+    return [str(cli), *args]
