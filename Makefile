@@ -25,6 +25,8 @@ export PROGRAMMATIC_IAM_ENGINE := $(ENGINE)
 # `pipenv run`, ours and the one in cdktf.json's app command, then runs in the engine's environment.
 export PIPENV_PIPFILE := $(CURDIR)/$(ENGINE_HOME)Pipfile
 CDK_CLI := $(ENGINE_HOME)node_modules/.bin/$(ENGINE)
+# The engine's Node.js packages first: for CDK Terrain, that is also the Node.js its CLI needs (22.19 or newer).
+export PATH := $(CURDIR)/$(ENGINE_HOME)node_modules/.bin:$(PATH)
 
 PIPENV := $(shell command -v pipenv 2>/dev/null || echo python3 -m pipenv)
 RUN := $(PIPENV) run

@@ -19,10 +19,15 @@ OTHER_ENGINES = [engine for engine in ENGINES.values() if engine != RUN_ENGINE]
 
 def engine_environment(engine: Engine) -> dict[str, str]:
     """The variables that make subprocesses (``pipenv run`` in cdktf.json's app command, main.py) use ``engine``."""
+    home = ENGINE_HOMES[engine.name]
+    node_bin = str(home / "node_modules" / ".bin")
+    path = os.environ.get("PATH", "")
     return {
         ENGINE_VARIABLE: engine.name,
-        "PIPENV_PIPFILE": str(ENGINE_HOMES[engine.name] / "Pipfile"),
+        "PIPENV_PIPFILE": str(home / "Pipfile"),
         "PIPENV_VENV_IN_PROJECT": "1",
+        # As the Makefile has it: the engine's Node.js packages first (CDK Terrain's CLI needs its own Node.js).
+        "PATH": path if path.startswith(node_bin + os.pathsep) else f"{node_bin}{os.pathsep}{path}",
     }
 
 
