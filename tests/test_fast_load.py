@@ -3,7 +3,7 @@ when it should be (peak memory tells), surviving an empty jsii cache, and fallin
 
 from __future__ import annotations
 
-import importlib.util
+import importlib.machinery
 import json
 import os
 from pathlib import Path
@@ -15,9 +15,11 @@ import tarfile
 import pytest
 
 from programmatic_iam.cdk.engine import LAZY_PROVIDER_HOOK, PLAIN_LOAD_VARIABLE, with_preload
+from tests.support.engines import RUN_ENGINE
 from tests.support.helpers import REPO, base_environment
 
-_BINDINGS = importlib.util.find_spec("cdktf_cdktf_provider_aws")
+# This run's engine's bindings, found on disk (cdktf's names may be an alias of CDK Terrain's).
+_BINDINGS = importlib.machinery.PathFinder.find_spec(RUN_ENGINE.aws)
 TARBALL = next(Path(_BINDINGS.origin).parent.glob("_jsii/*.jsii.tgz"), None) if _BINDINGS and _BINDINGS.origin else None
 CONFIGS = ["default", "ssm-parameters", "secrets-manager", "instance-profile", "group-attachment", "multi-environment"]
 
@@ -52,7 +54,7 @@ def test_the_fast_load_writes_byte_for_byte_what_the_plain_load_writes(tmp_path:
     plain, plain_peak = synth(tmp_path / "plain", config, plain=True)
     assert fast.keys() == plain.keys() and len(fast) > 1
     assert fast == plain
-    # The fast path was taken: the kernel no longer holds every module (about 150 MiB against 630 MiB).
+    # The fast path was taken: the kernel no longer holds every module (cdktf: about 150 MiB against 630 MiB).
     assert fast_peak < plain_peak / 2, (fast_peak, plain_peak)
 
 
@@ -70,7 +72,9 @@ def test_the_fast_load_survives_an_empty_jsii_cache(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def provider_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The provider package's ``package.json`` and ``lib/index.js``, as the jsii cache holds them, with its index."""
-    assert TARBALL is not None, "the cdktf_cdktf_provider_aws bindings have no jsii tarball; run make setup"
+    assert TARBALL is not None, (
+        f"the {RUN_ENGINE.aws} bindings have no jsii tarball; run make setup ENGINE={RUN_ENGINE.name}"
+    )
     root = tmp_path_factory.mktemp("provider") / "package"
     with tarfile.open(TARBALL) as archive:
         for name in ("package/package.json", "package/lib/index.js"):

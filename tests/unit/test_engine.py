@@ -58,13 +58,12 @@ def test_loading_registers_only_a_stand_in_for_the_aws_bindings_and_silences_jsi
     }
 
 
-@ONLY_WITH_CDKTF
 def test_the_plain_load_asked_for_adds_no_preload_and_others_node_options_stay() -> None:
     environ = {"PROGRAMMATIC_IAM_PLAIN_LOAD": "1", "NODE_OPTIONS": "--max-http-header-size=16384"}
-    load_engine(ENGINES["cdktf"], {}, environ, [])
+    load_engine(RUN_ENGINE, {}, environ, [])
     assert environ["NODE_OPTIONS"] == "--max-http-header-size=16384"
     environ = {"NODE_OPTIONS": "--max-http-header-size=16384"}
-    load_engine(ENGINES["cdktf"], {}, environ, [])
+    load_engine(RUN_ENGINE, {}, environ, [])
     assert environ["NODE_OPTIONS"].startswith("--max-http-header-size=16384 --require ")
 
 

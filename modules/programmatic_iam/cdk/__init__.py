@@ -2,7 +2,7 @@
 
 from .app import build_app
 from .identity import InstanceProfileIdentity, ProgrammaticIdentity, policy_construct_id
-from .stack import IdentityStack, require_aws_provider, use_s3_backend
+from .stack import IdentityStack, require_aws_provider, require_terraform, use_s3_backend
 from .state_bucket import StateBootstrapStack, StateBucket, build_bootstrap_app
 
 __all__ = [
@@ -15,5 +15,6 @@ __all__ = [
     "build_bootstrap_app",
     "policy_construct_id",
     "require_aws_provider",
+    "require_terraform",
     "use_s3_backend",
 ]

@@ -86,10 +86,10 @@ def load_engine(
       empty stand-in package with the real ``__path__`` lets the cdk layer import only the few it uses,
       with identical output;
     - jsii prints a large end-of-life banner on Node 20 at every run, which says nothing about our output;
-    - in Node, the bindings' ``index.js`` requires all ~2,200 modules too (2 s, 600 MB): a preload hook
+    - in Node, the bindings' ``index.js`` requires all ~2,200 modules too (2-6 s, 600 MB): a preload hook
       (:data:`LAZY_PROVIDER_HOOK`, through ``NODE_OPTIONS``, which the jsii kernel inherits) makes it load
-      each on first use, for the one version it was checked against, with identical output; anything
-      else loads as before. ``$PROGRAMMATIC_IAM_PLAIN_LOAD=1`` turns it off.
+      each on first use, for the versions it was checked against (cdktf's and CDK Terrain's), with
+      identical output; anything else loads as before. ``$PROGRAMMATIC_IAM_PLAIN_LOAD=1`` turns it off.
     """
     environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     if AWS_MODULE in modules or any(isinstance(finder, AliasFinder) for finder in finders):

@@ -1,24 +1,41 @@
-// Preloaded into the jsii kernel (node --require, set up by engine.py): loads @cdktf/provider-aws
-// submodules on first use instead of all at once (docs/performance.md).
+// Preloaded into the jsii kernel (node --require, set up by engine.py): loads the AWS provider bindings'
+// submodules on first use instead of all at once (docs/performance.md), for cdktf's @cdktf/provider-aws
+// and CDK Terrain's @cdktn/provider-aws (docs/engines.md).
 //
-// The package's lib/index.js eagerly requires all 2,212 submodules (267 MB of JavaScript, ~2 s and
-// ~600 MB); the kernel only ever reads `closure.<submodule>.<Type>` (its _findSymbol), so a getter per
-// submodule gives the same objects. Only the one index.js we have checked is rewritten; any other file,
-// version or shape compiles unchanged (the plain, eager load). It also stays eager while jsii's runtime
-// index of the package is missing (an empty package cache): jsii writes that index in a worker that only
-// an eager run lives long enough to finish, and without it every later run would parse the 131 MB assembly.
+// The package's lib/index.js eagerly requires every submodule (2,212 in cdktf's, 267 MB of JavaScript,
+// ~2 s and ~600 MB; 2,433 in CDK Terrain's); the kernel only ever reads `closure.<submodule>.<Type>`
+// (its _findSymbol), so a getter per submodule gives the same objects. Only the index.js files we have
+// checked are rewritten; any other file, version or shape compiles unchanged (the plain, eager load). It
+// also stays eager while jsii's runtime index of the package is missing (an empty package cache): jsii
+// writes that index in a worker that only an eager run lives long enough to finish, and without it every
+// later run would parse the whole assembly (131 MB for cdktf's).
 "use strict";
 const crypto = require("crypto");
 const fs = require("fs");
 const Module = require("module");
 const path = require("path");
 
-const PACKAGE = "@cdktf/provider-aws";
-const VERSION = "21.22.1";
 const RUNTIME_INDEX = ".jsii.runtime.v1.json"; // jsii 1.142's index manifest, written into the package cache
-const INDEX_SHA256 = "c7b884b3ec7353cf45e05e399552880a4dda52916d3d79fc12993d7986e804ac";
-const EAGER = /^exports\.([A-Za-z_$][\w$]*) = require\("(\.\/[a-z0-9-]+)"\);$/;
-// Every other line of that index.js: the directive, comments, __esModule and the `exports.a = ... = void 0;` chains.
+// Each checked index.js, by package and version: its digest, and the shape of its eager lines (the
+// submodule's name and the require's argument). CDK Terrain's, compiled by a newer TypeScript, wraps each
+// require in TypeScript's __importStar helper, defined above the __esModule line; for a module that is
+// itself an ES module (every submodule is) that helper returns the module unchanged.
+const CHECKED = {
+  "@cdktf/provider-aws@21.22.1": {
+    sha256: "c7b884b3ec7353cf45e05e399552880a4dda52916d3d79fc12993d7986e804ac",
+    eager: /^exports\.([A-Za-z_$][\w$]*) = require\("(\.\/[a-z0-9-]+)"\);$/,
+    load: (target) => `require(${target})`,
+    helpers: false,
+  },
+  "@cdktn/provider-aws@25.8.1": {
+    sha256: "248f527690f500d9f0f104d7b53e7cb1371f3c2c64704d9392b6af81f07b98a0",
+    eager: /^exports\.([A-Za-z_$][\w$]*) = __importStar\(require\("(\.\/[a-z0-9-]+\/index)"\)\);$/,
+    load: (target) => `__importStar(require(${target}))`,
+    helpers: true,
+  },
+};
+const ES_MODULE = 'Object.defineProperty(exports, "__esModule", { value: true });';
+// Every other line of those index.js files: the directive, comments, __esModule and the `exports.a = ... = void 0;` chains.
 const INERT = /^("use strict";|\/\*\*| \*.*|\/\/.*|Object\.defineProperty\(exports, "__esModule", \{ value: true \}\);|(exports\.[A-Za-z_$][\w$]* = )+void 0;|)$/;
 
 function lazySource(content, filename) {
@@ -29,18 +46,23 @@ function lazySource(content, filename) {
   } catch {
     return null;
   }
-  if (manifest.name !== PACKAGE || manifest.version !== VERSION) return null;
+  const checked = CHECKED[`${manifest.name}@${manifest.version}`];
+  if (checked === undefined) return null;
   // Without its runtime index (first run on an empty jsii package cache) the kernel parses the 131 MB
   // .jsii and builds the index in a worker thread that its exit kills: a short lazy run would never
   // let it finish, so that run stays eager.
   if (!fs.existsSync(path.join(filename, "..", "..", RUNTIME_INDEX))) return null;
-  if (crypto.createHash("sha256").update(content).digest("hex") !== INDEX_SHA256) return null;
+  if (crypto.createHash("sha256").update(content).digest("hex") !== checked.sha256) return null;
   const lines = content.split("\n");
+  // TypeScript's helpers come before the __esModule line; the digest has pinned their text.
+  const first = checked.helpers ? lines.indexOf(ES_MODULE) : 0;
+  if (first < 0) return null;
   let eager = 0;
   for (const [index, line] of lines.entries()) {
-    const match = EAGER.exec(line);
+    if (index < first) continue;
+    const match = checked.eager.exec(line);
     if (match) {
-      lines[index] = `lazy(${JSON.stringify(match[1])}, () => require(${JSON.stringify(match[2])}));`;
+      lines[index] = `lazy(${JSON.stringify(match[1])}, () => ${checked.load(JSON.stringify(match[2]))});`;
       eager += 1;
     } else if (!INERT.test(line)) {
       return null; // a line we do not understand: keep the eager index
