@@ -20,10 +20,9 @@ from tests.support.helpers import EXAMPLES, REPO, base_environment, run_command,
 from tests.support.terraform import Terraform
 
 CASES = ["default", *sorted(p.stem for p in EXAMPLES.glob("*.toml"))]
-ENGINE_PACKAGES = {
-    "cdktf": {"packages": ["cdktf", "cdktf-cdktf-provider-aws"], "cli": "cdktf-cli"},
-    "cdktn": {"packages": ["cdktn", "cdktn-provider-aws"], "cli": "cdktn-cli"},
-}
+ENGINE_PACKAGES = {"cdktf": ("cdktf", "cdktf-cdktf-provider-aws"), "cdktn": ("cdktn", "cdktn-provider-aws")}
+"""Each engine's own Python packages, by engine: the library first."""
+ENGINE_CLIS = {"cdktf": "cdktf-cli", "cdktn": "cdktn-cli"}
 COMPARES_ENGINES = pytest.mark.skipif(
     RUN_ENGINE.name == DEFAULT_ENGINE,
     reason="compares CDK Terrain with cdktf in both environments: `make test ENGINE=cdktn` runs it",
@@ -56,16 +55,20 @@ def node_packages(engine: Engine) -> dict[str, str]:
 def test_the_engines_environments_differ_only_in_the_engine_and_each_is_pinned_exactly() -> None:
     files = {name: pipfile(engine) for name, engine in ENGINES.items()}
     for name, parsed in files.items():
-        engine_pins = {package: parsed["packages"].pop(package) for package in ENGINE_PACKAGES[name]["packages"]}
+        engine_pins = {package: parsed["packages"].pop(package) for package in ENGINE_PACKAGES[name]}
         assert all(pin.startswith("==") for pin in engine_pins.values()), (name, engine_pins)
-        cli = node_packages(ENGINES[name]).pop(ENGINE_PACKAGES[name]["cli"])
+        cli = node_packages(ENGINES[name]).pop(ENGINE_CLIS[name])
         # The CLI and the library are released together, with one version number.
         assert f"=={cli}" == engine_pins[name], (name, cli, engine_pins)
     assert files["cdktf"] == files["cdktn"], "engines/cdktn/Pipfile must pin everything else as the Pipfile does"
     node = {name: node_packages(engine) for name, engine in ENGINES.items()}
     for name, packages in node.items():
-        packages.pop(ENGINE_PACKAGES[name]["cli"])
+        packages.pop(ENGINE_CLIS[name])
+    # CDK Terrain's CLI needs Node.js 22.19 or newer, which engines/cdktn pins exactly (docs/engines.md).
+    major, minor, _ = (int(part) for part in node["cdktn"].pop("node").split("."))
+    assert (major, minor) >= (22, 19)
     assert node["cdktf"] == node["cdktn"]
+    assert all(version[0].isdigit() for packages in node.values() for version in packages.values()), node
 
 
 def synthesized_by(engine: Engine, out: Path, cases: list[str]) -> dict[str, dict[str, dict[str, Any]]]:

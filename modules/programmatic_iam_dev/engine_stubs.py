@@ -16,7 +16,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 import shutil
 
-from programmatic_iam.cdk.bindings import ENGINE
 from programmatic_iam.cdk.engine import AWS_MODULE, CORE_MODULE, Engine
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m programmatic_iam_dev.engine_stubs", description=__doc__)
     parser.add_argument("directory", type=Path, help="the folder to (re)write; give it to mypy as MYPYPATH")
     arguments = parser.parse_args(argv)
+    from programmatic_iam.cdk.bindings import ENGINE  # loads the engine, as the cdk layer would: only when run
+
     written = write_stubs(arguments.directory, ENGINE)
     print(f"{arguments.directory}: {len(written)} stubs")
     return 0

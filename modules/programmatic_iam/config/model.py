@@ -650,7 +650,10 @@ class Terraform(_Section):
     required_version: VersionConstraint = Field(
         default=">= 1.10.0",
         min_length=1,
-        description="Terraform version constraint (1.10 brought S3 lock files).",
+        description=(
+            'Terraform version constraint (1.10 brought S3 lock files). With `delivery = "secretsmanager"` or '
+            '`"ssm"` the stacks add `>= 1.11.0`: the stores take the secret through write-only arguments.'
+        ),
     )
 
 
