@@ -11,6 +11,7 @@ import subprocess
 import pytest
 
 from programmatic_iam.cli.output import synthesize_via_staging
+from tests.support.engines import OTHER_ENGINES
 from tests.support.helpers import (
     REPO,
     base_environment,
@@ -100,6 +101,17 @@ def test_a_bad_config_reports_every_problem_and_writes_nothing(tmp_path: Path) -
     assert "Traceback" not in result.stderr
     assert tree_digest(tmp_path / "cdktf.out") == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cdktf.out", "iam.toml"]
+
+
+@pytest.mark.parametrize("named", ["cdk", *(engine.name for engine in OTHER_ENGINES)])
+def test_an_unknown_or_uninstalled_engine_is_a_plain_error_and_nothing_is_written(tmp_path: Path, named: str) -> None:
+    result = run_app(tmp_path, PROGRAMMATIC_IAM_ENGINE=named)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    (message,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert message.startswith(f"error: $PROGRAMMATIC_IAM_ENGINE is {named!r}")
+    assert message.endswith("(docs/engines.md); nothing was written")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cdktf_outdir_is_honoured_and_output_is_byte_identical(tmp_path: Path) -> None:

@@ -76,3 +76,7 @@ def show(value: object) -> str:
     """How a given value is shown in a problem: strings quoted, long values shortened."""
     text = repr(value)
     return text if len(text) <= 120 else text[:117] + "..."
+
+
+class EngineError(ImportError):
+    """The engine named by ``$PROGRAMMATIC_IAM_ENGINE`` is unknown or not installed (cdk/engine.py)."""

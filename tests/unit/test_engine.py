@@ -15,11 +15,12 @@ from programmatic_iam.cdk.engine import (
     ENGINES,
     LAZY_PROVIDER_HOOK,
     AliasFinder,
-    EngineError,
+    Engine,
     choose_engine,
     load_engine,
 )
-from tests.support.engines import RUN_ENGINE
+from programmatic_iam.errors import EngineError
+from tests.support.engines import OTHER_ENGINES, RUN_ENGINE
 
 
 def test_unnamed_the_engine_installed_is_chosen_even_once_another_engines_names_are_aliased(
@@ -29,12 +30,23 @@ def test_unnamed_the_engine_installed_is_chosen_even_once_another_engines_names_
     # A loaded engine answers imports of cdktf's names: that must not make cdktf look installed.
     monkeypatch.setattr(sys, "meta_path", [AliasFinder({"cdktf": "json", "cdktn": "json"}), *sys.meta_path])
     assert choose_engine({}) == RUN_ENGINE
-    assert choose_engine({"PROGRAMMATIC_IAM_ENGINE": "cdktf"}) == ENGINES["cdktf"]
-    assert choose_engine({"PROGRAMMATIC_IAM_ENGINE": "cdktn"}) == ENGINES["cdktn"]
+    assert choose_engine({"PROGRAMMATIC_IAM_ENGINE": RUN_ENGINE.name}) == RUN_ENGINE
+
+
+@pytest.mark.parametrize("other", OTHER_ENGINES, ids=lambda engine: engine.name)
+def test_an_engine_named_but_not_installed_here_says_how_to_get_it(other: Engine) -> None:
+    with pytest.raises(EngineError) as raised:
+        choose_engine({"PROGRAMMATIC_IAM_ENGINE": other.name})
+    assert str(raised.value) == (
+        f"$PROGRAMMATIC_IAM_ENGINE is {other.name!r}, but {other.name} is not installed in this Python environment "
+        f"({sys.prefix}); run make with ENGINE={other.name}, which installs and uses its environment (docs/engines.md)"
+    )
 
 
 def test_rejects_an_unknown_engine() -> None:
-    with pytest.raises(EngineError, match=r"\$PROGRAMMATIC_IAM_ENGINE is 'cdk'; use one of cdktf, cdktn"):
+    with pytest.raises(
+        EngineError, match=r"\$PROGRAMMATIC_IAM_ENGINE is 'cdk', which is not an engine; use one of cdktf, cdktn"
+    ):
         choose_engine({"PROGRAMMATIC_IAM_ENGINE": "cdk"})
 
 

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 import importlib
 import importlib.abc
 import importlib.machinery
-import importlib.util
 import json
 import os
 from pathlib import Path
 import sys
 import types
 from typing import TYPE_CHECKING
+
+from ..errors import EngineError
 
 if TYPE_CHECKING:
     from _typeshed.importlib import MetaPathFinderProtocol
@@ -50,22 +51,33 @@ CORE_MODULE = ENGINES[DEFAULT_ENGINE].core
 AWS_MODULE = ENGINES[DEFAULT_ENGINE].aws
 
 
-class EngineError(ImportError):
-    """The chosen engine is unknown or not installed."""
-
-
 def choose_engine(environ: Mapping[str, str]) -> Engine:
     """The engine ``$PROGRAMMATIC_IAM_ENGINE`` names, else the first installed one."""
     named = environ.get(ENGINE_VARIABLE, "")
     if named:
         if named not in ENGINES:
-            raise EngineError(f"${ENGINE_VARIABLE} is {named!r}; use one of {', '.join(ENGINES)}")
+            raise EngineError(
+                f"${ENGINE_VARIABLE} is {named!r}, which is not an engine; use one of {', '.join(ENGINES)} "
+                "(docs/engines.md)"
+            )
+        if not installed(ENGINES[named]):
+            raise EngineError(
+                f"${ENGINE_VARIABLE} is {named!r}, but {named} is not installed in this Python environment "
+                f"({sys.prefix}); run make with ENGINE={named}, which installs and uses its environment (docs/engines.md)"
+            )
         return ENGINES[named]
     for engine in ENGINES.values():
-        # The file system only: once an engine is loaded, its AliasFinder answers for cdktf's names too.
-        if importlib.machinery.PathFinder.find_spec(engine.core) is not None:
+        if installed(engine):
             return engine
     raise EngineError(f"neither {' nor '.join(ENGINES)} is installed; run the setup command in README.md")
+
+
+def installed(engine: Engine) -> bool:
+    """Whether ``engine``'s core module is on ``sys.path``.
+
+    The file system only: once an engine is loaded, its :class:`AliasFinder` answers for cdktf's names too.
+    """
+    return importlib.machinery.PathFinder.find_spec(engine.core) is not None
 
 
 def load_engine(

@@ -17,11 +17,11 @@ import os
 from pathlib import Path
 
 from ..config import load_config
-from ..errors import ConfigError
+from ..errors import ConfigError, EngineError
 from ..spec.state_bucket import STATE_LOCATIONS, BootstrapSpec, StateLocation, bootstrap_spec
 from .context import Context
 from .output import synthesize_via_staging
-from .problems import EXIT_OK, EXIT_WRONG_STEP, report_problems, report_unwritable
+from .problems import EXIT_OK, EXIT_WRONG_STEP, report_engine_error, report_problems, report_unwritable
 
 NAME = "bootstrap"
 HELP = "synthesize the stack that creates the S3 state bucket configured in [backend] (docs/state-backend.md)"
@@ -75,6 +75,8 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
         return EXIT_WRONG_STEP
     try:
         stack_dir = synthesize_bootstrap(spec, context.cwd / outdir)
+    except EngineError as error:
+        return report_engine_error(error, context.stderr)
     except OSError as error:
         return report_unwritable(outdir, error, context.stderr)
     print(next_steps(stack_dir, arguments.state, take_down=arguments.take_down), file=context.stdout)

@@ -23,6 +23,12 @@ def report_problems(error: ConfigError, stream: TextIO, *, wrote_nothing: bool =
     return EXIT_BAD_INPUT
 
 
+def report_engine_error(error: ImportError, stream: TextIO) -> int:
+    """Say which engine could not be loaded, and how to name or install it; return :data:`EXIT_BAD_INPUT`."""
+    print(f"error: {error}; nothing was written", file=stream)
+    return EXIT_BAD_INPUT
+
+
 def report_notices(notices: Iterable[Notice], stream: TextIO) -> None:
     """Print each warning on a line of its own."""
     for notice in notices:

@@ -8,12 +8,12 @@ import importlib
 from pathlib import Path
 import threading
 
-from ..errors import ConfigError
+from ..errors import ConfigError, EngineError
 from ..spec import Blueprint
 from .context import Context
 from .inputs import load_blueprint
 from .output import synthesize_via_staging
-from .problems import EXIT_OK, report_notices, report_problems, report_unwritable
+from .problems import EXIT_OK, report_engine_error, report_notices, report_problems, report_unwritable
 
 NAME = "synth"
 HELP = "synthesize one stack per environment into $CDKTF_OUTDIR (default cdktf.out), or write nothing"
@@ -42,7 +42,10 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
         return report_problems(error, report)
     report_notices(blueprint.notices, report)
     outdir = Path(context.environ.get(OUTDIR_VARIABLE) or DEFAULT_OUTDIR)
-    engine.wait()
+    try:
+        engine.wait()
+    except EngineError as error:
+        return report_engine_error(error, report)
     try:
         synthesize(blueprint, context.cwd / outdir, keep_removed_stacks=under_cli)
     except OSError as error:
