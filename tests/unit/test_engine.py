@@ -103,7 +103,8 @@ def test_an_alias_imports_the_very_same_module_objects_and_keeps_their_own_spec(
 ) -> None:
     import json.decoder
 
-    monkeypatch.setattr(sys, "meta_path", [AliasFinder({"alias_of_json": "json"}), *sys.meta_path])
+    aliases = {"alias_of_json": "json", "alias_of_nothing": "no_such_engine_installed"}
+    monkeypatch.setattr(sys, "meta_path", [AliasFinder(aliases), *sys.meta_path])
     try:
         from alias_of_json import decoder  # type: ignore[import-not-found]
 
@@ -112,6 +113,10 @@ def test_an_alias_imports_the_very_same_module_objects_and_keeps_their_own_spec(
         assert (json.__spec__.name, json.decoder.__spec__.name) == ("json", "json.decoder")
         with pytest.raises(ModuleNotFoundError):
             importlib.import_module("alias_of_jsonx")
+        with pytest.raises(ModuleNotFoundError):
+            importlib.import_module("alias_of_json.no_such_module")  # a missing submodule is not a missing engine
+        with pytest.raises(EngineError, match=r"^no_such_engine_installed is not installed; run the setup command"):
+            importlib.import_module("alias_of_nothing.iam_user")
     finally:
         for name in [name for name in sys.modules if name.partition(".")[0] == "alias_of_json"]:
             del sys.modules[name]

@@ -148,7 +148,12 @@ class AliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
         real = self.real_name(spec.name)
         assert real is not None  # find_spec only answers for aliases
-        module = importlib.import_module(real)
+        try:
+            module = importlib.import_module(real)
+        except ModuleNotFoundError as error:
+            if error.name != real.partition(".")[0]:
+                raise
+            raise EngineError(f"{error.name} is not installed; run the setup command in README.md") from error
         self.real_specs[spec.name] = module.__spec__
         return module
 
@@ -157,7 +162,9 @@ class AliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
         The import system sets the alias's spec on whatever :meth:`create_module` returns.
         """
-        module.__spec__ = self.real_specs.pop(module.__spec__.name if module.__spec__ else "", module.__spec__)
+        alias_spec = module.__spec__
+        assert alias_spec is not None  # the import system has just set it
+        module.__spec__ = self.real_specs.pop(alias_spec.name)
 
 
 def with_preload(node_options: str, script: Path) -> str:
