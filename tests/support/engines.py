@@ -26,6 +26,8 @@ def engine_environment(engine: Engine) -> dict[str, str]:
         ENGINE_VARIABLE: engine.name,
         "PIPENV_PIPFILE": str(home / "Pipfile"),
         "PIPENV_VENV_IN_PROJECT": "1",
+        # Both CLIs ask checkpoint-api.hashicorp.com for updates unless this is set, as the Makefile sets it.
+        "CHECKPOINT_DISABLE": "1",
         # As the Makefile has it: the engine's Node.js packages first (CDK Terrain's CLI needs its own Node.js).
         "PATH": path if path.startswith(node_bin + os.pathsep) else f"{node_bin}{os.pathsep}{path}",
     }
