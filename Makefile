@@ -94,6 +94,7 @@ test: lint typecheck .venv-checkov/.setup-stamp $(if $(ENGINE_HOME),.venv/.setup
 
 # Our synth against a plain cdktf app, and our other commands; writes docs/performance.md and its chart.
 bench: setup
+	$(if $(ENGINE_HOME),$(error make bench writes docs/performance.md, which is about cdktf, the default engine: run it without ENGINE))
 	$(RUN) python bench/synth_speed.py --write-docs docs/performance.md
 
 docs: setup
