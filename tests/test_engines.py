@@ -15,13 +15,11 @@ import pytest
 
 from programmatic_iam.cdk.engine import DEFAULT_ENGINE, ENGINES, Engine
 from programmatic_iam_dev.emulator import AwsEmulator
-from tests.support.engines import ENGINE_HOMES, RUN_ENGINE, engine_environment, engine_python
+from tests.support.engines import ENGINE_DISTRIBUTIONS, ENGINE_HOMES, RUN_ENGINE, engine_environment, engine_python
 from tests.support.helpers import EXAMPLES, REPO, base_environment, run_command, without_metadata
 from tests.support.terraform import Terraform
 
 CASES = ["default", *sorted(p.stem for p in EXAMPLES.glob("*.toml"))]
-ENGINE_PACKAGES = {"cdktf": ("cdktf", "cdktf-cdktf-provider-aws"), "cdktn": ("cdktn", "cdktn-provider-aws")}
-"""Each engine's own Python packages, by engine: the library first."""
 ENGINE_CLIS = {"cdktf": "cdktf-cli", "cdktn": "cdktn-cli"}
 COMPARES_ENGINES = pytest.mark.skipif(
     RUN_ENGINE.name == DEFAULT_ENGINE,
@@ -55,7 +53,7 @@ def node_packages(engine: Engine) -> dict[str, str]:
 def test_the_engines_environments_differ_only_in_the_engine_and_each_is_pinned_exactly() -> None:
     files = {name: pipfile(engine) for name, engine in ENGINES.items()}
     for name, parsed in files.items():
-        engine_pins = {package: parsed["packages"].pop(package) for package in ENGINE_PACKAGES[name]}
+        engine_pins = {package: parsed["packages"].pop(package) for package in ENGINE_DISTRIBUTIONS[name]}
         assert all(pin.startswith("==") for pin in engine_pins.values()), (name, engine_pins)
         cli = node_packages(ENGINES[name]).pop(ENGINE_CLIS[name])
         # The CLI and the library are released together, with one version number.

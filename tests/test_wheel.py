@@ -21,6 +21,7 @@ from packaging.version import Version
 import pytest
 
 from programmatic_iam.analysis.comment import MARKER
+from tests.support.engines import in_run_engine, module_in_run_engine
 from tests.support.helpers import REPO, base_environment, policy_documents, resources, run_command, write_config
 from tests.support.terraform import unavailable
 
@@ -48,7 +49,8 @@ def _imported_top_level_modules(package: Path) -> set[str]:
                 names.update(alias.name.split(".")[0] for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names.add(node.module.split(".")[0])
-    return names - set(sys.stdlib_module_names) - {"programmatic_iam", "__future__"}
+    # _typeshed: the type checker's own stubs, imported only under TYPE_CHECKING.
+    return names - set(sys.stdlib_module_names) - {"programmatic_iam", "__future__", "_typeshed"}
 
 
 def _runtime_requirements() -> dict[str, Requirement]:
@@ -81,18 +83,19 @@ def test_every_runtime_dependency_is_a_range_holding_the_pipfile_pin() -> None:
 
 
 def test_the_dependencies_are_what_the_shipped_code_imports() -> None:
+    # In CDK Terrain's environment, cdktf's names load CDK Terrain's modules: its distributions stand in.
     providers = packages_distributions()
     imported = {
         canonicalize_name(distribution)
-        for module in _imported_top_level_modules(PACKAGE)
+        for module in map(module_in_run_engine, _imported_top_level_modules(PACKAGE))
         for distribution in providers.get(module, [f"<no installed distribution provides {module}>"])
     }
-    declared = set(_runtime_requirements())
+    declared = {in_run_engine(name) for name in _runtime_requirements()}
     assert imported - declared == set(COMES_WITH), "declare these in pyproject.toml (a range) and the Pipfile (a pin)"
     assert declared <= imported, "the shipped code does not import these: drop them from pyproject.toml"
     assert not imported & PINNED_NOT_IMPORTED
     for distribution, parent in COMES_WITH.items():
-        assert distribution in {canonicalize_name(Requirement(r).name) for r in requires(parent) or []}, parent
+        assert distribution in {canonicalize_name(Requirement(r).name) for r in requires(in_run_engine(parent)) or []}
 
 
 def test_every_package_folder_is_listed_for_the_wheel() -> None:

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from programmatic_iam.cdk.engine import ENGINE_VARIABLE, ENGINES, Engine, choose_engine
+from programmatic_iam.cdk.engine import (
+    AWS_MODULE,
+    CORE_MODULE,
+    DEFAULT_ENGINE,
+    ENGINE_VARIABLE,
+    ENGINES,
+    Engine,
+    choose_engine,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 ENGINE_HOMES = {"cdktf": REPO, "cdktn": REPO / "engines" / "cdktn"}
@@ -15,6 +23,21 @@ ENGINE_HOMES = {"cdktf": REPO, "cdktn": REPO / "engines" / "cdktn"}
 RUN_ENGINE = choose_engine(os.environ)
 """What this run synthesizes with: ``make test ENGINE=...`` names it, else the one installed."""
 OTHER_ENGINES = [engine for engine in ENGINES.values() if engine != RUN_ENGINE]
+ENGINE_DISTRIBUTIONS = {"cdktf": ("cdktf", "cdktf-cdktf-provider-aws"), "cdktn": ("cdktn", "cdktn-provider-aws")}
+"""Each engine's own Python distributions: the library, then its AWS provider bindings."""
+
+
+def in_run_engine(distribution: str) -> str:
+    """The run engine's counterpart of one of cdktf's distributions; any other distribution is itself."""
+    default = ENGINE_DISTRIBUTIONS[DEFAULT_ENGINE]
+    if distribution not in default:
+        return distribution
+    return ENGINE_DISTRIBUTIONS[RUN_ENGINE.name][default.index(distribution)]
+
+
+def module_in_run_engine(module: str) -> str:
+    """The module that cdktf's module name ``module`` loads in this run (cdk/engine.py's aliases)."""
+    return {CORE_MODULE: RUN_ENGINE.core, AWS_MODULE: RUN_ENGINE.aws}.get(module, module)
 
 
 def engine_environment(engine: Engine) -> dict[str, str]:
