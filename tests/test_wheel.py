@@ -21,6 +21,7 @@ from packaging.version import Version
 import pytest
 
 from programmatic_iam.analysis.comment import MARKER
+from programmatic_iam.cdk.engine import ENGINE_VARIABLE
 from tests.support.engines import in_run_engine, module_in_run_engine
 from tests.support.helpers import REPO, base_environment, policy_documents, resources, run_command, write_config
 from tests.support.terraform import unavailable
@@ -49,8 +50,7 @@ def _imported_top_level_modules(package: Path) -> set[str]:
                 names.update(alias.name.split(".")[0] for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names.add(node.module.split(".")[0])
-    # _typeshed: the type checker's own stubs, imported only under TYPE_CHECKING.
-    return names - set(sys.stdlib_module_names) - {"programmatic_iam", "__future__", "_typeshed"}
+    return names - set(sys.stdlib_module_names) - {"programmatic_iam", "__future__"}
 
 
 def _runtime_requirements() -> dict[str, Requirement]:
@@ -181,7 +181,8 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     env = {
         key: value
         for key, value in base_environment().items()
-        if key not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")
+        # The wheel brings its own engine (cdktf, its dependency) and knows nothing of the run's environment.
+        if key not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME", ENGINE_VARIABLE, "PIPENV_PIPFILE")
     }
     env |= {"CHECKPOINT_DISABLE": "1", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
     created = run_command([sys.executable, "-m", "venv", str(venv)], venv.parent, env)

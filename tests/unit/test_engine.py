@@ -91,10 +91,10 @@ def test_loading_keeps_what_is_already_loaded() -> None:
 def test_another_engine_is_loaded_as_an_alias_of_cdktfs_names_without_a_stand_in() -> None:
     modules: dict[str, types.ModuleType] = {}
     finders: list[AliasFinder] = []
-    load_engine(ENGINES["cdktn"], modules, {}, finders)  # type: ignore[arg-type]
+    load_engine(ENGINES["cdktn"], modules, {}, finders)
     assert modules == {}  # CDK Terrain's bindings import their resource modules on first use already
     assert [finder.aliases for finder in finders] == [{CORE_MODULE: "cdktn", AWS_MODULE: "cdktn_provider_aws"}]
-    load_engine(ENGINES["cdktn"], modules, {}, finders)  # type: ignore[arg-type]
+    load_engine(ENGINES["cdktn"], modules, {}, finders)
     assert len(finders) == 1  # once only
 
 

@@ -12,12 +12,9 @@ import os
 from pathlib import Path
 import sys
 import types
-from typing import TYPE_CHECKING
+from typing import Any
 
 from ..errors import EngineError
-
-if TYPE_CHECKING:
-    from _typeshed.importlib import MetaPathFinderProtocol
 
 ENGINE_VARIABLE = "PROGRAMMATIC_IAM_ENGINE"
 """Names the engine (``cdktf`` or ``cdktn``); unset, the first one installed, in :data:`ENGINES` order."""
@@ -84,7 +81,7 @@ def load_engine(
     engine: Engine,
     modules: MutableMapping[str, types.ModuleType],
     environ: MutableMapping[str, str],
-    finders: list[MetaPathFinderProtocol],
+    finders: list[Any],
 ) -> None:
     """Make ``engine`` what ``import cdktf`` and ``import cdktf_cdktf_provider_aws.<submodule>`` load.
 
