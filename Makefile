@@ -82,11 +82,13 @@ lint: setup
 	$(RUN) ruff format --check .
 
 # Under CDK Terrain, stubs point cdktf's module names at its modules, so mypy checks the cdk layer against
-# the engine it runs on (modules/programmatic_iam_dev/engine_stubs.py); under cdktf there are none.
+# the engine it runs on (modules/programmatic_iam_dev/engine_stubs.py); cdktf needs none.
 ENGINE_STUBS := $(ENGINE_HOME).venv/engine-stubs
 typecheck: setup
+ifneq ($(ENGINE_HOME),)
 	$(RUN_MODULE) programmatic_iam_dev.engine_stubs $(ENGINE_STUBS)
-	MYPYPATH=$(ENGINE_STUBS) $(RUN) mypy
+endif
+	MYPYPATH=$(if $(ENGINE_HOME),$(ENGINE_STUBS)) $(RUN) mypy
 
 # CDK Terrain's run also compares its stacks with cdktf's (tests/test_engines.py): it needs both environments.
 test: lint typecheck .venv-checkov/.setup-stamp $(if $(ENGINE_HOME),.venv/.setup-stamp)

@@ -23,9 +23,9 @@ from programmatic_iam.config import load_config, parse_config
 from programmatic_iam.policy.catalogue import load_catalogue
 from programmatic_iam.spec import Blueprint
 
+from .engines import REPO as REPO  # re-exported: the tests import it from here
 from .engines import RUN_ENGINE, cdk_cli
 
-REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 # Real read-only actions of five services: a document of about 12,500 characters, which IAM's limit of
 # 6,144 splits into three managed policies.
