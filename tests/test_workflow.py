@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
+from programmatic_iam.cdk.engine import ENGINES
 from tests.support.engines import ENGINE_HOMES, RUN_ENGINE
 from tests.support.helpers import REPO, base_environment, run_command
 
@@ -195,6 +196,14 @@ def test_the_review_job_posts_the_review_command(workflow: dict[str, Any]) -> No
     assert review["needs"] == "plan"
     assert any("python -m programmatic_iam review plans/*/plan.json" in script for script in scripts(review))
     assert any(step.get("uses", "").startswith("actions/github-script@") for step in steps(review))
+
+
+def test_the_check_job_synthesizes_with_the_engine_the_workflow_names(workflow: dict[str, Any]) -> None:
+    assert workflow["env"]["ENGINE"] in ENGINES
+    commands = scripts(workflow["jobs"]["check"])
+    assert 'make check ENGINE="$ENGINE"' in commands
+    assert 'make synth ENGINE="$ENGINE"' in commands
+    assert not any("npx cdktf" in command for command in commands)  # the engine's CLI comes from make
 
 
 def test_plan_and_apply_run_one_at_a_time_per_stack(workflow: dict[str, Any]) -> None:
