@@ -22,7 +22,7 @@ ADOPT = f"""
 policy = "{POLICY}"
 
 [policy]
-file = "{REPO / "tests" / "fixtures" / "seed-console-policy.json"}"
+file = "seed-console-policy.json"
 description = ""
 
 [user]
@@ -36,6 +36,12 @@ name = "production"
 region = "us-east-1"
 account_id = "{ACCOUNT}"
 """
+
+
+def synth_adopting(tmp_path: Path, create: str) -> dict[str, dict[str, Any]]:
+    """Synthesize ADOPT with ``access_key.create = create``, the console's policy beside it."""
+    (tmp_path / "seed-console-policy.json").write_text(SEED_POLICY, encoding="utf-8")
+    return synth(ADOPT.replace("CREATE", create), tmp_path)
 
 
 def by_hand(aws: AwsEmulator) -> dict[str, Any]:
@@ -75,7 +81,7 @@ def test_a_hand_made_user_is_adopted_then_its_key_retired(
     user_id = aws.client("iam").get_user(UserName=USER)["User"]["UserId"]
 
     # 1. Adopt: imports, no creations; the hand-made key keeps serving.
-    synth(ADOPT.replace("CREATE", "false"), tmp_path)
+    synth_adopting(tmp_path, "false")
     stack_dir = tmp_path / "cdktf.out" / "stacks" / USER
     emulated_terraform.init(stack_dir)
     actions = plan_actions(emulated_terraform, stack_dir)
@@ -90,7 +96,7 @@ def test_a_hand_made_user_is_adopted_then_its_key_retired(
     assert answers(aws, hand_key)
 
     # 2. Rotate a managed key in beside the hand-made one; the application switches to it.
-    synth(ADOPT.replace("CREATE", "true"), tmp_path)
+    synth_adopting(tmp_path, "true")
     actions = plan_actions(emulated_terraform, stack_dir)
     assert actions["aws_iam_access_key"] == (["create"], False)
     assert [a for a, _ in actions.values()].count(["create"]) == 1
@@ -126,7 +132,7 @@ def test_rejects_an_adoption_that_cannot_work(tmp_path: Path, config: str, why: 
 
 
 def test_adoption_writes_import_blocks_and_no_key(tmp_path: Path) -> None:
-    (stack,) = synth(ADOPT.replace("CREATE", "false"), tmp_path).values()
+    (stack,) = synth_adopting(tmp_path, "false").values()
     imports = {(block["to"].split(".")[0], block["id"]) for block in stack["import"]}
     policy_arn = f"arn:aws:iam::{ACCOUNT}:policy/{POLICY}"
     assert imports == {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import hashlib
 import json
 from pathlib import Path
@@ -76,7 +77,7 @@ def test_the_default_reproduces_the_guide(tmp_path: Path) -> None:
 
 def test_a_bad_config_reports_every_problem_and_writes_nothing(tmp_path: Path) -> None:
     (tmp_path / "cdktf.out").mkdir()
-    (tmp_path / "cdktf.out" / "previous.json").write_text("{}")
+    (tmp_path / "cdktf.out" / "manifest.json").write_text("{}")
     before = tree_digest(tmp_path / "cdktf.out")
     write_config(
         tmp_path,
@@ -182,6 +183,47 @@ def test_a_synthesis_that_fails_half_way_leaves_the_previous_output_as_it_was(tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cdktf.out", "iam.toml"]
 
 
+def everything_in(folder: Path) -> tuple[list[tuple[str, bool]], str]:
+    """Every path in ``folder`` (and whether it is a link), and the digest of its files."""
+    return sorted((str(p.relative_to(folder)), p.is_symlink()) for p in folder.rglob("*")), tree_digest(folder)
+
+
+def a_repository(folder: Path) -> None:
+    (folder / ".git").mkdir(parents=True)
+    (folder / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (folder / "docs").mkdir()
+    (folder / "docs" / "index.md").write_text("# docs\n")
+    (folder / "iam.toml").write_text('[naming]\nname = "mine"\n')
+
+
+def a_link_to_a_repository(folder: Path) -> None:
+    a_repository(folder.with_name("real"))
+    folder.symlink_to(folder.with_name("real"))
+
+
+@pytest.mark.parametrize(
+    ("make", "why"),
+    [
+        pytest.param(
+            a_repository, "'repo' holds '.git/', 'docs/', 'iam.toml', which a synthesis did not write", id="repo"
+        ),
+        pytest.param(a_link_to_a_repository, "'repo' is a symbolic link (to", id="link"),
+        pytest.param(lambda p: p.write_text("mine\n"), "'repo' is a file, not a folder", id="file"),
+    ],
+)
+def test_rejects_an_output_folder_that_is_not_an_earlier_synthesis_and_leaves_it(
+    tmp_path: Path, make: Callable[[Path], None], why: str
+) -> None:
+    make(tmp_path / "repo")
+    before = everything_in(tmp_path)
+    result = run_app(tmp_path, CDKTF_OUTDIR="repo")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("1 problem in the output folder; nothing was written:\n  - $CDKTF_OUTDIR: ")
+    assert why in result.stderr
+    assert "Traceback" not in result.stderr
+    assert everything_in(tmp_path) == before
+
+
 def test_unlisted_actions_are_accepted_with_a_warning(tmp_path: Path) -> None:
     write_config(tmp_path, '[policy]\nactions = ["ec2:LaunchRocket"]\nallow_unlisted_actions = ["ec2:LaunchRocket"]\n')
     result = run_app(tmp_path, CDKTF_OUTDIR="out")
@@ -219,6 +261,19 @@ def test_cdktf_cli_synth_follows_environments_as_they_are_added_renamed_and_remo
         "cdk.tf.json",
     ]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_cdktf_cli_synth_refuses_an_output_folder_that_is_not_an_earlier_synthesis(tmp_path: Path) -> None:
+    a_repository(tmp_path / "repo")
+    before = tree_digest(tmp_path / "repo")
+    result = cdktf_cli_synth(write_config(tmp_path, '[naming]\nname = "cli"\n'), tmp_path / "repo")
+    assert result.returncode == 1  # the cdktf CLI's own status for any failed app
+    assert re.search(
+        r"^1 problem in the output folder; nothing was written:\n  - \$CDKTF_OUTDIR: ", result.stdout, re.M
+    )
+    assert "holds '.git/', 'docs/', 'iam.toml', which a synthesis did not write" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert tree_digest(tmp_path / "repo") == before
 
 
 def test_cdktf_cli_synth_shows_problems_once_unprefixed_and_writes_nothing(tmp_path: Path) -> None:

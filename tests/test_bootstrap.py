@@ -198,6 +198,20 @@ def test_rejects_a_bad_config_with_every_problem_and_writes_nothing(tmp_path: Pa
     assert not (tmp_path / "cdktf.out.bootstrap").exists()
 
 
+def test_rejects_an_output_folder_that_is_not_an_earlier_synthesis_and_leaves_it(tmp_path: Path) -> None:
+    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    (tmp_path / "repo" / "iam.toml").write_text("[naming]\n")
+    result = run_bootstrap(tmp_path, "synth", "--output", "repo")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(
+        "1 problem in the output folder; nothing was written:\n"
+        "  - --output: 'repo' holds '.git/', 'iam.toml', which a synthesis did not write"
+    ), result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["repo", "repo/.git", "repo/iam.toml"]
+    assert (tmp_path / "repo" / "iam.toml").read_text() == "[naming]\n"
+
+
 def test_rejects_an_unknown_state_location(tmp_path: Path) -> None:
     result = run_bootstrap(tmp_path, "synth", "--state", "dynamodb")
     assert result.returncode == 2

@@ -102,3 +102,25 @@ def test_deployer_policy_is_json_on_stdout(tmp_path: Path) -> None:
     code, stdout, stderr = run(tmp_path, "deployer-policy")
     assert (code, stderr) == (0, "")
     assert json.loads(stdout)["Version"] == "2012-10-17"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.com/run/1",
+        "https://example.com/run 1",
+        "https://example.com/run/1\x1b[2J",
+        "https://example.com/run/1\x00",
+        "https://example.com/run/\u202e1",
+        'https://example.com/run/1"onmouseover="x',
+        "https://example.com/run/1)[link](https://elsewhere",
+    ],
+)
+def test_rejects_a_details_url_that_could_break_out_of_its_link(tmp_path: Path, url: str) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text("{}", encoding="utf-8")
+    code, stdout, stderr = run(tmp_path, "review", "--details-url", url, str(plan))
+    assert code == 2, stderr
+    assert stdout == ""
+    assert "--details-url" in stderr and "is not an http(s) URL" in stderr
+    assert "\x1b" not in stderr and "\x00" not in stderr and "\u202e" not in stderr

@@ -81,18 +81,38 @@ def test_a_folder_holding_other_files_is_refused_and_left_alone(tmp_path: Path) 
     (tmp_path / "module" / "notes.txt").write_text("mine\n", encoding="utf-8")
     code, _, stderr = run_cli(tmp_path, "export-module", "module")
     assert code == 2
-    assert "module: main.tf, notes.txt" in stderr and "holds files an export did not write" in stderr
+    assert "DIR: 'module' holds 'main.tf', 'notes.txt', which an export did not write" in stderr
     assert (tmp_path / "module" / "main.tf").read_text(encoding="utf-8") == 'resource "x" "y" {}\n'
     (tmp_path / "file").write_text("", encoding="utf-8")
     code, _, stderr = run_cli(tmp_path, "export-module", "file")
-    assert code == 2 and "problem in the output folder" in stderr and "file: (a file) is a file, not a folder" in stderr
+    assert code == 2 and "problem in the output folder" in stderr and "DIR: 'file' is a file, not a folder" in stderr
+
+
+def test_a_document_of_ones_own_in_policies_is_refused_and_kept(tmp_path: Path) -> None:
+    module = export(tmp_path)
+    (module / "policies" / "mine.json").write_text('{"Version": "2012-10-17"}', encoding="utf-8")
+    code, _, stderr = run_cli(tmp_path, "export-module", "module")
+    assert code == 2, stderr
+    assert "DIR: 'module' holds 'policies/mine.json', which an export did not write" in stderr
+    assert (module / "policies" / "mine.json").read_text(encoding="utf-8") == '{"Version": "2012-10-17"}'
+
+
+def test_a_symbolic_link_as_the_folder_is_refused_and_left_alone(tmp_path: Path) -> None:
+    module = export(tmp_path)
+    (tmp_path / "link").symlink_to(module)
+    before = sorted((p.name, p.read_bytes()) for p in module.rglob("*") if p.is_file())
+    code, _, stderr = run_cli(tmp_path, "export-module", "link")
+    assert code == 2, stderr
+    assert "DIR: 'link' is a symbolic link (to" in stderr
+    assert (tmp_path / "link").is_symlink() and (tmp_path / "link").resolve() == module
+    assert sorted((p.name, p.read_bytes()) for p in module.rglob("*") if p.is_file()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "module"]
 
 
 def test_an_earlier_export_is_replaced_and_terraforms_working_files_stay(tmp_path: Path) -> None:
     module = export(tmp_path)
     (module / ".terraform").mkdir()
     (module / ".terraform.lock.hcl").write_text("# lock\n", encoding="utf-8")
-    (module / "policies" / "old-policy.json").write_text("{}", encoding="utf-8")
     write_config(tmp_path, '[naming]\nname = "sm"\n')
     export(tmp_path)
     assert sorted(path.name for path in (module / "policies").iterdir()) == ["production-sm-programmatic-access.json"]

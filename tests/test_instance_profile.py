@@ -76,7 +76,8 @@ def test_the_report_and_the_deployer_policy_speak_of_the_role(tmp_path: Path) ->
     assert "Users" not in statements
     assert not any(a.startswith("iam:CreateAccessKey") for s in statements.values() for a in s["Action"])
     assert statements["RoleAttachments"]["Condition"] == {
-        "ArnLike": {"iam:PolicyARN": f"arn:aws:iam::*:policy/{NAME}-programmatic-access"}
+        "ArnLike": {"iam:PolicyARN": f"arn:aws:iam::*:policy/{NAME}-programmatic-access"},
+        "ArnNotLike": {"iam:PolicyARN": "arn:aws:iam::aws:policy/*"},
     }
     code, stdout, _ = run_cli(tmp_path, "report", "--format", "json")
     assert code == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -144,3 +145,136 @@ def test_rejects_a_high_risk_policy_when_the_team_asks(tmp_path: Path, command: 
 def test_a_read_only_policy_gets_no_warning(tmp_path: Path) -> None:
     write_config(tmp_path, READ_ONLY)
     assert run_cli(tmp_path, "check")[2] == ""
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# No spelling walks around the gate: check, report --strict and the review judge what a statement really allows
+# ---------------------------------------------------------------------------------------------------------------------
+
+PASS_ROLE_AND_LAUNCH = {"Effect": "Allow", "Action": ["iam:P?ssRole", "ec2:RunInstances"], "Resource": "*"}
+GATE_BYPASSES = {
+    "? in the action": (
+        {"Effect": "Allow", "Action": "iam:CreateAccessKe?", "Resource": "*"},
+        "privilege escalation (CreateAccessKey)",
+    ),
+    "every user of every account": (
+        {"Effect": "Allow", "Action": "iam:CreateAccessKey", "Resource": "arn:aws:iam::*:user/*"},
+        "privilege escalation (CreateAccessKey)",
+    ),
+    "NotResource": (
+        {"Effect": "Allow", "Action": "iam:CreateAccessKey", "NotResource": "arn:aws:iam::123456789012:user/admin"},
+        "privilege escalation (CreateAccessKey)",
+    ),
+    "aws:SecureTransport": (
+        {**PASS_ROLE_AND_LAUNCH, "Condition": {"Bool": {"aws:SecureTransport": "true"}}},
+        "privilege escalation (CreateEC2WithExistingIP)",
+    ),
+    "a soft hyphen under IfExists": (
+        {**PASS_ROLE_AND_LAUNCH, "Condition": {"BoolIfExists": {"aws:Secure\u00adTransport": "true"}}},
+        "iam:PassRole on any role",
+    ),
+    'iam:PolicyARN "*"': (
+        {
+            "Effect": "Allow",
+            "Action": "iam:AttachUserPolicy",
+            "Resource": "arn:aws:iam::123456789012:user/app",
+            "Condition": {"StringLike": {"iam:PolicyARN": "*"}},
+        },
+        "attaching any managed policy",
+    ),
+}
+
+
+def write_policy(directory: Path, statement: dict[str, Any], settings: str = "") -> None:
+    document = {"Version": "2012-10-17", "Statement": [statement]}
+    (directory / "policy.json").write_text(json.dumps(document), encoding="utf-8")
+    write_config(directory, f'[policy]\nfile = "policy.json"\nallow_wildcards = true\n{settings}')
+
+
+@pytest.mark.parametrize(("statement", "title"), list(GATE_BYPASSES.values()), ids=list(GATE_BYPASSES))
+def test_rejects_every_spelling_of_a_high_risk_grant_when_the_team_asks(
+    tmp_path: Path, statement: dict[str, Any], title: str
+) -> None:
+    write_policy(tmp_path, statement, 'high_risk_findings = "error"\n')
+    code, _, stderr = run_cli(tmp_path, "check")
+    assert code == 2
+    assert f"iam.toml: policy: grants {title}" in stderr
+
+
+@pytest.mark.parametrize(("statement", "title"), list(GATE_BYPASSES.values()), ids=list(GATE_BYPASSES))
+def test_strict_fails_on_every_spelling_of_a_high_risk_grant(
+    tmp_path: Path, statement: dict[str, Any], title: str
+) -> None:
+    write_policy(tmp_path, statement)
+    code, stdout, stderr = run_cli(tmp_path, "report", "--strict")
+    assert code == 1
+    assert "findings: none" not in stdout
+    assert stderr.startswith("report --strict: ") and f"production-streammanager: {title}" in stderr
+
+
+def review_of_a_new_statement(directory: Path, statement: dict[str, Any]) -> str:
+    """The review comment of a plan that adds ``statement`` to a policy, run in this process."""
+
+    def policy(*statements: dict[str, Any]) -> dict[str, str]:
+        return {"name": "app", "policy": json.dumps({"Version": "2012-10-17", "Statement": list(statements)})}
+
+    change = {"actions": ["update"], "before": policy(), "after": policy(statement), "after_unknown": {}}
+    resource = {"address": "aws_iam_policy.policy", "mode": "managed", "type": "aws_iam_policy", "name": "policy"}
+    plan = {
+        "format_version": "1.2",
+        "terraform_version": "1.11.4",
+        "planned_values": {"root_module": {}},
+        "resource_changes": [{**resource, "change": change}],
+        "configuration": {"root_module": {}},
+    }
+    (directory / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
+    code, comment, stderr = run_cli(directory, "review", str(directory / "plan.json"))
+    assert (code, stderr) == (0, "")
+    return comment
+
+
+@pytest.mark.parametrize(("statement", "title"), list(GATE_BYPASSES.values()), ids=list(GATE_BYPASSES))
+def test_the_review_warns_of_every_spelling_of_a_high_risk_grant(
+    tmp_path: Path, statement: dict[str, Any], title: str
+) -> None:
+    assert f"**Risky permission added: {title}**" in review_of_a_new_statement(tmp_path, statement)
+
+
+def test_the_review_marks_a_wildcard_service_that_grants_permissions_management(tmp_path: Path) -> None:
+    comment = review_of_a_new_statement(tmp_path, {"Effect": "Allow", "Action": "i?m:PassRole", "Resource": "*"})
+    added = (
+        "| \u2795 | `i?m:PassRole` | 1 actions: Permissions management | wildcard \u26a0\ufe0f permissions management"
+    )
+    assert added in comment
+    assert "**Risky permission added: iam:PassRole on any role**" in comment
+
+
+def test_a_really_scoped_policy_passes_the_gate(tmp_path: Path) -> None:
+    (tmp_path / "policy.json").write_text(
+        json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "iam:PassRole",
+                        "Resource": "*",
+                        "Condition": {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}},
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Action": "iam:CreateAccessKey",
+                        "Resource": "arn:aws:iam::*:user/${aws:username}",
+                    },
+                    {"Effect": "Allow", "Action": "ec2:RunInstances", "Resource": "*"},
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    write_config(tmp_path, '[policy]\nfile = "policy.json"\nhigh_risk_findings = "error"\n')
+    assert run_cli(tmp_path, "check")[0] == 0
+    write_config(tmp_path, '[policy]\nfile = "policy.json"\n')
+    code, stdout, stderr = run_cli(tmp_path, "report", "--strict")
+    assert (code, stderr) == (0, "")
+    assert "  findings: none\n" in stdout

@@ -265,7 +265,7 @@ def test_refuses_to_print_a_secret_that_a_name_would_carry(plans: Plans, outputs
 @pytest.mark.parametrize(
     ("content", "why"),
     [
-        ("{", "is not JSON (Expecting property name enclosed in double quotes at line 1, column 2)"),
+        ("{", "is not valid JSON (Expecting property name enclosed in double quotes at line 1, column 2)"),
         ("[]", "holds a JSON array, not an object, so it is not a Terraform plan"),
         (
             '{"format_version": "1.2", "values": {}}',

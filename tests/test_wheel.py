@@ -33,7 +33,14 @@ TEMPLATES = REPO / "templates"
 
 PINNED_NOT_IMPORTED = {"python-dateutil"}
 """Pipfile packages that the shipped code does not import: pinned only to steer pipenv's resolver (see the Pipfile)."""
-COMES_WITH = {"botocore": "boto3", "constructs": "cdktf", "jsii": "cdktf", "pydantic-core": "pydantic"}
+COMES_WITH = {
+    "botocore": "boto3",
+    "constructs": "cdktf",
+    "jsii": "cdktf",
+    # jinja2 hands templates its text as MarkupSafe's Markup, which the sandbox must measure too.
+    "markupsafe": "jinja2",
+    "pydantic-core": "pydantic",
+}
 """Distributions the shipped code imports without declaring them, by the declared one that requires them."""
 
 CONFIG = '[naming]\nname = "sm"\n\n[policy]\ntemplate = "stream-manager-2.0-hardened"\n'

@@ -6,11 +6,13 @@ from __future__ import annotations
 from functools import lru_cache
 import json
 import re
+import unicodedata
 
 from .analysis.risk import Finding, assess
 from .arns import partition_of
 from .config.model import TAGS_PER_RESOURCE_MAX, Environment, IdentityConfig
 from .errors import ConfigError, Notice, Problem, show
+from .escaping import has_token_marker
 from .naming import POLICY_NAME_MAX, Names, duplicate_name_problems, resolve_names, template_variables
 from .policy.document import PolicyDocument
 from .policy.sizing import MANAGED_POLICY_MAX_CHARACTERS, iam_size, split_document
@@ -34,7 +36,7 @@ from .templating import render
 from .versions import WRITE_ONLY_TERRAFORM
 
 POLICY_DESCRIPTION_MAX = 1000
-STATE_KEY_MAX = 1024  # S3 object key limit
+STATE_KEY_MAX = 1024  # S3 object key limit, in bytes of UTF-8
 
 
 def build_blueprint(config: IdentityConfig) -> Blueprint:
@@ -128,7 +130,19 @@ def _stack_spec(
                 "shorten it",
             )
         )
+    # IAM's pattern for a policy description is [\p{L}\p{M}\p{Z}\p{S}\p{N}\p{P}]*: no control or format characters.
+    unprintable = sorted({c for c in description if unicodedata.category(c).startswith("C")})
+    if unprintable:
+        problems.append(
+            Problem(
+                f"{config.origin}: policy.description (environment {environment.name!r})",
+                show(description),
+                f"renders with control or format characters ({''.join(unprintable)!r}), which IAM refuses",
+                "remove them; a description is one line of text",
+            )
+        )
     default_tags = {**config.tags, **environment.tags}
+    problems += _tag_case_problems({**default_tags, **config.user.tags}, config.origin, environment.name)
     if len(default_tags) + len(config.user.tags) > TAGS_PER_RESOURCE_MAX:
         problems.append(
             Problem(
@@ -381,6 +395,25 @@ def _high_risk(config: IdentityConfig, document: PolicyDocument) -> tuple[list[P
     return problems, notices
 
 
+def _tag_case_problems(tags: dict[str, str], origin: str, environment: str) -> list[Problem]:
+    """Keys that differ only in case across tags, environments.tags and user.tags: IAM takes them for one."""
+    first: dict[str, str] = {}
+    problems = []
+    for key in tags:
+        if key.lower() in first:
+            problems.append(
+                Problem(
+                    f"{origin}: tags",
+                    f"{show(first[key.lower()])} and {show(key)}",
+                    f"reach the user of environment {environment!r} as two tag keys, which IAM refuses as "
+                    "duplicates (it compares tag keys ignoring case)",
+                    "spell the key the same way in tags, environments.tags and user.tags",
+                )
+            )
+        first.setdefault(key.lower(), key)
+    return problems
+
+
 def _state_key_problems(key: str, *, where: str) -> list[Problem]:
     # Backend settings are read before Terraform evaluates anything: a template sequence there is not
     # escapable, so it is refused rather than written.
@@ -388,12 +421,12 @@ def _state_key_problems(key: str, *, where: str) -> list[Problem]:
         return [
             Problem(where, show(key), "contains '${' or '%{', which Terraform refuses in backend settings", "remove it")
         ]
-    if key.startswith("/") or len(key) > STATE_KEY_MAX:
+    if key.startswith("/") or len(key.encode("utf-8")) > STATE_KEY_MAX:
         return [
             Problem(
                 where,
                 show(key),
-                f"must not start with '/' and may have at most {STATE_KEY_MAX} characters",
+                f"must not start with '/' and may have at most {STATE_KEY_MAX} bytes in UTF-8 (S3's limit for a key)",
                 "shorten it",
             )
         ]
@@ -404,6 +437,17 @@ def _render_text(template: str, variables: dict[str, str], *, where: str) -> tup
     rendered, problems = render(template, variables, where=where)
     if rendered is not None and not rendered.strip():
         problems = [Problem(where, show(template), "renders to nothing", "make the template produce text")]
+    elif rendered is not None and has_token_marker(rendered):
+        # The configuration's own text is checked for markers as it is loaded; a template can still write one.
+        problems = [
+            Problem(
+                where,
+                show(template),
+                f"renders {show(rendered)}, with a cdktf token marker ('TfToken['), which cdktf would replace "
+                "with another value or fail on",
+                "change the template so that it does not write 'TfToken['",
+            )
+        ]
     return (rendered or "").strip(), problems
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 import difflib
+import re
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,8 +21,10 @@ class Problem:
     fix: str
 
     def render(self) -> str:
-        subject = f"{self.given} {self.why}" if self.given else self.why
-        return f"{self.where}: {subject}\n    fix: {self.fix}"
+        """``where: given why`` and ``fix: ...``, every part with its control characters escaped."""
+        where, given, why, fix = (printable(part) for part in (self.where, self.given, self.why, self.fix))
+        subject = f"{given} {why}" if given else why
+        return f"{where}: {subject}\n    fix: {fix}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +35,8 @@ class Notice:
     message: str
 
     def render(self) -> str:
-        return f"{self.where}: {self.message}"
+        """``where: message``, control characters escaped."""
+        return f"{printable(self.where)}: {printable(self.message)}"
 
 
 class ConfigError(Exception):
@@ -50,9 +55,64 @@ class ConfigError(Exception):
     def render(self, consequence: str = "") -> str:
         """Every problem, under a header that counts them and says ``consequence`` (what did not happen)."""
         count = len(self.problems)
-        header = f"{count} problem{'s' if count != 1 else ''} in {self.subject}"
+        header = f"{count} problem{'s' if count != 1 else ''} in {printable(self.subject)}"
         header += f"; {consequence}:" if consequence else ":"
-        return "\n".join([header, *(f"  - {p.render()}" for p in self.problems)])
+        return "\n".join([header, *(f"  - {p.render()}" for p in capped_per_key(self.problems))])
+
+
+PROBLEMS_PER_KEY_MAX = 20
+"""How many problems of one key (list items counted together) are printed; the rest are counted."""
+PROBLEMS_MAX = 200
+"""How many problems are printed in all (a file of 100,000 unknown keys); the rest are counted."""
+SUGGESTIONS_MAX = PROBLEMS_PER_KEY_MAX
+"""How many "did you mean" searches a list (or a document, or the file's keys) gets: each costs up to
+milliseconds, and problems past the first few of a key are not printed one by one anyway."""
+_INDEX = re.compile(r"\[[0-9]+\]")
+
+
+def capped_per_key(problems: Sequence[Problem], limit: int = PROBLEMS_PER_KEY_MAX) -> list[Problem]:
+    """The first ``limit`` problems of each key, then one that counts the rest of that key; at most
+    :data:`PROBLEMS_MAX` in all, then one that counts the rest.
+
+    Items of a list count as one key (``policy.actions[3]`` and ``[4]``): 100,000 misspelt actions
+    print as twenty and a count, not as 200,000 lines.
+    """
+    keys = [_INDEX.sub("[]", problem.where) for problem in problems]
+    totals = Counter(keys)
+    if max(totals.values(), default=0) <= limit:
+        return _capped_in_all(list(problems))
+    seen: Counter[str] = Counter()
+    shown: list[Problem] = []
+    for problem, key in zip(problems, keys, strict=True):
+        seen[key] += 1
+        if seen[key] <= limit:
+            shown.append(problem)
+        elif seen[key] == limit + 1:
+            rest = totals[key] - limit
+            shown.append(
+                Problem(
+                    f"{problem.where} and after",
+                    "",
+                    f"{rest:,} more problem{'s' if rest != 1 else ''} like the ones above, not listed one by one",
+                    "fix the ones above, then check again to see the rest",
+                )
+            )
+    return _capped_in_all(shown)
+
+
+def _capped_in_all(problems: list[Problem]) -> list[Problem]:
+    if len(problems) <= PROBLEMS_MAX:
+        return problems
+    rest = len(problems) - PROBLEMS_MAX
+    return [
+        *problems[:PROBLEMS_MAX],
+        Problem(
+            f"{problems[PROBLEMS_MAX].where} and after",
+            "",
+            f"{rest:,} more problems, not listed one by one",
+            "fix the ones above, then check again to see the rest",
+        ),
+    ]
 
 
 def closest_match(given: str, choices: Iterable[str], *, casefold: bool = True) -> str | None:
@@ -76,6 +136,14 @@ def show(value: object) -> str:
     """How a given value is shown in a problem: strings quoted, long values shortened."""
     text = repr(value)
     return text if len(text) <= 120 else text[:117] + "..."
+
+
+def printable(text: str) -> str:
+    """``text`` with every character a terminal could act on (controls, bidi overrides, line separators)
+    written as a Python escape (``\\x1b``, ``\\u202e``), so that no part of a message reaches the terminal raw."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 class EngineError(ImportError):

@@ -81,6 +81,27 @@ def name_problems(name: str, *, kind: str, limit: int, where: str, template: str
     return problems
 
 
+def stack_folder_problems(name: str, *, where: str, template: str) -> list[Problem]:
+    """The user name names its stack's folder, ``cdktf.out/stacks/<user name>``: it must be a folder of its own.
+
+    IAM allows ``.`` in names, but ``.`` and ``..`` are not folders of their own (``..`` writes the stack
+    outside ``stacks/``), and a folder starting with ``.`` is hidden from ``ls``, which the workflow lists the
+    stacks with: such a stack would be skipped without a word.
+    """
+    if not name.startswith("."):
+        return []
+    return [
+        Problem(
+            where=where,
+            given=show(template),
+            why=f"renders the user name {show(name)}, which names the stack's folder under cdktf.out/stacks; a "
+            "folder name starting with '.' is hidden (or, as '.' and '..', not a folder of its own), so the stack "
+            "would be written elsewhere or skipped",
+            fix="start the user name with a letter, a digit or one of + = , @ _ -",
+        )
+    ]
+
+
 def resolve_names(config: IdentityConfig, environment: Environment) -> tuple[Names, list[Problem]]:
     """The user, policy and group names of ``environment``, with every problem found.
 
@@ -97,6 +118,8 @@ def resolve_names(config: IdentityConfig, environment: Environment) -> tuple[Nam
         where = f"{config.origin}: naming.{kind} (environment {environment.name!r})"
         name, render_problems = render_name(template, variables, naming.delimiter, where=where)
         problems += render_problems or name_problems(name, kind=kind, limit=limit, where=where, template=template)
+        if kind == "user" and not render_problems:
+            problems += stack_folder_problems(name, where=where, template=template)
         rendered[kind] = name
     return Names(**rendered), problems
 

@@ -7,7 +7,7 @@ import re
 WRITE_ONLY_TERRAFORM = ">= 1.11.0"
 """Write-only arguments (``secret_string_wo``, ``value_wo``), which the store deliveries use, came in Terraform 1.11."""
 
-_PART = re.compile(r"\s*(=|!=|>=|<=|>|<|~>)?\s*(\d+(?:\.\d+){0,2})(-[0-9A-Za-z.]+)?\s*")
+_PART = re.compile(r"[ \t]*(=|!=|>=|<=|>|<|~>)?[ \t]*([0-9]+(?:\.[0-9]+){0,2})(-[0-9A-Za-z.]+)?[ \t]*")
 
 
 def semver_range(constraint: str) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from programmatic_iam.config import IdentityConfig, load_config
-from programmatic_iam.errors import ConfigError
+from programmatic_iam.errors import PROBLEMS_PER_KEY_MAX, SUGGESTIONS_MAX, ConfigError, Notice, Problem
 from tests.support.helpers import write_config
 
 
@@ -167,3 +167,59 @@ def test_a_bad_required_value_is_reported_once_not_also_as_missing(tmp_path: Pat
     problems = problems_of(tmp_path, '[[environments]]\nname = "a"\nregion = "mars-1"\n')
     assert len(problems) == 1, problems
     assert problems[0].startswith("iam.toml: environments[0].region: 'mars-1' is not an AWS region name")
+
+
+def test_bad_items_of_a_list_are_reported_once_each_at_their_own_index(tmp_path: Path) -> None:
+    resources = ", ".join(str(i) if i in (9, 10) else f'"r{i}"' for i in range(12))
+    problems = problems_of(tmp_path, f'[policy]\nactions = ["s3:GetObject"]\nresources = [{resources}]\n')
+    assert [p.split(" should")[0] for p in problems] == [
+        "iam.toml: policy.resources[9]: 9",
+        "iam.toml: policy.resources[10]: 10",
+    ], problems
+
+
+@pytest.mark.parametrize(
+    ("problem", "rendered"),
+    [
+        (Problem("iam.toml: \x1b[2J", "", "why", "fix"), "iam.toml: \\x1b[2J: why\n    fix: fix"),
+        (Problem("w", "'x'", "is \u202ebad", "fix"), "w: 'x' is \\u202ebad\n    fix: fix"),
+        (Problem("w", "\x07", "why", "fix"), "w: \\x07 why\n    fix: fix"),
+        (Problem("w", "", "why", "tab\there\u2028"), "w: why\n    fix: tab\\there\\u2028"),
+        (Notice("w\x9b", "says \x1b]0;title\x07"), "w\\x9b: says \\x1b]0;title\\x07"),
+    ],
+)
+def test_every_part_of_a_rendered_problem_shows_control_characters_escaped(
+    problem: Problem | Notice, rendered: str
+) -> None:
+    assert problem.render() == rendered
+
+
+def test_problems_past_twenty_of_one_list_are_counted_not_printed() -> None:
+    problems = [Problem(f"iam.toml: policy.actions[{i}]", f"'a{i}'", "is bad", "fix it") for i in range(100_000)]
+    lines = ConfigError([Problem("iam.toml: naming.name", "", "is bad", "fix it"), *problems]).render().splitlines()
+    assert lines[0] == "100001 problems in the configuration:"
+    assert len(lines) == 1 + 2 * (1 + PROBLEMS_PER_KEY_MAX + 1), lines[-4:]
+    assert lines[-2] == (
+        "  - iam.toml: policy.actions[20] and after: 99,980 more problems like the ones above, not listed one by one"
+    )
+
+
+def test_at_most_two_hundred_problems_are_printed(tmp_path: Path) -> None:
+    problems_of(tmp_path, "".join(f"unknown{i} = 1\n" for i in range(1000)))
+    with pytest.raises(ConfigError) as caught:
+        load_config({}, cwd=tmp_path)
+    lines = caught.value.render().splitlines()
+    assert len(lines) == 1 + 2 * 201, len(lines)
+    assert lines[-2] == "  - iam.toml: unknown200 and after: 800 more problems, not listed one by one"
+
+
+def test_only_the_first_unknown_keys_get_a_suggestion(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, "".join(f"[nmaing{i}]\n" for i in range(100)))
+    suggested = ["did you mean 'naming'?" in problem for problem in problems]
+    assert suggested == [True] * SUGGESTIONS_MAX + [False] * (100 - SUGGESTIONS_MAX)
+
+
+def test_a_table_of_many_bad_tags_gives_one_short_problem(tmp_path: Path) -> None:
+    (problem,) = problems_of(tmp_path, "[tags]\n" + "".join(f'k{i} = "a\\nb"\n' for i in range(1000)))
+    assert problem.startswith("iam.toml: tags: has 1000 tags, AWS allows at most 50, has 'a\\nb'"), problem
+    assert "and 996 more" in problem and len(problem) < 400, problem

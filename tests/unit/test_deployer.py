@@ -16,6 +16,7 @@ from programmatic_iam.analysis.deployer import (
     USER_ATTACHMENT_ACTIONS,
     arn_literal,
     deployer_policy,
+    exact_literal,
     to_console_json,
 )
 from programmatic_iam.analysis.risk import assess
@@ -29,6 +30,7 @@ USER = "arn:aws:iam::*:user/production-streammanager"
 STATE = "arn:aws:s3:::terraform-state/production-streammanager/terraform.tfstate"
 BOUNDARY = "arn:aws:iam::123456789012:policy/boundary"
 POLICY = "arn:aws:iam::*:policy/production-streammanager-programmatic-access"
+AWS_MANAGED = "arn:aws:iam::aws:policy/*"
 
 DEFAULT_DOCUMENT = {
     "Version": "2012-10-17",
@@ -57,7 +59,7 @@ DEFAULT_DOCUMENT = {
             "Effect": "Allow",
             "Action": ["iam:AttachUserPolicy", "iam:DetachUserPolicy"],
             "Resource": USER,
-            "Condition": {"ArnLike": {"iam:PolicyARN": POLICY}},
+            "Condition": {"ArnLike": {"iam:PolicyARN": POLICY}, "ArnNotLike": {"iam:PolicyARN": AWS_MANAGED}},
         },
         {
             "Sid": "Policies",
@@ -236,6 +238,7 @@ def test_boundary_conditioned_actions_support_the_permissions_boundary_condition
                 "Condition": {
                     "StringEquals": {"iam:PermissionsBoundary": BOUNDARY},
                     "ArnLike": {"iam:PolicyARN": POLICY},
+                    "ArnNotLike": {"iam:PolicyARN": AWS_MANAGED},
                 },
             },
             id="boundary-attachments",
@@ -306,7 +309,10 @@ def test_attaching_is_limited_to_the_stacks_own_policies(tmp_path: Path) -> None
     statements = statements_of(f"[policy]\nactions = {actions!r}\n", tmp_path)
     attaching = statements["UserAttachments"]
     assert attaching["Action"] == ["iam:AttachUserPolicy", "iam:DetachUserPolicy"]
-    assert attaching["Condition"] == {"ArnLike": {"iam:PolicyARN": [POLICY, POLICY + "-2"]}}
+    assert attaching["Condition"] == {
+        "ArnLike": {"iam:PolicyARN": [POLICY, POLICY + "-2"]},
+        "ArnNotLike": {"iam:PolicyARN": AWS_MANAGED},
+    }
     assert not {"iam:AttachUserPolicy", "iam:DetachUserPolicy"} & set(statements["Users"]["Action"])
 
 
@@ -448,3 +454,147 @@ def test_partition_follows_the_region(region: str, partition: str) -> None:
 )
 def test_arn_literals_escape_what_iam_would_read_as_wildcards_or_variables(text: str, literal: str) -> None:
     assert arn_literal(text) == literal
+
+
+def test_exact_literals_escape_only_the_variables_of_a_string_condition() -> None:
+    assert exact_literal("arn:aws:iam::111111111111:policy/caps*/b?${aws:username}") == (
+        "arn:aws:iam::111111111111:policy/caps*/b?${$}{aws:username}"
+    )
+
+
+# Every character IAM reads specially, in every name and path the configuration lets hold one.
+SPECIAL = "*?${aws:username}"
+SPECIAL_LITERAL = "${*}${?}${$}{aws:username}"
+SPECIAL_PATHS = f'path = "/team{SPECIAL}/"\n'
+ATTACHING_SIDS = ("UserAttachments", "UserAttachmentsWithinBoundary", "GroupAttachments", "RoleAttachments")
+
+
+@pytest.mark.parametrize(
+    "toml",
+    [
+        pytest.param(None, id="default"),
+        pytest.param(
+            '[[environments]]\nname = "production"\nregion = "us-east-1"\naccount_id = "111111111111"\n',
+            id="account-id",
+        ),
+        pytest.param(f"[policy]\n{SPECIAL_PATHS}", id="special-policy-path"),
+        pytest.param(
+            f'[policy]\n{SPECIAL_PATHS}[[environments]]\nname = "production"\nregion = "cn-north-1"\naccount_id = "111111111111"\n',
+            id="special-policy-path-china-account-id",
+        ),
+        pytest.param(f'[user]\nattach_policies_to = "group"\n[policy]\n{SPECIAL_PATHS}', id="group"),
+        pytest.param(f'kind = "instance-profile"\n[policy]\n{SPECIAL_PATHS}', id="instance-profile"),
+        pytest.param(f'[user]\npermissions_boundary = "{BOUNDARY}"\n[policy]\n{SPECIAL_PATHS}', id="boundary"),
+        pytest.param(
+            f"[policy]\n{SPECIAL_PATHS}actions = {load_catalogue().matching('ec2:*')[:250]!r}\n", id="split-policy"
+        ),
+    ],
+)
+def test_attaching_names_exactly_the_policies_the_policies_statement_names(toml: str | None, tmp_path: Path) -> None:
+    """The iam:PolicyARN condition and the Policies Resource are the same literals: never wider."""
+    statements = statements_of(toml, tmp_path)
+    policies = statements["Policies"]["Resource"]
+    (sid,) = (sid for sid in ATTACHING_SIDS if sid in statements)
+    condition = statements[sid]["Condition"]
+    named = condition.get("ArnEquals", condition.get("ArnLike"))["iam:PolicyARN"]
+    assert named == policies
+    if toml is not None and SPECIAL in toml:
+        assert all(SPECIAL_LITERAL in arn for arn in ([named] if isinstance(named, str) else named))
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"),
+    [
+        ("us-east-1", "aws"),
+        ("cn-north-1", "aws-cn"),
+        ("us-gov-west-1", "aws-us-gov"),
+        ("us-iso-east-1", "aws-iso"),
+        ("us-isob-east-1", "aws-iso-b"),
+    ],
+)
+@pytest.mark.parametrize("kind", ["user", "group", "instance-profile"])
+def test_aws_managed_policies_are_excluded_where_the_account_is_a_wildcard(
+    region: str, partition: str, kind: str, tmp_path: Path
+) -> None:
+    """Without account_id the account is `*`, which matches `aws` too: AWS managed policies are excluded."""
+    kinds = {
+        "user": "",
+        "group": '[user]\nattach_policies_to = "group"\n',
+        "instance-profile": 'kind = "instance-profile"\n',
+    }
+    environment = f'[[environments]]\nname = "production"\nregion = "{region}"\n'
+    for account, expected in ((None, {f"arn:{partition}:iam::aws:policy/*"}), ("111111111111", set())):
+        toml = (
+            kinds[kind]
+            + '[naming]\npolicy = "AdministratorAccess"\n'
+            + environment
+            + (f'account_id = "{account}"\n' if account else "")
+        )
+        statements = statements_of(toml, tmp_path)
+        (sid,) = (sid for sid in ATTACHING_SIDS if sid in statements)
+        excluded = statements[sid]["Condition"].get("ArnNotLike", {}).get("iam:PolicyARN")
+        assert ({excluded} if excluded else set()) == expected, account
+
+
+def unmeant_wildcards(pattern: str) -> str:
+    """The wildcards and variables of ``pattern`` left once the escaped ones and those the policy means are out.
+
+    Meant: a whole `*` resource, an account that is not configured, the six characters Secrets Manager appends
+    to a secret's name, any virtual MFA device, and every AWS managed policy (to exclude them).
+    """
+    if pattern == "*":
+        return ""
+    unescaped = pattern.replace("${*}", "").replace("${?}", "").replace("${$}", "")
+    arn, partition, service, region, account, resource = unescaped.split(":", 5)
+    if (service, account, resource) == ("iam", "aws", "policy/*") or (service, resource) == ("iam", "mfa/*"):
+        resource = ""
+    if service == "secretsmanager":
+        resource = resource.removesuffix("-??????")
+    account = "" if account == "*" else account
+    return "".join(c for c in arn + partition + service + region + account + resource if c in "*?$")
+
+
+@pytest.mark.parametrize(
+    "toml",
+    [
+        pytest.param(
+            f'[user]\npath = "/u{SPECIAL}/"\nforce_destroy = true\nattach_policies_to = "group"\n'
+            f'permissions_boundary = "arn:aws:iam::111111111111:policy/caps{SPECIAL}"\n'
+            f'[policy]\npath = "/p{SPECIAL}/"\n[backend]\nkey = "s/*?$x/{{{{ user }}}}"\ndynamodb_table = "locks"\n'
+            '[access_key]\ndelivery = "secretsmanager"\n',
+            id="user-group-secretsmanager",
+        ),
+        pytest.param(
+            f'[user]\npath = "/u{SPECIAL}/"\n[policy]\npath = "/p{SPECIAL}/"\n[access_key]\ndelivery = "ssm"\n'
+            '[[environments]]\nname = "production"\nregion = "us-gov-west-1"\naccount_id = "111111111111"\n',
+            id="user-ssm-govcloud-account-id",
+        ),
+        pytest.param(
+            f'kind = "instance-profile"\n[user]\npath = "/u{SPECIAL}/"\n'
+            f'permissions_boundary = "arn:aws:iam::111111111111:policy/caps{SPECIAL}"\n[policy]\npath = "/p{SPECIAL}/"\n',
+            id="instance-profile",
+        ),
+    ],
+)
+def test_every_wildcard_and_variable_in_the_document_is_meant(toml: str, tmp_path: Path) -> None:
+    """Names and paths with `*`, `?` and `${...}` reach every Resource and ARN condition only escaped."""
+    unmeant: list[str] = []
+    for statement in document_of(toml, tmp_path)["Statement"]:
+        resources = statement["Resource"]
+        patterns = [resources] if isinstance(resources, str) else list(resources)
+        for operator, keys in statement.get("Condition", {}).items():
+            if operator.startswith(("Arn", "StringLike", "StringNotLike")):
+                for value in keys.values():
+                    patterns += [value] if isinstance(value, str) else value
+        for pattern in patterns:
+            if unmeant_wildcards(pattern):
+                unmeant.append(f"{statement['Sid']}: {pattern}")
+    assert unmeant == []
+
+
+def test_a_variable_in_the_boundary_is_literal_in_its_string_condition(tmp_path: Path) -> None:
+    boundary = "arn:aws:iam::111111111111:policy/caps*/${aws:username}"
+    statements = statements_of(f'[user]\npermissions_boundary = "{boundary}"\n', tmp_path)
+    expected = "arn:aws:iam::111111111111:policy/caps*/${$}{aws:username}"
+    for sid in ("UsersWithinBoundary", "UserAttachmentsWithinBoundary"):
+        assert statements[sid]["Condition"]["StringEquals"] == {"iam:PermissionsBoundary": expected}

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 import shutil
+import time
 from typing import Any
 
 import pytest
 
 from programmatic_iam.cli.inputs import load_blueprint
-from programmatic_iam.errors import ConfigError
+from programmatic_iam.errors import PROBLEMS_PER_KEY_MAX, SUGGESTIONS_MAX, ConfigError
 from programmatic_iam.policy.catalogue import load_catalogue
 from programmatic_iam.policy.document import ActionRules, check_actions, parse_document
 from tests.support.helpers import REPO, blueprint_of
@@ -70,10 +71,9 @@ def test_a_policy_file_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> N
 
 
 def test_policy_file_is_relative_to_the_config_file(tmp_path: Path) -> None:
-    (tmp_path / "policies").mkdir()
-    (tmp_path / "policies" / "a.json").write_text('["s3:GetObject"]')
-    (tmp_path / "conf").mkdir()
-    (tmp_path / "conf" / "iam.toml").write_text('[policy]\nfile = "../policies/a.json"\n')
+    (tmp_path / "conf" / "policies").mkdir(parents=True)
+    (tmp_path / "conf" / "policies" / "a.json").write_text('["s3:GetObject"]')
+    (tmp_path / "conf" / "iam.toml").write_text('[policy]\nfile = "policies/a.json"\n')
     blueprint = load_blueprint({"IAM_CONFIG": "conf/iam.toml"}, cwd=tmp_path)
     assert blueprint.stacks[0].identity.policies[0].document.actions == ("s3:GetObject",)
 
@@ -360,3 +360,109 @@ def test_a_policy_template_sees_the_environment(tmp_path: Path) -> None:
 def test_the_shipped_profile_lists_exactly_the_guides_actions(tmp_path: Path) -> None:
     document = document_of('[policy]\ntemplate = "stream-manager-2.0"\n', tmp_path)
     assert document["Statement"][0]["Action"] == sorted(SEED_ACTIONS)
+
+
+def test_every_action_of_the_catalogue_is_accepted() -> None:
+    catalogue = load_catalogue()
+    services = [service for prefix in catalogue.prefixes if (service := catalogue.service(prefix)) is not None]
+    every = [f"{service.prefix}:{name}" for service in services for name in service.actions.values()]
+    assert "vpc-lattice:AssociateViaAWSService-EventsAndStates" in every
+    actions, problems, _ = check_actions(every, RULES, where="w")
+    assert problems == [] and len(actions) == len(every)
+
+
+@pytest.mark.parametrize(
+    ("given", "why", "fix"),
+    [
+        ("ec2:DescribeInstances\n", "has spaces or line breaks around the action", "write 'ec2:DescribeInstances'"),
+        (" ec2:DescribeInstances", "has spaces or line breaks around the action", "write 'ec2:DescribeInstances'"),
+        ("ec2:Describe*\n", "has spaces or line breaks around the action", "write 'ec2:Describe*'"),
+        ("ec2:Describe\nInstances", "is not an IAM action", 'write "service:ActionName"'),
+        ("ec2:DescribeInstance\u0661", "is not an IAM action", 'write "service:ActionName"'),
+    ],
+)
+def test_rejects_actions_with_whitespace_or_other_characters(given: str, why: str, fix: str) -> None:
+    (problem,) = check_actions([given], RULES, where="w")[1]
+    assert problem.why.startswith(why) and problem.fix.startswith(fix), problem
+
+
+@pytest.mark.parametrize(
+    ("operator", "expected"),
+    [
+        ("StringEqualz", "is not an IAM condition operator; did you mean 'StringEquals'?"),
+        ("ForAnyValues:StringLike", "is not an IAM condition operator; did you mean 'ForAnyValue:StringLike'?"),
+        ("StringLikeIfExist", "is not an IAM condition operator; did you mean 'StringLike'?"),
+        ("ArnLikIfExists", "is not an IAM condition operator; did you mean 'ArnLikeIfExists'?"),
+        ("NullIfExists", "is not an IAM condition operator"),
+        ("Some:StringEquals", "is not an IAM condition operator"),
+        ("ForAllValues:ForAnyValue:StringEquals", "is not an IAM condition operator"),
+        ("StringEquals\n", "is not an IAM condition operator"),
+    ],
+)
+def test_rejects_unknown_condition_operators(operator: str, expected: str) -> None:
+    document = {"Version": "2012-10-17", "Statement": [statement(Condition={operator: {"aws:username": "a"}})]}
+    parsed, problems, _ = parse_document(document, RULES, where="p.json")
+    assert parsed is None
+    (problem,) = problems
+    assert problem.where == "p.json: Statement[0].Condition" and problem.given == repr(operator)
+    assert problem.why.startswith(expected), problem.why
+    assert "ForAllValues: or ForAnyValue:" in problem.fix
+
+
+@pytest.mark.parametrize(
+    "operator",
+    [
+        "StringEquals",
+        "StringNotEqualsIgnoreCase",
+        "StringLikeIfExists",
+        "ForAllValues:StringEquals",
+        "ForAnyValue:StringNotLikeIfExists",
+        "stringequals",
+        "NumericLessThanEquals",
+        "DateGreaterThan",
+        "BoolIfExists",
+        "BinaryEquals",
+        "IpAddress",
+        "NotIpAddressIfExists",
+        "ArnNotLike",
+        "Null",
+        "ForAllValues:Null",
+    ],
+)
+def test_accepts_every_condition_operator_of_iam(operator: str) -> None:
+    document = {"Version": "2012-10-17", "Statement": [statement(Condition={operator: {"aws:username": "a"}})]}
+    parsed, problems, _ = parse_document(document, RULES, where="p.json")
+    assert problems == [] and parsed is not None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "where", "expected"),
+    [
+        ({"Sid": "One\n"}, "p.json: Statement[0].Sid", "may hold only letters and digits"),
+        ({"Action": "ec2:DescribeInstances\n"}, "p.json: Statement[0].Action[0]", "has spaces or line breaks"),
+        ({"Resource": "arn:aws:s3:::b\x1b"}, "p.json: Statement[0].Resource", "has control characters ('\\x1b')"),
+        ({"Resource": None, "NotResource": ["*", "a\x85"]}, "p.json: Statement[0].NotResource", "has control"),
+    ],
+)
+def test_rejects_statements_iam_refuses(overrides: dict[str, Any], where: str, expected: str) -> None:
+    document = {"Version": "2012-10-17", "Statement": [statement(**overrides)]}
+    parsed, problems, _ = parse_document(document, RULES, where="p.json")
+    assert parsed is None
+    assert [p.where for p in problems] == [where] and expected in problems[0].why, problems
+
+
+def test_a_hundred_thousand_misspelt_actions_are_checked_in_seconds() -> None:
+    misspelt = [f"ec2:DescribeInstancess{i}" for i in range(100_000)]
+    started = time.perf_counter()
+    _, problems, _ = check_actions(misspelt, RULES, where="iam.toml: policy.actions")
+    elapsed = time.perf_counter() - started
+    assert len(problems) == 100_000
+    assert [i for i, p in enumerate(problems) if "did you mean" in p.why] == list(range(SUGGESTIONS_MAX))
+    assert elapsed < 30, f"{elapsed:.1f} s (a did-you-mean search each took about 10 minutes)"
+    assert len(ConfigError(problems).render().splitlines()) == 1 + 2 * (PROBLEMS_PER_KEY_MAX + 1)
+
+
+def test_suggestions_are_shared_out_over_a_documents_statements() -> None:
+    statements = [statement(Action=f"ec2:DescribeInstancess{i}") for i in range(100)]
+    _, problems, _ = parse_document({"Version": "2012-10-17", "Statement": statements}, RULES, where="p.json")
+    assert sum("did you mean" in p.why for p in problems) == SUGGESTIONS_MAX

@@ -10,11 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
+import html
+from typing import Literal
 
 import jinja2
 
 from ..resources import templates_dir
 from .review import VERDICTS, StackReview, Warning, verdict_line
+
+Where = Literal["text", "table", "html"]
+"""Where a value from a plan goes in the comment: running text, a table cell, or inside an HTML block."""
 
 MARKER = "<!-- programmatic-iam:review -->"
 """The hidden first line by which CI finds its one comment and edits it instead of adding another."""
@@ -169,23 +174,56 @@ def _template() -> jinja2.Template:
     )
     environment.filters["code"] = inline_code
     environment.filters["fenced"] = fenced
-    environment.filters["phrase"] = lambda phrase: phrase.words.format(*map(inline_code, phrase.names))
+    environment.filters["phrase"] = lambda phrase, where="text": phrase.render(lambda name: inline_code(name, where))
     environment.filters["plural"] = lambda count, word: f"{count} {word}{'' if count == 1 else 's'}"
     return environment.get_template(TEMPLATE)
 
 
-def inline_code(value: object) -> str:
-    """``value`` as Markdown inline code that nothing in it can break out of (backticks, pipes, newlines)."""
-    text = " ".join(str(value).split()).replace("|", "\\|")
-    longest = max((len(run) for run in _backtick_runs(text)), default=0)
-    fence = "`" * (longest + 1)
-    padding = " " if text.startswith("`") or text.endswith("`") else ""
+def inline_code(value: object, where: Where = "text") -> str:
+    """``value`` (any text from a plan) as code that nothing in it can break out of, shown as it is.
+
+    ``where`` it goes: running Markdown ``text``, a ``table`` cell (where ``|`` would end the cell, so it is
+    escaped there and only there), or inside an ``html`` block such as ``<summary>`` (where Markdown is not
+    read, so the code is an HTML element and the text is HTML-escaped). In every case the text stays on one
+    line, with line breaks and other invisible characters shown as escapes (:func:`visible`): a newline
+    would end the code span, a blank line the HTML block, and ``<!--`` on a line of its own would hide the
+    rest of the comment.
+    """
+    text = visible(str(value))
+    if where == "html":
+        return f"<code>{html.escape(text)}</code>"
+    if where == "table":
+        text = text.replace("|", "\\|")
+    if not text:
+        return "` `"
+    fence = "`" * (max((len(run) for run in _backtick_runs(text)), default=0) + 1)
+    # One space inside each end keeps a backtick at the edge apart from the fence; Markdown removes one
+    # space from each end when both have one, so a text starting or ending with a space is padded too.
+    edges = (text[0], text[-1])
+    padding = " " if ("`" in edges or " " in edges) and text.strip(" ") else ""
     return f"{fence}{padding}{text}{padding}{fence}"
 
 
+def visible(text: str) -> str:
+    """``text`` with every character that is not printable (line breaks, controls, bidirectional and
+    zero-width marks, lone surrogates) written as a Python escape such as ``\\n`` or ``\\u202e``."""
+    if text.isprintable():
+        return text
+    return "".join(character if character.isprintable() else _escape(character) for character in text)
+
+
+def _escape(character: str) -> str:
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    if character in named:
+        return named[character]
+    code = ord(character)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
 def fenced(lines: Sequence[str], language: str = "") -> str:
-    """``lines`` as a fenced code block whose fence is longer than any backtick run inside."""
-    body = "\n".join(lines)
+    """``lines`` as a fenced code block whose fence is longer than any backtick run inside; each line shown
+    with :func:`visible`, so none can hold a line break of its own."""
+    body = "\n".join(visible(line) for line in lines)
     fence = "`" * max(3, max((len(run) for run in _backtick_runs(body)), default=0) + 1)
     return f"{fence}{language}\n{body}\n{fence}"
 

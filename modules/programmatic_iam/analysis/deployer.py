@@ -255,35 +255,72 @@ def to_console_json(document: PolicyDocument) -> str:
 
 
 def arn_literal(text: str) -> str:
-    """``text`` as a literal inside a policy's Resource: IAM reads ``*``, ``?`` and ``${...}`` specially."""
+    """``text`` as a literal inside a policy's Resource or an ARN (or StringLike) condition's value.
+
+    IAM reads ``*`` and ``?`` as wildcards there (in ArnEquals too) and ``${...}`` as a variable; every name
+    and path the deployer policy puts into an ARN goes through here, so that it names exactly one thing.
+    """
     return text.replace("$", "${$}").replace("*", "${*}").replace("?", "${?}")
+
+
+def exact_literal(text: str) -> str:
+    """``text`` as a literal inside an exact string condition (StringEquals).
+
+    There ``*`` and ``?`` are plain characters, but ``${...}`` is still a variable (AWS resolves the special
+    ``${$}`` wherever variables are allowed), so only ``$`` is escaped.
+    """
+    return text.replace("$", "${$}")
+
+
+def iam_arn(stack: StackSpec, kind: str, path_and_name: str) -> str:
+    """The ARN of one of the stack's IAM resources (``user``, ``group``, ``role``, ``policy``...), as a literal.
+
+    Without the environment's ``account_id`` the account is ``*``, which also matches ``aws``, the account
+    of AWS managed policies: see :func:`own_policies_condition`.
+    """
+    return f"arn:{partition_of(stack.region)}:iam::{stack.account_id or '*'}:{kind}{arn_literal(path_and_name)}"
+
+
+def aws_managed_policies(stack: StackSpec) -> str:
+    """The pattern of every AWS managed policy in the stack's partition (their account is ``aws``)."""
+    return f"arn:{partition_of(stack.region)}:iam::aws:policy/*"
+
+
+def own_policies_condition(stack: StackSpec) -> _Condition:
+    """``iam:PolicyARN`` is one of the stack's own policies: the same literals as the Policies statement names.
+
+    Where the account is not configured, its ``*`` would also match AWS's managed policy of the same path and
+    name (``naming.policy = "AdministratorAccess"``), so those are excluded by an ArnNotLike in the same
+    condition (both must hold).
+    """
+    policy_arns = tuple(iam_arn(stack, "policy", policy.path + policy.name) for policy in stack.identity.policies)
+    if stack.account_id is not None:
+        return (("ArnEquals", "iam:PolicyARN", policy_arns),)
+    return (("ArnLike", "iam:PolicyARN", policy_arns), ("ArnNotLike", "iam:PolicyARN", aws_managed_policies(stack)))
 
 
 def stack_grants_of(stack: StackSpec) -> tuple[list[Grant], list[Problem]]:
     """What Terraform needs for one stack: its identity's IAM resources and its state."""
     identity = stack.identity
-    iam = f"arn:{partition_of(stack.region)}:iam::{stack.account_id or '*'}"
     user = identity.principal
     if isinstance(user, RolePrincipal):
         state_grants, problems = _stack_state_grants(stack)
-        return _role_grants(stack, user, iam) + state_grants, problems
-    user_arn = f"{iam}:user{arn_literal(user.path + user.name)}"
+        return _role_grants(stack, user) + state_grants, problems
+    user_arn = iam_arn(stack, "user", user.path + user.name)
     user_actions: tuple[str, ...] = USER_ACTIONS + ACCESS_KEY_ACTIONS
     if identity.attachment.to == "user":
         user_actions += USER_ATTACHMENT_ACTIONS
     if user.force_destroy:
         user_actions += FORCE_DESTROY_USER_ACTIONS
     grants = [Grant("CallerIdentity", CALLER_IDENTITY_ACTIONS, "*")]
-    policy_arns = tuple(f"{iam}:policy{policy.path}{policy.name}" for policy in identity.policies)
-    # ArnLike where the account is not configured, so that the `*` in the ARNs plainly is a wildcard.
-    own_policies = (("ArnLike" if stack.account_id is None else "ArnEquals", "iam:PolicyARN", policy_arns),)
+    own_policies = own_policies_condition(stack)
     # force_destroy detaches whatever Terraform does not manage, so its DetachUserPolicy stays unconditioned
     # (detaching only takes permissions away).
     conditioned = POLICY_ARN_CONDITIONED_ACTIONS - (set(FORCE_DESTROY_USER_ACTIONS) if user.force_destroy else set())
     attaching = tuple(a for a in user_actions if a in conditioned)
     plain = tuple(a for a in user_actions if a not in conditioned)
     if user.permissions_boundary:
-        boundary = (("StringEquals", "iam:PermissionsBoundary", user.permissions_boundary),)
+        boundary = (("StringEquals", "iam:PermissionsBoundary", exact_literal(user.permissions_boundary)),)
         bounded = tuple(a for a in (*plain, *BOUNDARY_ACTIONS) if a in BOUNDARY_CONDITIONED_ACTIONS)
         free = tuple(a for a in plain if a not in BOUNDARY_CONDITIONED_ACTIONS)
         grants += [
@@ -298,11 +335,11 @@ def stack_grants_of(stack: StackSpec) -> tuple[list[Grant], list[Problem]]:
         if attaching:
             grants.append(Grant("UserAttachments", attaching, user_arn, own_policies))
     grants += [
-        Grant("Policies", POLICY_ACTIONS, f"{iam}:policy{arn_literal(policy.path + policy.name)}")
+        Grant("Policies", POLICY_ACTIONS, iam_arn(stack, "policy", policy.path + policy.name))
         for policy in identity.policies
     ]
     if identity.attachment.to == "group":
-        group_arn = f"{iam}:group{arn_literal(user.path + identity.attachment.group_name)}"
+        group_arn = iam_arn(stack, "group", user.path + identity.attachment.group_name)
         group_attaching = tuple(a for a in GROUP_ACTIONS if a in POLICY_ARN_CONDITIONED_ACTIONS)
         group_plain = tuple(a for a in GROUP_ACTIONS if a not in POLICY_ARN_CONDITIONED_ACTIONS)
         grants += [
@@ -313,7 +350,8 @@ def stack_grants_of(stack: StackSpec) -> tuple[list[Grant], list[Problem]]:
     if user.force_destroy:
         grants += [
             Grant("ForceDestroyListMfaDevices", FORCE_DESTROY_LIST_MFA_ACTIONS, "*"),
-            Grant("ForceDestroyMfaDevices", FORCE_DESTROY_MFA_ACTIONS, f"{iam}:mfa/*"),
+            # A device has a name of its own, not the user's: any device of the account (the `*` is meant).
+            Grant("ForceDestroyMfaDevices", FORCE_DESTROY_MFA_ACTIONS, iam_arn(stack, "mfa", "/") + "*"),
         ]
     state_grants, problems = _stack_state_grants(stack)
     return grants + state_grants, problems
@@ -326,12 +364,11 @@ def _stack_state_grants(stack: StackSpec) -> tuple[list[Grant], list[Problem]]:
     return state_grants_of(stack.backend, environment=stack.environment)
 
 
-def _role_grants(stack: StackSpec, role: RolePrincipal, iam: str) -> list[Grant]:
+def _role_grants(stack: StackSpec, role: RolePrincipal) -> list[Grant]:
     """kind = "instance-profile": the role, its instance profile of the same name, its policies."""
-    role_arn = f"{iam}:role{arn_literal(role.path + role.name)}"
-    profile_arn = f"{iam}:instance-profile{arn_literal(role.path + role.name)}"
-    policy_arns = tuple(f"{iam}:policy{policy.path}{policy.name}" for policy in stack.identity.policies)
-    own_policies: _Condition = (("ArnLike" if stack.account_id is None else "ArnEquals", "iam:PolicyARN", policy_arns),)
+    role_arn = iam_arn(stack, "role", role.path + role.name)
+    profile_arn = iam_arn(stack, "instance-profile", role.path + role.name)
+    own_policies = own_policies_condition(stack)
     grants = [
         Grant("CallerIdentity", CALLER_IDENTITY_ACTIONS, "*"),
         Grant("Roles", ROLE_ACTIONS, role_arn),
@@ -339,11 +376,11 @@ def _role_grants(stack: StackSpec, role: RolePrincipal, iam: str) -> list[Grant]
         Grant("InstanceProfiles", INSTANCE_PROFILE_ACTIONS, profile_arn),
     ]
     if role.permissions_boundary:
-        boundary: _Condition = (("StringEquals", "iam:PermissionsBoundary", role.permissions_boundary),)
+        boundary: _Condition = (("StringEquals", "iam:PermissionsBoundary", exact_literal(role.permissions_boundary)),)
         grants.append(Grant("RolesWithinBoundary", ROLE_BOUNDARY_ACTIONS, role_arn, boundary))
         grants.append(Grant("DenyBoundaryRemoval", ("iam:DeleteRolePermissionsBoundary",), role_arn, effect="Deny"))
     grants += [
-        Grant("Policies", POLICY_ACTIONS, f"{iam}:policy{arn_literal(policy.path + policy.name)}")
+        Grant("Policies", POLICY_ACTIONS, iam_arn(stack, "policy", policy.path + policy.name))
         for policy in stack.identity.policies
     ]
     return grants
@@ -368,14 +405,14 @@ def _key_store_grants(stack: StackSpec) -> list[Grant]:
             Grant("KeyParameterListing", PARAMETER_LISTING_ACTIONS, "*"),
         ]
     if key.kms_key_id is not None:
-        grants.append(Grant("KeyStoreEncryptionKey", STORE_KEY_ACTIONS, key.kms_key_id))
+        grants.append(Grant("KeyStoreEncryptionKey", STORE_KEY_ACTIONS, arn_literal(key.kms_key_id)))
     return grants
 
 
 def state_grants_of(backend: BackendSpec, *, environment: str) -> tuple[list[Grant], list[Problem]]:
     """What the S3 backend needs for one state: the bucket, the object, its lock, its encryption key."""
     partition = partition_of(backend.region)
-    bucket = f"arn:{partition}:s3:::{backend.bucket}"
+    bucket = f"arn:{partition}:s3:::{arn_literal(backend.bucket)}"
     state = f"{bucket}/{arn_literal(backend.key)}"
     grants = [
         Grant("StateBucket", STATE_BUCKET_ACTIONS, bucket),
@@ -385,12 +422,12 @@ def state_grants_of(backend: BackendSpec, *, environment: str) -> tuple[list[Gra
         grants.append(Grant("StateLockFiles", STATE_LOCK_FILE_ACTIONS, state + LOCK_FILE_SUFFIX))
     if backend.dynamodb_table:
         # The table's account is not configured (it may differ from the environment's), so any account.
-        table = f"arn:{partition}:dynamodb:{backend.region}:*:table/{backend.dynamodb_table}"
+        table = f"arn:{partition}:dynamodb:{backend.region}:*:table/{arn_literal(backend.dynamodb_table)}"
         grants.append(Grant("StateLockTable", STATE_LOCK_TABLE_ACTIONS, table))
     problems: list[Problem] = []
     if backend.kms_key_id is not None:
         if KMS_KEY_ARN.fullmatch(backend.kms_key_id):
-            grants.append(Grant("StateEncryptionKey", STATE_KEY_ACTIONS, backend.kms_key_id))
+            grants.append(Grant("StateEncryptionKey", STATE_KEY_ACTIONS, arn_literal(backend.kms_key_id)))
         else:
             problems.append(
                 Problem(

@@ -15,15 +15,10 @@ from typing import Any
 
 from ..policy.catalogue import Catalogue
 from ..policy.sizing import MANAGED_POLICY_MAX_CHARACTERS, normalised_size
+from ..strict_json import parse_json
 from .plan import REDACTED, UNKNOWN, ResourceChange
-
-POLICY_TYPES = {
-    "aws_iam_policy": "policy",
-    "aws_iam_user_policy": "inline policy",
-    "aws_iam_group_policy": "group inline policy",
-    "aws_iam_role_policy": "role inline policy",
-}
-"""Resource types that carry a policy document in their ``policy`` attribute, and what to call them."""
+from .plan_shape import POLICY_TYPES
+from .scope import expand
 
 NEAR_LIMIT = 0.9
 """A document using this share of IAM's size limit is reported as near it."""
@@ -123,10 +118,9 @@ def _document(value: Mapping[str, Any]) -> dict[str, Any] | str | None:
         return f"the document is {raw}"
     if not isinstance(raw, str):
         return "the document is not a JSON string"
-    try:
-        document = json.loads(raw)
-    except json.JSONDecodeError:
-        return "the document is not JSON"
+    document, problems = parse_json(raw, "policy", fix="")
+    if problems:
+        return "the document is not JSON that IAM reads"
     return document if isinstance(document, dict) else "the document is not a JSON object"
 
 
@@ -155,7 +149,7 @@ def _grants(documents: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], str
 def _grant(key: tuple[str, str], action: str, catalogue: Catalogue) -> Grant:
     effect = key[0]
     if "*" in action or "?" in action:
-        matched = catalogue.matching(action)
+        matched = sorted(expand(action, catalogue))
         levels = {catalogue.access_level(name) or "unknown" for name in matched}
         ordered = [level for level in (*_LEVEL_ORDER, "unknown") if level in levels]
         level = f"{len(matched)} actions: {', '.join(ordered)}" if matched else "matches no known action"
@@ -208,7 +202,8 @@ def _statement_diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> tupl
             return []
         outline = {key: value for key, value in document.items() if key != "Statement"}
         outline["Statement"] = [{k: v for k, v in s.items() if k != "Action"} for s in _statements(document)]
-        return json.dumps(outline, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+        # Split on json.dumps's own line breaks only: splitlines() would also split a value at U+2028 or U+0085.
+        return json.dumps(outline, indent=2, sort_keys=True, ensure_ascii=False).split("\n")
 
     old, new = shape(before), shape(after)
     if old == new:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import Problem
+from ..files import MAX_PLAN_BYTES, RefusedError, read_bytes, read_text
+from ..strict_json import parse_json
+from .plan_shape import POLICY_TYPES, plan_shape_problems, policy_document_problems
 
 REDACTED = "(sensitive)"
 UNKNOWN = "(known after apply)"
@@ -90,7 +92,7 @@ class PlanError(Exception):
 def read_plan(path: Path, *, display: str) -> StackPlan:
     """Read and check ``path`` (shown to users as ``display``); raise :class:`PlanError` if it is not a plan."""
     data = _load_json(path, display)
-    problems = _shape_problems(data, display)
+    problems = _shape_problems(data, display) or plan_shape_problems(data, display)
     if problems:
         raise PlanError(problems)
     secrets: set[str] = set()
@@ -100,6 +102,8 @@ def read_plan(path: Path, *, display: str) -> StackPlan:
         problems += change_problems
         if change is not None:
             changes.append(change)
+    backend, backend_problems = _backend(path.parent / STACK_CONFIG, display)
+    problems += backend_problems
     if problems:
         raise PlanError(problems)
     _collect_sensitive(data, secrets)
@@ -111,7 +115,7 @@ def read_plan(path: Path, *, display: str) -> StackPlan:
         drifted=drifted,
         complete=data.get("complete", True) is not False,
         errored=data.get("errored", False) is True,
-        backend=_backend(path.parent / STACK_CONFIG),
+        backend=backend,
         references=_references(data),
         sensitive_strings=frozenset(secret for secret in secrets if len(secret) >= _SHORTEST_GUARDED_SECRET),
     )
@@ -147,25 +151,21 @@ def _differs(old: Any, new: Any) -> bool:
 def _load_json(path: Path, display: str) -> Any:
     fix = "pass the JSON that `terraform show -json PLANFILE` prints for a saved plan (`terraform plan -out=PLANFILE`)"
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PlanError([Problem(display, "", "does not exist", fix)]) from None
-    except IsADirectoryError:
-        raise PlanError([Problem(display, "", "is a folder, not a plan file", fix)]) from None
+        content = read_bytes(path, limit=MAX_PLAN_BYTES)
+    except RefusedError as refused:
+        raise PlanError([Problem(display, "", refused.why, fix)]) from None
+    if content.lstrip().startswith((b"PK", b"\x1f")) or b"\x00" in content[:512]:  # never the start of JSON
+        raise PlanError([Problem(display, "", "is a binary plan file, not its JSON", fix)])
+    try:
+        text = content.decode("utf-8")
     except UnicodeDecodeError as error:
         raise PlanError(
             [Problem(display, "", f"is not UTF-8 text ({error.reason} at byte {error.start})", fix)]
         ) from None
-    except OSError as error:
-        raise PlanError([Problem(display, "", f"cannot be read ({error.strerror})", fix)]) from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        if text.lstrip().startswith(("PK", "\x1f")) or "\x00" in text[:512]:
-            why = "is a binary plan file, not its JSON"
-        else:
-            why = f"is not JSON ({error.msg} at line {error.lineno}, column {error.colno})"
-        raise PlanError([Problem(display, "", why, fix)]) from None
+    data, problems = parse_json(text, display, fix=fix)
+    if problems:
+        raise PlanError(problems)
+    return data
 
 
 def _shape_problems(data: Any, display: str) -> list[Problem]:
@@ -196,9 +196,6 @@ def _shape_problems(data: Any, display: str) -> list[Problem]:
         ]
     if "planned_values" not in data:
         return [Problem(display, "", "has no planned_values, so it is not a plan", fix)]
-    changes = data.get("resource_changes", [])
-    if changes is not None and not isinstance(changes, list):
-        return [Problem(f"{display}: resource_changes", type(changes).__name__, "is not a list", fix)]
     return []
 
 
@@ -223,19 +220,29 @@ def _resource_change(raw: Any, where: str, secrets: set[str]) -> tuple[ResourceC
     replace_paths = tuple(
         ".".join(str(step) for step in path) for path in change.get("replace_paths") or [] if isinstance(path, list)
     )
-    return (
-        ResourceChange(
-            address=str(raw.get("address", "")),
-            type=str(raw.get("type", "")),
-            action=action,
-            before=before if isinstance(before, Mapping) else {},
-            after=after if isinstance(after, Mapping) else {},
-            reason=str(raw.get("action_reason", "") or ""),
-            replace_paths=replace_paths,
-            previous_address=str(raw.get("previous_address", "") or ""),
-        ),
-        [],
+    resource = ResourceChange(
+        address=str(raw.get("address", "")),
+        type=str(raw.get("type", "")),
+        action=action,
+        before=before if isinstance(before, Mapping) else {},
+        after=after if isinstance(after, Mapping) else {},
+        reason=str(raw.get("action_reason", "") or ""),
+        replace_paths=replace_paths,
+        previous_address=str(raw.get("previous_address", "") or ""),
     )
+    return resource, _policy_problems(resource, where)
+
+
+def _policy_problems(change: ResourceChange, where: str) -> list[Problem]:
+    """The problems of a policy resource's documents, read after redaction so that none can quote a secret."""
+    if change.type not in POLICY_TYPES:
+        return []
+    problems = []
+    for side, values in (("before", change.before), ("after", change.after)):
+        document = values.get("policy")
+        if isinstance(document, str) and document not in (REDACTED, UNKNOWN):
+            problems += policy_document_problems(document, f"{where}.change.{side}.policy")
+    return problems
 
 
 def _redacted(value: Any, mask: Any, secrets: set[str]) -> Any:
@@ -288,7 +295,7 @@ def _collect_sensitive(data: Mapping[str, Any], secrets: set[str]) -> None:
         if isinstance(item, Mapping) and isinstance(item.get("change"), Mapping):
             for side in ("before", "after"):
                 _redacted(item["change"].get(side), item["change"].get(f"{side}_sensitive"), secrets)
-    for values in (data.get("prior_state", {}).get("values"), data.get("planned_values")):
+    for values in ((data.get("prior_state") or {}).get("values"), data.get("planned_values")):
         if isinstance(values, Mapping):
             _module_sensitive(values, secrets)
 
@@ -322,16 +329,23 @@ def _label(path: Path, changes: Sequence[ResourceChange]) -> str:
     return path.resolve().parent.name if stem in _GENERIC_PLAN_NAMES else stem
 
 
-def _backend(config_path: Path) -> Backend | None:
-    """The backend of the synthesized stack beside the plan; ``None`` when there is none to read."""
+def _backend(config_path: Path, display: str) -> tuple[Backend | None, list[Problem]]:
+    """The backend of the synthesized stack beside the plan (``display``); ``None`` when there is none to read."""
     if not config_path.is_file():
-        return None
+        return None, []
     try:
-        terraform = json.loads(config_path.read_text(encoding="utf-8")).get("terraform", {})
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-        return None
-    if not isinstance(terraform, Mapping):
-        return None
+        text = read_text(config_path, limit=MAX_PLAN_BYTES, encoding="utf-8")
+    except RefusedError:
+        return None, []
+    where = f"{STACK_CONFIG} beside {display}"
+    config, problems = parse_json(text, where, fix="synthesize the stack again, or move the plan away from this file")
+    if problems:
+        return None, problems
+    terraform = config.get("terraform") if isinstance(config, Mapping) else None
+    return (_backend_of(terraform) if isinstance(terraform, Mapping) else None), []
+
+
+def _backend_of(terraform: Mapping[str, Any]) -> Backend:
     if "cloud" in terraform:
         return Backend(kind="cloud", encrypted=True, locked=True)
     backends = terraform.get("backend")

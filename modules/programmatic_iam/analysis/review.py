@@ -27,6 +27,28 @@ VERDICTS = (
 
 
 @dataclass(frozen=True, slots=True)
+class Phrase:
+    """Words of ours with values from the plan in their ``{}`` slots (shown as code, so never as Markdown).
+
+    Plan text is only ever a name, never part of ``words``, and ``words`` is split on ``{}`` rather than
+    used as a ``str.format`` pattern: a ``{`` in a resource type is a character like any other.
+    """
+
+    words: str
+    names: tuple[str, ...] = ()
+
+    def render(self, slot: Callable[[str], str] = str) -> str:
+        """The words with each ``{}`` replaced by ``slot(name)`` (the comment's code filter, for one)."""
+        first, *rest = self.words.split("{}")
+        if len(rest) != len(self.names):
+            raise ValueError(f"{self.words!r} has {len(rest)} slots for {len(self.names)} names")
+        return first + "".join(slot(name) + piece for name, piece in zip(self.names, rest, strict=True))
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+@dataclass(frozen=True, slots=True)
 class Warning:
     """Something in a plan that needs a human: what, why, in which stack, about what."""
 
@@ -35,20 +57,9 @@ class Warning:
     stack: str
     subjects: tuple[str, ...] = ()
     """Names, addresses or actions it is about (shown as code)."""
-    note: str = ""
+    note: Phrase = Phrase("")
     severity: str = "high"
     link: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Phrase:
-    """Words of ours with names from the plan in their ``{}`` slots (shown as code, so never as Markdown)."""
-
-    words: str
-    names: tuple[str, ...] = ()
-
-    def __str__(self) -> str:
-        return self.words.format(*self.names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +184,7 @@ def _describer(names: Mapping[str, str], references: Mapping[str, Sequence[str]]
         }
         if change.type in readable and name:
             return Phrase(readable[change.type], (name,))
-        return Phrase(change.type + (" {}" if name else ""), (name,) if name else ())
+        return Phrase("{} {}", (change.type, name)) if name else Phrase("{}", (change.type,))
 
     return describe
 
@@ -213,12 +224,13 @@ def _change_detail(change: ResourceChange) -> Phrase:
         old, new = change.before.get(key), change.after.get(key)
         if old == new or key in ("policy", "tags_all", "id", "arn", "unique_id"):
             continue
-        # Attribute names come from the provider's schema; values come from the plan and go in slots.
+        # Only our own attribute names are words; every other name, and every value, comes from the plan.
         if key in _SHOWN_ATTRIBUTES and isinstance(old, str | bool | None) and isinstance(new, str | bool | None):
             words.append(f"{key} {{}} → {{}}")
             values += [repr(old), repr(new)]
         else:
-            words.append(key.replace("{", "").replace("}", ""))
+            words.append("{}")
+            values.append(key)
     return Phrase(", ".join(words), tuple(values))
 
 
@@ -330,7 +342,7 @@ def _warnings(
                         "ARNs and policies that name the user by name stop matching it",
                         stack,
                         (str(old_name), str(new_name)),
-                        "old name, then new name",
+                        Phrase("old name, then new name"),
                     )
                 )
         elif change.type in ("aws_iam_policy",) and change.action == "replace":
@@ -372,7 +384,7 @@ def _warnings(
                     "IAM refuses a managed policy over 6,144 characters: the apply will fail",
                     stack,
                     (policy.name,),
-                    f"{policy.size:,} characters",
+                    Phrase(f"{policy.size:,} characters"),
                 )
             )
         # A split fills every part but the last to the brim by design: only a lone policy is "near" a split.
@@ -383,7 +395,7 @@ def _warnings(
                     "a few more actions will split it into another policy",
                     stack,
                     (policy.name,),
-                    f"{policy.size:,} of 6,144 characters",
+                    Phrase(f"{policy.size:,} of 6,144 characters"),
                     severity="medium",
                 )
             )
@@ -395,7 +407,7 @@ def _warnings(
                 f"State without {' or '.join(missing)}",
                 "the state holds the access key's secret; keep it encrypted, and locked against two applies at once",
                 stack,
-                note=f"{backend.kind} backend",
+                note=Phrase("{} backend", (backend.kind,)),
             )
         )
     if plan.drifted:

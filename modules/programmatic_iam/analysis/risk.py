@@ -1,20 +1,20 @@
 """What a set of policy documents lets an identity do that a reviewer must see: one risk engine for every report.
 
-The findings come from cloudsplaining (privilege-escalation paths, permissions management, credential exposure
-and data exfiltration without resource constraints) and from the offline catalogue (destructive actions on
-any resource, whole-service wildcards). A statement with a Condition is not flagged, as cloudsplaining
-judges it: a condition is how a policy scopes actions that cannot be scoped by ARN.
+The findings come from cloudsplaining's lists (privilege-escalation paths, permissions management, credential
+exposure and data exfiltration) and from the offline catalogue (destructive actions, whole-service wildcards),
+applied to what the statements really allow on any resource: every wildcard and ``NotAction`` expanded, and
+only the resources and conditions that narrow an action taken as its scope (``scope.py``; docs/policy.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-import fnmatch
 from functools import cache
 from typing import Any, Literal
 
-from ..policy.catalogue import load_catalogue
+from ..policy.catalogue import Catalogue, load_catalogue
+from .scope import ConditionTest, as_strings, glob_matcher, granted_actions, narrowing_tests, on_every_resource
 
 Severity = Literal["high", "medium"]
 SEVERITIES: tuple[Severity, ...] = ("high", "medium")
@@ -41,13 +41,63 @@ class Finding:
 
 
 @cache
-def _cloudsplaining() -> tuple[Any, Any, Mapping[str, str | None]]:
+def _cloudsplaining() -> tuple[Any, Any, Mapping[str, Sequence[str]], Mapping[str, str | None]]:
     # Imported on first use: it loads the catalogue too (about 0.25 s), which `check` without findings never needs.
     from cloudsplaining.scan.policy_document import PolicyDocument
-    from cloudsplaining.shared.constants import PRIVILEGE_ESCALATION_PATHFINDING_PATHS
+    from cloudsplaining.shared.constants import PRIVILEGE_ESCALATION_METHODS, PRIVILEGE_ESCALATION_PATHFINDING_PATHS
     from cloudsplaining.shared.exclusions import Exclusions
 
-    return PolicyDocument, Exclusions({}), PRIVILEGE_ESCALATION_PATHFINDING_PATHS
+    return PolicyDocument, Exclusions({}), PRIVILEGE_ESCALATION_METHODS, PRIVILEGE_ESCALATION_PATHFINDING_PATHS
+
+
+@dataclass(frozen=True, slots=True)
+class Grants:
+    """What a stack's statements really allow, as the findings need it (actions canonical, or lower case if unknown)."""
+
+    unconstrained: frozenset[str]
+    """Actions allowed on every resource of their types, with no condition that narrows them, and not denied."""
+    passed_to: tuple[tuple[ConditionTest, ...], ...]
+    """``iam:PassRole`` on every role, narrowed only by ``iam:PassedToService``: the tests of each such grant."""
+    attach_any: frozenset[str]
+    """``iam:Attach*Policy`` actions allowed with no condition that narrows ``iam:PolicyARN``, whatever the resource."""
+    service_wildcards: frozenset[str]
+    """Services every action of which a wildcard or ``NotAction`` grants, not all of them narrowed by a condition."""
+
+
+def grants(documents: Iterable[Mapping[str, Any]]) -> Grants:
+    """What the statements of every document allow together, judged as IAM would (docs/policy.md, "scoped").
+
+    A Deny takes an action away only when it denies it on every resource without a condition: a narrower Deny
+    leaves the rest of the grant.
+    """
+    catalogue = load_catalogue()
+    statements = [statement for document in documents for statement in _statements(document)]
+    denied: set[str] = set()
+    for statement in statements:
+        if statement.get("Effect") == "Deny" and _denies_everywhere(statement):
+            denied |= granted_actions(statement, catalogue)
+    unconstrained: set[str] = set()
+    passed_to: list[tuple[ConditionTest, ...]] = []
+    attach_any: set[str] = set()
+    service_wildcards: set[str] = set()
+    for statement in statements:
+        effect = statement.get("Effect")
+        if not isinstance(effect, str) or effect.lower() != "allow":
+            continue
+        actions = granted_actions(statement, catalogue) - denied
+        condition = statement.get("Condition")
+        for action in actions:
+            tests = narrowing_tests(condition, action, catalogue)
+            if on_every_resource(statement, action, catalogue):
+                if not tests:
+                    unconstrained.add(action)
+                elif action == _PASS_ROLE and all(test.key == _PASSED_TO_SERVICE for test in tests):
+                    passed_to.append(tests)
+            if action in _ATTACH_ACTIONS and not any(test.key == _POLICY_ARN for test in tests):
+                attach_any.add(action)
+        if "NotAction" in statement or any("*" in p or "?" in p for p in as_strings(statement.get("Action"))):
+            service_wildcards |= _whole_services(actions, condition, catalogue)
+    return Grants(frozenset(unconstrained), tuple(passed_to), frozenset(attach_any), frozenset(service_wildcards))
 
 
 def assess(documents: Iterable[Mapping[str, Any]]) -> tuple[Finding, ...]:
@@ -55,25 +105,31 @@ def assess(documents: Iterable[Mapping[str, Any]]) -> tuple[Finding, ...]:
 
     Documents are policy JSON values (``{"Version": ..., "Statement": [...]}``); sorted, high severity first.
     """
-    statements = [statement for document in documents for statement in _statements(document)]
-    if not statements:
+    allowed = grants(documents)
+    if not (allowed.unconstrained or allowed.passed_to or allowed.attach_any or allowed.service_wildcards):
         return ()
-    policy_document, exclusions, pathfinding = _cloudsplaining()
-    combined = policy_document({"Version": "2012-10-17", "Statement": statements}, exclusions=exclusions)
+    policy_document, exclusions, methods, pathfinding = _cloudsplaining()
     catalogue = load_catalogue()
+    known = sorted(action for action in allowed.unconstrained if ":" in action and catalogue.canonical(action))
+    combined = policy_document(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": known, "Resource": "*"}] if known else [],
+        },
+        exclusions=exclusions,
+    )
 
     def canonical(actions: Iterable[str]) -> tuple[str, ...]:
         return tuple(sorted({catalogue.canonical(action) or action for action in actions}))
 
     findings: list[Finding] = []
-    for path in combined.allows_privilege_escalation:
-        method = str(path["type"])
+    for method, path in _escalations(allowed, methods):
         findings.append(
             Finding(
                 kind="privilege-escalation",
                 severity="high",
                 title=f"privilege escalation ({method})",
-                actions=canonical(path["actions"]),
+                actions=canonical(path),
                 why="together, on any resource, these actions let the identity gain permissions it was not given",
                 link=pathfinding.get(method) or "",
             )
@@ -101,7 +157,7 @@ def assess(documents: Iterable[Mapping[str, Any]]) -> tuple[Finding, ...]:
                 why="these actions change who may do what, on any resource",
             )
         )
-    attaching = canonical(_attach_without_policy_condition(statements))
+    attaching = canonical(allowed.attach_any)
     if attaching:
         findings.append(
             Finding(
@@ -150,7 +206,7 @@ def assess(documents: Iterable[Mapping[str, Any]]) -> tuple[Finding, ...]:
                 why="they read stored data (objects, parameters, secrets) anywhere in the account",
             )
         )
-    wildcards = tuple(sorted(f"{service}:*" for service in combined.service_wildcard))
+    wildcards = tuple(sorted(f"{service}:*" for service in allowed.service_wildcards))
     if wildcards:
         findings.append(
             Finding(
@@ -173,28 +229,62 @@ def new_findings(before: Sequence[Finding], after: Sequence[Finding]) -> tuple[F
     )
 
 
-def _attach_without_policy_condition(statements: Sequence[Mapping[str, Any]]) -> set[str]:
-    """Attach*Policy actions an Allow statement grants, on any resource, with no condition on the policy's ARN.
+def _escalations(allowed: Grants, methods: Mapping[str, Sequence[str]]) -> list[tuple[str, Sequence[str]]]:
+    """cloudsplaining's escalation paths every action of which is allowed unconstrained.
 
-    cloudsplaining sees these only on ``*``; scoped to one user they still let that user be given anything.
+    ``iam:PassRole`` narrowed to some services still completes a path whose other actions belong to one of them.
     """
-    found: set[str] = set()
-    for statement in statements:
-        condition = statement.get("Condition")
-        keys = (
-            {key.lower() for block in condition.values() for key in block} if isinstance(condition, Mapping) else set()
-        )
-        if statement.get("Effect") != "Allow" or "iam:policyarn" in keys:
+    lowered = {action.lower() for action in allowed.unconstrained}
+    found = []
+    for method, path in methods.items():
+        rest = [action for action in path if action != _PASS_ROLE.lower()]
+        if not set(rest) <= lowered:
             continue
-        actions = statement.get("Action", [])
-        for action in [actions] if isinstance(actions, str) else actions:
-            for name in _ATTACH_ACTIONS:
-                if fnmatch.fnmatchcase(name, str(action).lower()):
-                    found.add(name)
+        if len(rest) < len(path) and _PASS_ROLE.lower() not in lowered:
+            services = {action.partition(":")[0] for action in rest}
+            if not any(all(_may_receive(test, services) for test in tests) for tests in allowed.passed_to):
+                continue
+        found.append((method, path))
     return found
 
 
-_ATTACH_ACTIONS = ("iam:attachuserpolicy", "iam:attachgrouppolicy", "iam:attachrolepolicy")
+def _may_receive(test: ConditionTest, services: set[str]) -> bool:
+    """Whether an ``iam:PassedToService`` test accepts a service principal of one of the services (read broadly)."""
+    for value in test.values:
+        matches = glob_matcher(value.replace("?", "*"))
+        if any(service in value.lower() or matches(f"{service}.amazonaws.com") for service in services):
+            return True
+    return False
+
+
+def _denies_everywhere(statement: Mapping[str, Any]) -> bool:
+    """A Deny with no condition on ``"*"``: the only kind that takes an action away from every request."""
+    return (
+        not statement.get("Condition")
+        and "NotResource" not in statement
+        and any(pattern and not pattern.strip("*") for pattern in as_strings(statement.get("Resource")))
+    )
+
+
+def _whole_services(actions: frozenset[str], condition: Any, catalogue: Catalogue) -> set[str]:
+    """Services all of whose actions a statement grants (denied ones taken out), some with no narrowing condition."""
+    found = set()
+    for prefix in catalogue.prefixes:
+        service = catalogue.service(prefix)
+        if service is None or not service.actions:
+            continue
+        names = [f"{service.prefix}:{name}" for name in service.actions.values()]
+        if all(name in actions for name in names) and any(
+            not narrowing_tests(condition, name, catalogue) for name in names
+        ):
+            found.add(service.prefix)
+    return found
+
+
+_PASS_ROLE = "iam:PassRole"
+_PASSED_TO_SERVICE = "iam:passedtoservice"
+_POLICY_ARN = "iam:policyarn"
+_ATTACH_ACTIONS = ("iam:AttachUserPolicy", "iam:AttachGroupPolicy", "iam:AttachRolePolicy")
 
 
 def _statements(document: Mapping[str, Any]) -> list[dict[str, Any]]:

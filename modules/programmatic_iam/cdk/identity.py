@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ..escaping import escape_terraform_template as literal
 from ..spec import AccessKey, IdentitySpec, RolePrincipal, UserPrincipal
 from .addresses import ReadablyAddressed
 from .bindings import (
@@ -84,7 +83,7 @@ class ProgrammaticIdentity(ReadablyAddressed):
         self.access_key: IamAccessKey | None = None
         if not key.create:
             return
-        pgp_key = literal(key.pgp_key) if key.pgp_key else None
+        pgp_key = key.pgp_key or None
         self.access_key = self._readable(
             IamAccessKey(self, key_construct_id(key.generation), user=self.user.name, pgp_key=pgp_key)
         )
@@ -128,9 +127,9 @@ class ProgrammaticIdentity(ReadablyAddressed):
             SecretsmanagerSecret(
                 self,
                 "secret",
-                name=literal(key.secret_name),
+                name=key.secret_name,
                 description="The access key of the IAM user, as JSON: access_key_id and secret_access_key.",
-                kms_key_id=literal(key.kms_key_id) if key.kms_key_id else None,
+                kms_key_id=key.kms_key_id or None,
                 # The key it holds goes with the stack; a recovery window would only block making the stack again.
                 recovery_window_in_days=0,
             )
@@ -153,7 +152,7 @@ class ProgrammaticIdentity(ReadablyAddressed):
             SsmParameter(
                 self,
                 "access_key_id_parameter",
-                name=literal(f"{key.parameter_path}/access-key-id"),
+                name=f"{key.parameter_path}/access-key-id",
                 type="String",
                 value=access_key.id,
                 description="The access key id of the IAM user.",
@@ -163,9 +162,9 @@ class ProgrammaticIdentity(ReadablyAddressed):
             SsmParameter(
                 self,
                 "secret_access_key_parameter",
-                name=literal(f"{key.parameter_path}/secret-access-key"),
+                name=f"{key.parameter_path}/secret-access-key",
                 type="SecureString",
-                key_id=literal(key.kms_key_id) if key.kms_key_id else None,
+                key_id=key.kms_key_id or None,
                 value_wo=access_key.secret,
                 value_wo_version=self._key_generation(access_key),
                 description="The secret access key of the IAM user.",
@@ -174,7 +173,7 @@ class ProgrammaticIdentity(ReadablyAddressed):
         return (key_id, secret)
 
     def _attach_through_group(self, group_name: str, path: str) -> None:
-        group = self._readable(IamGroup(self, "group", name=literal(group_name), path=literal(path)))
+        group = self._readable(IamGroup(self, "group", name=group_name, path=path))
         for index, policy in enumerate(self.policies):
             self._readable(
                 IamGroupPolicyAttachment(
@@ -205,11 +204,11 @@ class InstanceProfileIdentity(ReadablyAddressed):
             IamRole(
                 self,
                 "role",
-                name=literal(role.name),
-                path=literal(role.path),
-                assume_role_policy=literal(role.trust_policy),
-                permissions_boundary=literal(role.permissions_boundary) if role.permissions_boundary else None,
-                tags={literal(k): literal(v) for k, v in role.tags} or None,
+                name=role.name,
+                path=role.path,
+                assume_role_policy=role.trust_policy,
+                permissions_boundary=role.permissions_boundary or None,
+                tags=dict(role.tags) or None,
                 description="Assumed by the application's EC2 instances through the instance profile of the same name.",
             )
         )
@@ -223,9 +222,7 @@ class InstanceProfileIdentity(ReadablyAddressed):
             for index, policy in enumerate(self.policies)
         ]
         self.instance_profile = self._readable(
-            IamInstanceProfile(
-                self, "instance_profile", name=literal(role.name), path=literal(role.path), role=self.role.name
-            )
+            IamInstanceProfile(self, "instance_profile", name=role.name, path=role.path, role=self.role.name)
         )
 
 
@@ -234,10 +231,10 @@ def _managed_policies(scope: Construct, spec: IdentitySpec) -> list[IamPolicy]:
         IamPolicy(
             scope,
             policy_construct_id(index),
-            name=literal(policy.name),
-            path=literal(policy.path),
-            description=literal(policy.description) if policy.description else None,
-            policy=literal(policy.document_json),
+            name=policy.name,
+            path=policy.path,
+            description=policy.description or None,
+            policy=policy.document_json,
         )
         for index, policy in enumerate(spec.policies)
     ]
@@ -247,9 +244,9 @@ def _user(scope: Construct, principal: UserPrincipal) -> IamUser:
     return IamUser(
         scope,
         "user",
-        name=literal(principal.name),
-        path=literal(principal.path),
-        permissions_boundary=literal(principal.permissions_boundary) if principal.permissions_boundary else None,
+        name=principal.name,
+        path=principal.path,
+        permissions_boundary=principal.permissions_boundary or None,
         force_destroy=principal.force_destroy,
-        tags={literal(k): literal(v) for k, v in principal.tags} or None,
+        tags=dict(principal.tags) or None,
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..escaping import escape_terraform_template as literal
 from ..spec import AssumedRole, BackendSpec, CloudSpec, RolePrincipal, StackSpec
 from ..versions import semver_range
 from .bindings import (
@@ -43,7 +42,7 @@ def use_aws_provider(
 ) -> AwsProvider:
     """The stack's AWS provider: its region, the tags on everything it creates, the one account allowed, and
     the role it assumes to get there (the backend keeps the caller's own credentials)."""
-    tags = {literal(k): literal(v) for k, v in default_tags}
+    tags = dict(default_tags)
     return AwsProvider(
         stack,
         "aws",

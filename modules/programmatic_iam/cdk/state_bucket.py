@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ..escaping import escape_terraform_template as literal
 from ..spec.state_bucket import (
     LOCAL_STATE_FILE,
     LOCK_TABLE_HASH_KEY,
@@ -53,7 +52,7 @@ class StateBucket(ReadablyAddressed):
 
     def _make(self, spec: StateBucketSpec) -> None:
         # No force_destroy: deleting a bucket that still holds state must fail.
-        self.bucket = self._readable(S3Bucket(self, "bucket", bucket=literal(spec.bucket)))
+        self.bucket = self._readable(S3Bucket(self, "bucket", bucket=spec.bucket))
         name = self.bucket.bucket
         self._readable(
             S3BucketVersioningA(
@@ -73,7 +72,7 @@ class StateBucket(ReadablyAddressed):
                     S3BucketServerSideEncryptionConfigurationRuleA(
                         apply_server_side_encryption_by_default=S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
                             sse_algorithm=spec.sse_algorithm,
-                            kms_master_key_id=literal(spec.kms_key_id) if spec.kms_key_id else None,
+                            kms_master_key_id=spec.kms_key_id or None,
                         ),
                         # An S3 bucket key cuts the KMS requests (and their cost) for every state write.
                         bucket_key_enabled=True if kms else None,
@@ -116,7 +115,7 @@ class StateBucket(ReadablyAddressed):
                 DynamodbTable(
                     self,
                     "lock_table",
-                    name=literal(spec.lock_table),
+                    name=spec.lock_table,
                     billing_mode="PAY_PER_REQUEST",
                     hash_key=LOCK_TABLE_HASH_KEY,
                     attribute=[DynamodbTableAttribute(name=LOCK_TABLE_HASH_KEY, type="S")],

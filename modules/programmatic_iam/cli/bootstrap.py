@@ -17,11 +17,12 @@ import os
 from pathlib import Path
 
 from ..config import load_config
-from ..errors import ConfigError, EngineError
+from ..errors import ConfigError, EngineError, show
+from ..files import MAX_RECORD_BYTES, RefusedError, read_text
 from ..spec.state_bucket import STATE_LOCATIONS, BootstrapSpec, StateLocation, bootstrap_spec
 from .context import Context
-from .output import synthesize_via_staging
-from .problems import EXIT_OK, EXIT_WRONG_STEP, report_engine_error, report_problems, report_unwritable
+from .output import output_folder_problems, output_refusal, synthesize_via_staging
+from .problems import EXIT_BAD_INPUT, EXIT_OK, EXIT_WRONG_STEP, report_engine_error, report_problems, report_unwritable
 
 NAME = "bootstrap"
 HELP = "synthesize the stack that creates the S3 state bucket configured in [backend] (docs/state-backend.md)"
@@ -62,11 +63,15 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
     """Synthesize the bootstrap stack and print the next steps, or refuse a step out of order."""
     if arguments.take_down and arguments.state != "local":
         arguments.parser.error("--take-down moves the state out of the bucket: it goes with --state local")
+    outdir = Path(arguments.output)
+    unusable = output_folder_problems(context.cwd / outdir, where="--output", given=show(arguments.output))
     try:
         spec = bootstrap_spec(load_config(context.environ, context.cwd), arguments.state)
     except ConfigError as error:
-        return report_problems(error, context.stderr)
-    outdir = Path(arguments.output)
+        report_problems(error, context.stderr)
+        return report_problems(unusable, context.stderr) if unusable is not None else EXIT_BAD_INPUT
+    if unusable is not None:
+        return report_problems(unusable, context.stderr)
     refusal = wrong_path(
         context.cwd / outdir / "stacks" / spec.stack_id, arguments.state, take_down=arguments.take_down
     )
@@ -77,6 +82,8 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
         stack_dir = synthesize_bootstrap(spec, context.cwd / outdir)
     except EngineError as error:
         return report_engine_error(error, context.stderr)
+    except RefusedError as refused:  # something was put into the folder while the stack was synthesized
+        return report_problems(output_refusal(refused, where="--output", given=show(arguments.output)), context.stderr)
     except OSError as error:
         return report_unwritable(outdir, error, context.stderr)
     print(next_steps(stack_dir, arguments.state, take_down=arguments.take_down), file=context.stdout)
@@ -86,8 +93,8 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
 def initialised_backend(stack_dir: Path) -> str | None:
     """The backend type (``"s3"``, ``"local"``) that ``terraform init`` last set up in ``stack_dir``, if any."""
     try:
-        record = json.loads((stack_dir / BACKEND_RECORD).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        record = json.loads(read_text(stack_dir / BACKEND_RECORD, limit=MAX_RECORD_BYTES))
+    except (RefusedError, ValueError, RecursionError):
         return None
     backend = record.get("backend") if isinstance(record, dict) else None
     kind = backend.get("type") if isinstance(backend, dict) else None

@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
-from pathlib import Path
-import shutil
-import tempfile
+from pathlib import Path, PurePosixPath
+import re
 
-from ..errors import ConfigError, Problem
+from ..errors import ConfigError, Problem, show
+from ..files import (
+    MAX_POLICY_BYTES,
+    Judge,
+    RefusedError,
+    Verdict,
+    check_replaceable,
+    is_real_folder,
+    is_regular_file,
+    read_head,
+    read_text,
+    replace_folder,
+    write_files,
+)
 from ..module_export import GENERATED_MARK, POLICIES_FOLDER, export_module
 from ..spec import Blueprint, StackSpec
 from .context import Context
 from .inputs import load_configured
-from .output import swap_in
-from .problems import EXIT_OK, report_notices, report_problems, report_unwritable
+from .problems import EXIT_BAD_INPUT, EXIT_OK, report_notices, report_problems, report_unwritable
 
 NAME = "export-module"
 HELP = (
@@ -24,6 +35,9 @@ HELP = (
 WRITTEN_FILES = frozenset({"versions.tf", "variables.tf", "main.tf", "outputs.tf", "README.md"})
 TERRAFORM_WORKING_FILES = (".terraform", ".terraform.lock.hcl")
 """What ``terraform init`` in the module's folder leaves: kept across exports."""
+WRITTEN_BY = "an export"
+# How main.tf names each policy document it reads: `file(join("/", [path.module, "policies/NAME.json"]))`.
+_POLICY_FILE_NAMED = re.compile(rf'"{POLICIES_FOLDER}/([\w+=,.@-]+\.json)"')
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,15 +52,25 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
     """Write the module (exit 0); every problem and exit status 2, writing nothing; 1 if DIR cannot be written."""
     directory = context.cwd / arguments.directory
     try:
+        check_replaceable(directory, exported_by(directory), written_by=WRITTEN_BY)
+    except RefusedError as refused:
+        unusable: ConfigError | None = _refusal(refused, arguments.directory)
+    else:
+        unusable = None
+    try:
         config, blueprint = load_configured(context.environ, context.cwd)
         stack = _selected(blueprint, arguments.environment)
-        _check_directory(directory, arguments.directory)
     except ConfigError as error:
-        return report_problems(error, context.stderr)
+        report_problems(error, context.stderr)
+        return report_problems(unusable, context.stderr) if unusable is not None else EXIT_BAD_INPUT
+    if unusable is not None:
+        return report_problems(unusable, context.stderr)
     module = export_module(stack, config.origin)
     report_notices([*blueprint.notices, *module.notices], context.stderr)
     try:
         _write(module.files, directory)
+    except RefusedError as refused:  # something was put into the folder while the module was written
+        return report_problems(_refusal(refused, arguments.directory), context.stderr)
     except OSError as error:
         return report_unwritable(directory, error, context.stderr)
     print(
@@ -84,52 +108,35 @@ def _selected(blueprint: Blueprint, environment: str | None) -> StackSpec:
     )
 
 
-def _check_directory(directory: Path, shown: str) -> None:
-    """``directory`` must be new, empty, or hold only what an earlier export wrote: nothing else is lost."""
-    if not directory.exists():
-        return
-    if not directory.is_dir():
-        raise ConfigError(
-            [Problem(shown, "(a file)", "is a file, not a folder", "give a new or empty folder for the module")],
-            subject="the output folder",
-        )
-    foreign = sorted(str(path.relative_to(directory)) for path in _entries(directory) if not _exported(path, directory))
-    if foreign:
-        listed = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
-        raise ConfigError(
-            [
-                Problem(
-                    shown,
-                    listed,
-                    "holds files an export did not write; exporting would replace the folder and lose them",
-                    "choose a new or empty folder, or move those files out",
-                )
-            ],
-            subject="the output folder",
-        )
+def _refusal(refused: RefusedError, shown: str) -> ConfigError:
+    return ConfigError([refused.problem("DIR", show(shown))], subject="the output folder")
 
 
-def _entries(directory: Path) -> list[Path]:
-    """Every file and folder in ``directory`` but the policies folder and Terraform's working files."""
-    return [
-        path
-        for path in directory.rglob("*")
-        if path.relative_to(directory).parts[0] not in TERRAFORM_WORKING_FILES
-        and not (path.is_dir() and path.relative_to(directory) == Path(POLICIES_FOLDER))
-    ]
+def exported_by(directory: Path) -> Judge:
+    """Whether an entry of ``directory`` is an earlier export's: its files (each opening with
+    :data:`~programmatic_iam.module_export.GENERATED_MARK`), the policy documents its ``main.tf`` reads, and
+    Terraform's working files (which stay)."""
+    main = directory / "main.tf"
+    try:
+        text = read_text(main, limit=MAX_POLICY_BYTES) if is_regular_file(main) else ""
+    except RefusedError:
+        text = ""
+    ours = GENERATED_MARK in text.partition("\n")[0]
+    documents = frozenset(_POLICY_FILE_NAMED.findall(text)) if ours else frozenset()
 
+    def judge(relative: PurePosixPath, path: Path) -> Verdict:
+        parts = relative.parts
+        if len(parts) == 1 and parts[0] in TERRAFORM_WORKING_FILES:
+            return "ours"  # carried over, never removed
+        if parts == (POLICIES_FOLDER,):
+            return "folder" if is_real_folder(path) else "foreign"
+        if len(parts) == 2 and parts[0] == POLICIES_FOLDER:
+            return "ours" if parts[1] in documents and is_regular_file(path) else "foreign"
+        if len(parts) == 1 and parts[0] in WRITTEN_FILES and is_regular_file(path):
+            return "ours" if GENERATED_MARK in read_head(path).partition("\n")[0] else "foreign"
+        return "foreign"
 
-def _exported(path: Path, directory: Path) -> bool:
-    """What an earlier export wrote: its files (each opening with the mark) and its policy documents."""
-    relative = path.relative_to(directory)
-    if path.is_symlink() or not path.is_file():
-        return False
-    if relative.parent == Path(POLICIES_FOLDER):
-        return path.suffix == ".json"
-    if str(relative) not in WRITTEN_FILES:
-        return False
-    with path.open(encoding="utf-8", errors="replace") as opened:
-        return GENERATED_MARK in opened.readline()
+    return judge
 
 
 def _write(files: Mapping[str, str], directory: Path) -> None:
@@ -137,17 +144,16 @@ def _write(files: Mapping[str, str], directory: Path) -> None:
 
     Terraform's working files (from a ``terraform init`` in the folder) move into the new folder.
     """
-    directory = directory.absolute()
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
-        for relative, text in files.items():
-            target = staging / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
+
+    def keep_working_files(old: Path, new: Path) -> None:
         for name in TERRAFORM_WORKING_FILES:
-            if (directory / name).exists():
-                (directory / name).rename(staging / name)
-        swap_in(staging, directory, keep_removed_stacks=False)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            if (old / name).exists() or (old / name).is_symlink():
+                (old / name).rename(new / name)
+
+    replace_folder(
+        directory,
+        lambda staging: write_files(staging, files),
+        judge=exported_by(directory),
+        written_by=WRITTEN_BY,
+        carry_over=keep_working_files,
+    )

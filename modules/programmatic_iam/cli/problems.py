@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
-from ..errors import ConfigError, Notice
+from ..errors import ConfigError, Notice, printable
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -25,7 +25,7 @@ def report_problems(error: ConfigError, stream: TextIO, *, wrote_nothing: bool =
 
 def report_engine_error(error: ImportError, stream: TextIO) -> int:
     """Say which engine could not be loaded, and how to name or install it; return :data:`EXIT_BAD_INPUT`."""
-    print(f"error: {error}; nothing was written", file=stream)
+    print(f"error: {printable(str(error))}; nothing was written", file=stream)
     return EXIT_BAD_INPUT
 
 
@@ -37,5 +37,6 @@ def report_notices(notices: Iterable[Notice], stream: TextIO) -> None:
 
 def report_unwritable(outdir: Path, error: OSError, stream: TextIO) -> int:
     """Say that ``outdir`` could not be written, and why; return :data:`EXIT_FAILED`."""
-    print(f"{outdir}: cannot write the output ({error}); check the folder's permissions and free space", file=stream)
+    message = f"{outdir}: cannot write the output ({error}); check the folder's permissions and free space"
+    print(printable(message), file=stream)
     return EXIT_FAILED

@@ -17,7 +17,8 @@ HELP = "the pull-request comment (Markdown, on stdout) from one or more `terrafo
 
 SHORTEST_COMMENT = 2_000
 """Below this, not even a verdict and a few warnings fit."""
-_URL = re.compile(r"https?://[^\s<>()\[\]`\"']+")
+# Printable ASCII only, none of the characters that would end a Markdown link or an HTML attribute.
+_URL = re.compile(r"https?://(?:(?![<>()\[\]`\"'])[\x21-\x7e])+")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

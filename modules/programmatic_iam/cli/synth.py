@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
+from contextlib import ExitStack
 import importlib
 from pathlib import Path
 import threading
 
-from ..errors import ConfigError, EngineError
+from ..errors import ConfigError, EngineError, show
+from ..files import RefusedError
 from ..spec import Blueprint
+from ..templating import other_work_running
 from .context import Context
 from .inputs import load_blueprint
-from .output import synthesize_via_staging
+from .output import output_folder_problems, output_refusal, synthesize_via_staging
 from .problems import EXIT_OK, report_engine_error, report_notices, report_problems, report_unwritable
 
 NAME = "synth"
@@ -34,6 +37,16 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
     under_cli = run_by_cdktf_cli(context.environ)
     # Under the cdktf CLI, stdout reads as the user would read the app's own stderr (see CDKTF_CLI_VARIABLE).
     report = context.stdout if under_cli else context.stderr
+    named = context.environ.get(OUTDIR_VARIABLE) or ""
+    outdir = Path(named or DEFAULT_OUTDIR)
+    where = f"${OUTDIR_VARIABLE}" if named else "the output folder"
+    unusable = output_folder_problems(context.cwd / outdir, where=where, given=show(str(outdir)))
+    if unusable is not None:  # reported after the configuration's problems, without starting the engine
+        try:
+            load_blueprint(context.environ, context.cwd)
+        except ConfigError as error:
+            report_problems(error, report)
+        return report_problems(unusable, report)
     engine = EngineStart()
     try:
         blueprint = load_blueprint(context.environ, context.cwd)
@@ -41,13 +54,14 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
         engine.join()  # the kernel it started then stops in order, not killed halfway through its start
         return report_problems(error, report)
     report_notices(blueprint.notices, report)
-    outdir = Path(context.environ.get(OUTDIR_VARIABLE) or DEFAULT_OUTDIR)
     try:
         engine.wait()
     except EngineError as error:
         return report_engine_error(error, report)
     try:
         synthesize(blueprint, context.cwd / outdir, keep_removed_stacks=under_cli)
+    except RefusedError as refused:  # something was put into the folder while the stacks were synthesized
+        return report_problems(output_refusal(refused, where=where, given=show(str(outdir))), report)
     except OSError as error:
         return report_unwritable(outdir, error, report)
     return EXIT_OK
@@ -61,6 +75,9 @@ class EngineStart:
 
     def __init__(self) -> None:
         self._error: BaseException | None = None
+        # Entered here, before the thread exists, so that no render in between caps the address space under it.
+        self._renders_uncapped = ExitStack()
+        self._renders_uncapped.enter_context(other_work_running("the engine's start"))
         self._thread = threading.Thread(target=self._start, name="engine-start", daemon=True)
         self._thread.start()
 
@@ -69,6 +86,8 @@ class EngineStart:
             importlib.import_module("..cdk", __package__)
         except BaseException as error:  # re-raised in the main thread by wait()
             self._error = error
+        finally:
+            self._renders_uncapped.close()
 
     def join(self) -> None:
         """Until the import has ended, however it ended."""

@@ -12,13 +12,16 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import ConfigError, Problem, did_you_mean, show
+from ..errors import SUGGESTIONS_MAX, ConfigError, Problem, did_you_mean, show
 from ..escaping import token_marker_problems
+from ..files import MAX_CONFIG_BYTES, RefusedError, kind_of, read_text
 from .model import IdentityConfig, nested_model
 
 DEFAULT_CONFIG_FILE = "iam.toml"
 CONFIG_FILE_VARIABLE = "IAM_CONFIG"
 _MISSING = "is missing"
+NESTING_MAX = 12
+"""Tables and arrays in each other; the deepest key needs 4 (``environments[0].assume_role.role_arn``)."""
 # pydantic's type errors in TOML's words.
 _EXPECTED = {
     "string_type": 'text in quotes, such as "value"',
@@ -42,13 +45,14 @@ def load_config(environ: Mapping[str, str] | None = None, cwd: Path | None = Non
     named = environ.get(CONFIG_FILE_VARIABLE, "")
     if named:
         path = cwd / named
-        if not path.is_file():
+        kind = kind_of(path)
+        if kind is not None and not kind.startswith("unreadable"):  # unreadable: load_config_file says why
             raise ConfigError(
                 [
                     Problem(
                         where=f"${CONFIG_FILE_VARIABLE}",
                         given=show(named),
-                        why="is a folder, not a file" if path.is_dir() else "no such file",
+                        why="no such file" if kind == "missing" else f"is {kind}, not a file",
                         fix=f"point {CONFIG_FILE_VARIABLE} at an existing TOML file, or unset it to use "
                         f"{DEFAULT_CONFIG_FILE} or the built-in default",
                     )
@@ -56,27 +60,31 @@ def load_config(environ: Mapping[str, str] | None = None, cwd: Path | None = Non
             )
         return load_config_file(path, shown_as=named)
     default = cwd / DEFAULT_CONFIG_FILE
-    if default.is_file():
-        return load_config_file(default, shown_as=DEFAULT_CONFIG_FILE)
-    if default.exists() or default.is_symlink():  # a folder or a dangling link must not mean "use the default"
+    kind = kind_of(default)
+    if kind == "missing":
+        return parse_config({}, origin="<built-in default>", base_dir=cwd)
+    if kind is not None and not kind.startswith("unreadable"):  # a folder, a dangling link: never "the default"
         raise ConfigError(
             [
                 Problem(
                     where=DEFAULT_CONFIG_FILE,
                     given="",
-                    why="is a folder or a broken link, not a file",
+                    why=f"is {kind}, not a file",
                     fix=f"make {DEFAULT_CONFIG_FILE} a TOML file, or remove it to use the built-in default",
                 )
             ]
         )
-    return parse_config({}, origin="<built-in default>", base_dir=cwd)
+    return load_config_file(default, shown_as=DEFAULT_CONFIG_FILE)
 
 
 def load_config_file(path: Path, shown_as: str | None = None) -> IdentityConfig:
     """Read and validate one TOML configuration file."""
     origin = shown_as or str(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark, as Windows editors write
+        # A byte-order mark, as Windows editors write, is allowed (read_text's default encoding).
+        raw = tomllib.loads(read_text(path, limit=MAX_CONFIG_BYTES))
+    except RefusedError as refused:
+        raise ConfigError([refused.problem(origin, "the file")]) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(
             [Problem(where=origin, given="the file", why=f"is not valid TOML ({error})", fix="fix the TOML syntax")]
@@ -85,20 +93,19 @@ def load_config_file(path: Path, shown_as: str | None = None) -> IdentityConfig:
         raise ConfigError(
             [Problem(where=origin, given="the file", why="nests arrays or tables too deeply", fix="flatten it")]
         ) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(
-            [
-                Problem(
-                    where=origin, given="the file", why=f"cannot be read ({error})", fix="check the path and encoding"
-                )
-            ]
-        ) from None
     return parse_config(raw, origin=origin, base_dir=path.parent.resolve())
 
 
 def parse_config(raw: Mapping[str, Any], *, origin: str, base_dir: Path) -> IdentityConfig:
     """Validate already-parsed configuration data; unknown keys and bad values are all reported."""
-    problems = [*_unknown_key_problems(raw, IdentityConfig, origin, prefix=""), *token_marker_problems(raw, origin)]
+    too_deep = _nesting_problem(raw, origin)
+    if too_deep is not None:
+        raise ConfigError([too_deep])
+    problems = [
+        _unknown_key_problem(origin, path, key, fields, suggest=count < SUGGESTIONS_MAX)
+        for count, (path, key, fields) in enumerate(_unknown_keys(raw, IdentityConfig, prefix=""))
+    ]
+    problems += token_marker_problems(raw, origin)
     config: IdentityConfig | None = None
     try:
         config = IdentityConfig.model_validate(raw)
@@ -114,6 +121,29 @@ def parse_config(raw: Mapping[str, Any], *, origin: str, base_dir: Path) -> Iden
     return config
 
 
+def _nesting_problem(raw: Mapping[str, Any], origin: str) -> Problem | None:
+    """A problem for tables or arrays nested deeper than any key needs, found without recursion.
+
+    TOML's dotted keys nest without limit (``[a.a.a...]`` 500 deep parses), and every later step walks
+    the data recursively: a depth no configuration needs is refused here, before any of them.
+    """
+    pending: list[tuple[Any, int, str]] = [(raw, 0, "")]
+    while pending:
+        value, depth, path = pending.pop()
+        if depth > NESTING_MAX:
+            return Problem(
+                where=f"{origin}: {path}",
+                given="",
+                why=f"nests tables or arrays more than {NESTING_MAX} deep, deeper than any configuration key",
+                fix="remove the extra levels (docs/configuration.md lists every key)",
+            )
+        if isinstance(value, Mapping):
+            pending += [(item, depth + 1, f"{path}.{key}" if path else str(key)) for key, item in value.items()]
+        elif isinstance(value, list):
+            pending += [(item, depth + 1, f"{path}[{index}]") for index, item in enumerate(value)]
+    return None
+
+
 def _salvage(
     raw: Mapping[str, Any], error: ValidationError, origin: str
 ) -> tuple[IdentityConfig | None, list[Problem]]:
@@ -125,9 +155,9 @@ def _salvage(
     data: Any = copy.deepcopy(dict(raw))
     hidden: list[Problem] = []
     for _ in range(4):
-        locations = sorted(
-            {tuple(d["loc"]) for d in error.errors()}, key=lambda loc: [str(p) for p in loc], reverse=True
-        )
+        # Deepest and highest index first, indices compared as numbers: deleting item 9 before item 10
+        # would shift 10 onto 9 and delete a good item instead.
+        locations = sorted({tuple(d["loc"]) for d in error.errors()}, key=_location_order, reverse=True)
         if not locations or () in locations:
             return None, hidden
         for location in locations:
@@ -139,6 +169,10 @@ def _salvage(
             # "missing" here means a value this loop deleted, not one the user left out.
             hidden += [p for p in _validation_problems(again, origin) if p.why != _MISSING]
     return None, hidden
+
+
+def _location_order(location: tuple[int | str, ...]) -> list[tuple[int, str]]:
+    return [(part, "") if isinstance(part, int) else (-1, str(part)) for part in location]
 
 
 def _exists(data: Any, location: tuple[int | str, ...]) -> bool:
@@ -161,34 +195,39 @@ def _delete(data: Any, location: tuple[int | str, ...]) -> None:
         _delete(data, location[:-1])  # an emptied list (no environments left) takes its default
 
 
-def _unknown_key_problems(raw: Any, model: type[BaseModel], origin: str, prefix: str) -> Iterator[Problem]:
+def _unknown_keys(raw: Any, model: type[BaseModel], prefix: str) -> Iterator[tuple[str, str, tuple[str, ...]]]:
+    """Each key that ``model`` does not have: its dotted path, the key, and the keys it could have been."""
     if not isinstance(raw, Mapping):
         return
     fields = model.model_fields
     for key, value in raw.items():
         path = f"{prefix}{key}"
         if key not in fields:
-            yield Problem(
-                where=f"{origin}: {path}",
-                given="this key",
-                why=f"is not a configuration key{did_you_mean(str(key), fields)}",
-                fix=f"use one of {', '.join(fields)} (docs/configuration.md lists every key)",
-            )
+            yield path, str(key), tuple(fields)
             continue
         nested = nested_model(model.model_fields[key].annotation)
         if nested is None:
             continue
         if isinstance(value, list):
             for index, item in enumerate(value):
-                yield from _unknown_key_problems(item, nested, origin, f"{path}[{index}].")
+                yield from _unknown_keys(item, nested, f"{path}[{index}].")
         else:
-            yield from _unknown_key_problems(value, nested, origin, f"{path}.")
+            yield from _unknown_keys(value, nested, f"{path}.")
+
+
+def _unknown_key_problem(origin: str, path: str, key: str, fields: tuple[str, ...], *, suggest: bool) -> Problem:
+    return Problem(
+        where=f"{origin}: {path}",
+        given="this key",
+        why=f"is not a configuration key{did_you_mean(key, fields) if suggest else ''}",
+        fix=f"use one of {', '.join(fields)} (docs/configuration.md lists every key)",
+    )
 
 
 def _validation_problems(error: ValidationError, origin: str) -> Iterator[Problem]:
     for detail in error.errors(include_url=False):
         if detail["type"] == "extra_forbidden":
-            continue  # reported with a suggestion by _unknown_key_problems
+            continue  # reported with a suggestion by _unknown_key_problem
         location = _location(detail["loc"])
         given = "" if detail["type"] == "missing" or _is_table(detail["input"]) else _as_toml(detail["input"])
         if detail["type"] in ("tuple_type", "list_type") and isinstance(detail["input"], Mapping):

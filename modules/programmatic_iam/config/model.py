@@ -19,26 +19,33 @@ from pydantic import (
     model_validator,
 )
 
+from ..errors import show
+from ..escaping import UNCARRIED_KEY
+
 # AWS tag rules (IAM, S3 and the provider's default_tags share them).
 TAG_KEY_MAX = 128
 TAG_VALUE_MAX = 256
 TAGS_PER_RESOURCE_MAX = 50
 # AWS's tag pattern is [\p{L}\p{Z}\p{N}_.:/=+\-@]*: letters, digits and spaces, but no tab or newline.
+# Python's \w (Unicode) is \p{L}, \p{N} and "_", so it stays Unicode here, unlike every other pattern.
 _TAG_CHARS = re.compile(r"[\w .:/=+\-@]*")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
-_ACCOUNT_ID = re.compile(r"^\d{12}$")
-_ENVIRONMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_TAG_PROBLEMS_LISTED = 5
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
+_ACCOUNT_ID = re.compile(r"[0-9]{12}")
+_PLAIN_ACTION = re.compile(r"[A-Za-z0-9-]+:[A-Za-z0-9-]+")
+_ENVIRONMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 # IAM's characters for user, group and policy names (CreateUser / CreateGroup / CreatePolicy API model).
 IAM_NAME_CHARACTER = re.compile(r"[\w+=,.@-]", re.ASCII)
-_IAM_PATH = re.compile(r"^(/|/[\x21-\x7e]+/)$")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IAM_PATH = re.compile(r"/|/[\x21-\x7e]+/")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 # The forms Terraform's S3 backend accepts (measured with 1.11): lowercase RFC 4122 key ids, so AWS's
 # documentation example "1234abcd-12ab-34cd-56ef-1234567890ab" is refused.
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
-_KMS_ARN_PREFIX = r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:"
+_KMS_ARN_PREFIX = r"arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:"
 _KMS_KEY_ID = rf"{_UUID}|mrk-[0-9a-f]{{32}}"
 _KMS_ALIAS = r"alias/[A-Za-z0-9/_-]+"
 KMS_KEY_ARN = re.compile(rf"{_KMS_ARN_PREFIX}key/({_KMS_KEY_ID})")
@@ -49,6 +56,11 @@ _KMS_KEY = re.compile(rf"{_KMS_ARN_PREFIX}(key/({_KMS_KEY_ID})|{_KMS_ALIAS})|{_K
 def outside_latin1(text: str) -> str:
     """The characters of ``text`` that IAM policies cannot hold (they are Latin-1 only), sorted, once each."""
     return "".join(sorted({c for c in text if ord(c) > 0xFF}))
+
+
+def control_characters(text: str) -> str:
+    """The control characters of ``text`` (C0, DEL and C1), sorted, once each: IAM refuses them in policies."""
+    return "".join(sorted(set(_CONTROL.findall(text))))
 
 
 def _is_ip_address(name: str) -> bool:
@@ -69,23 +81,52 @@ def _check_tags(tags: dict[str, str]) -> dict[str, str]:
     problems = []
     if len(tags) > TAGS_PER_RESOURCE_MAX:
         problems.append(f"has {len(tags)} tags, AWS allows at most {TAGS_PER_RESOURCE_MAX}")
+    seen: dict[str, str] = {}
     for key, value in tags.items():
         if not 1 <= len(key) <= TAG_KEY_MAX:
-            problems.append(f"has the tag key {key!r}, AWS allows 1 to {TAG_KEY_MAX} characters")
+            problems.append(f"has the tag key {show(key)}, AWS allows 1 to {TAG_KEY_MAX} characters")
         if key.lower().startswith("aws:"):
-            problems.append(f"has the tag key {key!r}, whose prefix 'aws:' AWS reserves")
+            problems.append(f"has the tag key {show(key)}, whose prefix 'aws:' AWS reserves")
+        # IAM compares tag keys ignoring case: "Duplicate tag keys found" at apply.
+        if key.lower() in seen:
+            problems.append(
+                f"has the tag keys {show(seen[key.lower()])} and {show(key)}, which IAM takes for one "
+                "(it compares tag keys ignoring case)"
+            )
+        seen.setdefault(key.lower(), key)
         if len(value) > TAG_VALUE_MAX:
-            problems.append(f"has a value of {len(value)} characters for tag {key!r}, AWS allows {TAG_VALUE_MAX}")
+            problems.append(f"has a value of {len(value)} characters for tag {show(key)}, AWS allows {TAG_VALUE_MAX}")
         for text in (key, value):
             if not _TAG_CHARS.fullmatch(text):
-                problems.append(f"has {text!r}, with characters AWS tags do not allow")
+                problems.append(f"has {show(text)}, with characters AWS tags do not allow")
     if problems:
-        raise ValueError(", ".join(problems) + "; use letters, digits, spaces and _ . : / = + - @, at most 50 tags")
+        listed = problems[:_TAG_PROBLEMS_LISTED]
+        if len(problems) > len(listed):
+            listed.append(f"and {len(problems) - len(listed)} more")
+        raise ValueError(", ".join(listed) + "; use letters, digits, spaces and _ . : / = + - @, at most 50 tags")
+    return tags
+
+
+def _check_tag_value(value: str) -> str:
+    if len(value) > TAG_VALUE_MAX or not _TAG_CHARS.fullmatch(value):
+        raise ValueError(
+            f"is not a tag value AWS accepts; use at most {TAG_VALUE_MAX} letters, digits, spaces and _ . : / = + - @"
+        )
+    return value
+
+
+def _check_carried_keys(tags: dict[str, str]) -> dict[str, str]:
+    # AWS allows the key, but jsii refuses it in any map it passes to JavaScript: synthesis would fail on it.
+    if UNCARRIED_KEY in tags:
+        raise ValueError(
+            f"has the tag key {UNCARRIED_KEY!r}, which cdktf cannot pass on to Terraform (its JavaScript runtime "
+            "refuses that key in any map); name the tag otherwise"
+        )
     return tags
 
 
 Region = Annotated[str, AfterValidator(_check_region)]
-Tags = Annotated[dict[str, str], AfterValidator(_check_tags)]
+Tags = Annotated[dict[str, str], AfterValidator(_check_tags), AfterValidator(_check_carried_keys)]
 
 
 class _Section(BaseModel):
@@ -159,10 +200,8 @@ class Hardening(_Section):
         description="The tag that marks the application's own EC2 resources: launches must set it, and only "
         "resources carrying it may be started, stopped, terminated, modified, attached or detached.",
     )
-    tag_value: str = Field(
+    tag_value: Annotated[str, AfterValidator(_check_tag_value)] = Field(
         default="",
-        max_length=256,
-        pattern=r"^[\w .:/=+\-@]*$",
         description="The tag's value; empty means the application's name (`naming.name`).",
     )
     regions: tuple[Region, ...] = Field(
@@ -189,12 +228,15 @@ class Policy(_Section):
     file: str | None = Field(
         default=None,
         description="Path, relative to the config file, of an IAM policy document as pasted from the console, "
-        "or of a JSON array of actions.",
+        "or of a JSON array of actions. A regular file of at most 1 MiB in the config file's folder or below it "
+        "(symbolic links followed): 20 managed policies, the most a user can have, hold 122,880 characters "
+        "without whitespace.",
     )
     template: str | None = Field(
         default=None,
         description="A policy template: the name of one in `templates/policies/` (without `.json.j2`) "
-        "or a path relative to the config file. Rendered in a sandbox, then checked like any other source.",
+        "or a path relative to the config file (a regular file of at most 1 MiB in its folder or below, as are "
+        "the partials it includes). Rendered in a sandbox, then checked like any other source.",
     )
     resources: tuple[str, ...] = Field(
         default=("*",),
@@ -256,6 +298,23 @@ class Policy(_Section):
             raise ValueError(
                 f"has characters outside Latin-1 ({outside!r}), which IAM rejects in policies; remove them"
             )
+        controls = control_characters("".join(value))
+        if controls:
+            raise ValueError(
+                f"has control characters ({controls!r}), which are in no ARN and which IAM rejects; remove them"
+            )
+        return value
+
+    @field_validator("allow_unlisted_actions")
+    @classmethod
+    def _unlisted_action_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # An entry that is no action name could never match one, so it would silently allow nothing.
+        malformed = [action for action in value if not _PLAIN_ACTION.fullmatch(action)]
+        if malformed:
+            raise ValueError(
+                f"lists {', '.join(map(repr, malformed[:5]))}, which {'is' if len(malformed) == 1 else 'are'} not "
+                "an IAM action name; write each as 'service:ActionName', without wildcards or spaces"
+            )
         return value
 
     @field_validator("path")
@@ -266,6 +325,9 @@ class Policy(_Section):
                 "is not an IAM path; use '/' or a path that starts and ends with '/', at most 512 printable characters"
             )
         return value
+
+
+_BOUNDARY_ARN = re.compile(r"arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/[\x21-\x7e]+")
 
 
 class User(_Section):
@@ -301,12 +363,12 @@ class User(_Section):
     @field_validator("permissions_boundary")
     @classmethod
     def _policy_arn(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[\x21-\x7e]+", value):
+        if value is not None and not _BOUNDARY_ARN.fullmatch(value):
             raise ValueError("is not a managed policy ARN; use 'arn:aws:iam::<account id>:policy/<name>'")
         return value
 
 
-_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}", re.ASCII)
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::([0-9]{12}):role/[\w+=,.@/-]{1,512}", re.ASCII)
 _SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
 _EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
 
@@ -407,6 +469,11 @@ class Environment(_Section):
 
 
 _HCP_NAME = re.compile(r"[A-Za-z0-9_-]{1,90}")
+# HCP Terraform's project names (the tfe provider's check): 3 to 40 characters, no space at either end.
+_HCP_PROJECT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_ -]{1,38}[A-Za-z0-9_-]")
+# A DNS host name (labels of letters, digits and inner '-'), with an optional port, as Terraform's cloud block takes it.
+_HOST_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"(?P<host>{_HOST_LABEL}(\.{_HOST_LABEL})*)(:(?P<port>[0-9]{{1,5}}))?")
 
 
 class Cloud(_Section):
@@ -424,10 +491,14 @@ class Cloud(_Section):
         description="Tags selecting the workspaces (`terraform workspace select` picks one), instead of a name.",
     )
     project: str | None = Field(
-        default=None, description="The project of the workspaces; default: the organization's default project."
+        default=None,
+        description="The project of the workspaces (3 to 40 letters, digits, spaces, `_` and `-`); default: the "
+        "organization's default project.",
     )
     hostname: str | None = Field(
-        default=None, description="Terraform Enterprise's host name; not set: HCP Terraform's own."
+        default=None,
+        description="Terraform Enterprise's host name (`tfe.example.com`, maybe with a `:port`); not set: HCP "
+        "Terraform's own.",
     )
 
     @field_validator("organization")
@@ -435,6 +506,29 @@ class Cloud(_Section):
     def _organization(cls, value: str) -> str:
         if not _HCP_NAME.fullmatch(value):
             raise ValueError("is not an organization name; use letters, digits, '_' and '-'")
+        return value
+
+    @field_validator("project")
+    @classmethod
+    def _project(cls, value: str | None) -> str | None:
+        if value is not None and not _HCP_PROJECT.fullmatch(value):
+            raise ValueError(
+                "is not an HCP Terraform project name; use 3 to 40 letters, digits, spaces, '_' and '-', "
+                "with no space at either end"
+            )
+        return value
+
+    @field_validator("hostname")
+    @classmethod
+    def _hostname(cls, value: str | None) -> str | None:
+        match = _HOSTNAME.fullmatch(value) if value is not None else None
+        if value is not None and (
+            match is None or len(match["host"]) > 253 or not 0 < int(match["port"] or 443) <= 65535
+        ):
+            raise ValueError(
+                "is not a host name; write Terraform Enterprise's host name alone, such as 'tfe.example.com' or "
+                "'tfe.example.com:8443', with no scheme, path or spaces"
+            )
         return value
 
     @field_validator("workspace_tags")
@@ -519,7 +613,8 @@ class Backend(_Section):
 
 
 # Terraform's version constraint syntax: comma-separated `operator version` (1, 1.2 or 1.2.3, maybe -beta1).
-_VERSION_CONSTRAINT = re.compile(r"\s*(=|!=|>|>=|<|<=|~>)?\s*\d+(\.\d+){0,2}(-[0-9A-Za-z.]+)?\s*")
+# ASCII digits and blanks only: Python's \d and \s also match other scripts' digits and spaces.
+_VERSION_CONSTRAINT = re.compile(r"[ \t]*(=|!=|>|>=|<|<=|~>)?[ \t]*[0-9]+(\.[0-9]+){0,2}(-[0-9A-Za-z.]+)?[ \t]*")
 
 
 def _check_version_constraint(value: str) -> str:
@@ -699,7 +794,11 @@ class IdentityConfig(_Section):
         default_factory=AccessKeySettings, description="Where the access key's secret is delivered."
     )
     terraform: Terraform = Field(default_factory=Terraform, description="Version constraints.")
-    tags: Tags = Field(default_factory=dict, description="Default tags on every resource of every stack.")
+    tags: Tags = Field(
+        default_factory=dict,
+        description="Default tags on every resource of every stack. IAM compares tag keys ignoring case, so keys "
+        "that differ only in case (`Owner`, `owner`) are refused here and across `environments.tags` and `user.tags`.",
+    )
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _origin: str = PrivateAttr(default="<built-in default>")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import fnmatch
 from functools import cache
 from importlib.metadata import version
@@ -23,6 +23,8 @@ class Service:
     access_levels: Mapping[str, str]
     privileges: Mapping[str, Mapping[str, Any]]
     """The catalogue's entry of each action (resource types, condition keys), by lower-case name."""
+    resources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """The catalogue's entry of each resource type (ARN format, condition keys), by name."""
 
 
 class Catalogue:
@@ -39,6 +41,7 @@ class Catalogue:
                     name.lower(): privilege.get("access_level", "") for name, privilege in data["privileges"].items()
                 },
                 privileges={name.lower(): privilege for name, privilege in data["privileges"].items()},
+                resources=data.get("resources") or {},
             )
             for prefix, data in definition.items()
             if isinstance(data, Mapping) and "privileges" in data
@@ -76,6 +79,29 @@ class Catalogue:
         """The condition keys ``action`` supports, over all its resource types."""
         types = self._privilege(action).get("resource_types") or {}
         return tuple(sorted({key for entry in types.values() for key in entry.get("condition_keys", ())}))
+
+    def arn_formats(self, action: str) -> tuple[str, ...]:
+        """The ARN formats of ``action``'s resource types (``arn:${Partition}:iam::${Account}:role/${RoleNameWithPath}``)."""
+        service = self.service(action.partition(":")[0])
+        resources = service.resources if service else {}
+        return tuple(
+            sorted(
+                {
+                    str(resources[name]["arn"])
+                    for name in self.resource_types(action)
+                    if "arn" in resources.get(name, {})
+                }
+            )
+        )
+
+    def applicable_condition_keys(self, action: str) -> tuple[str, ...]:
+        """The condition keys of ``action`` and of its resource types (``iam:PassRole``: ``iam:ResourceTag/${TagKey}``...)."""
+        service = self.service(action.partition(":")[0])
+        resources = service.resources if service else {}
+        of_resources = {
+            key for name in self.resource_types(action) for key in resources.get(name, {}).get("condition_keys", ())
+        }
+        return tuple(sorted(of_resources.union(self.condition_keys(action))))
 
     def _privilege(self, action: str) -> Mapping[str, Any]:
         prefix, _, name = action.partition(":")

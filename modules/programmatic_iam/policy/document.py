@@ -8,12 +8,53 @@ import json
 import re
 from typing import Any
 
-from ..errors import Notice, Problem, closest_match, did_you_mean, show
+from ..config.model import control_characters
+from ..errors import SUGGESTIONS_MAX, Notice, Problem, closest_match, did_you_mean, show
 from .catalogue import Catalogue
 
 POLICY_VERSION = "2012-10-17"
-_ACTION_SYNTAX = re.compile(r"^[A-Za-z0-9-]+:[A-Za-z0-9*?]+$")
-_SID_SYNTAX = re.compile(r"^[A-Za-z0-9]*$")
+# Service prefixes and action names are ASCII letters, digits and '-' (vpc-lattice:AssociateViaAWSService-EventsAndStates).
+_ACTION_SYNTAX = re.compile(r"[A-Za-z0-9-]+:[A-Za-z0-9*?-]+")
+_SID_SYNTAX = re.compile(r"[A-Za-z0-9]*")
+# IAM's condition operators (IAM User Guide, "Condition operators"); any but Null may end in IfExists, and
+# any may start with ForAllValues: or ForAnyValue:. Matched ignoring case, as IAM's evaluators do.
+CONDITION_OPERATORS = (
+    "StringEquals",
+    "StringNotEquals",
+    "StringEqualsIgnoreCase",
+    "StringNotEqualsIgnoreCase",
+    "StringLike",
+    "StringNotLike",
+    "NumericEquals",
+    "NumericNotEquals",
+    "NumericLessThan",
+    "NumericLessThanEquals",
+    "NumericGreaterThan",
+    "NumericGreaterThanEquals",
+    "DateEquals",
+    "DateNotEquals",
+    "DateLessThan",
+    "DateLessThanEquals",
+    "DateGreaterThan",
+    "DateGreaterThanEquals",
+    "Bool",
+    "BinaryEquals",
+    "IpAddress",
+    "NotIpAddress",
+    "ArnEquals",
+    "ArnLike",
+    "ArnNotEquals",
+    "ArnNotLike",
+    "Null",
+)
+_SET_OPERATORS = ("ForAllValues", "ForAnyValue")
+_IF_EXISTS = "IfExists"
+_OPERATORS_LOWER = frozenset(operator.lower() for operator in CONDITION_OPERATORS)
+_SET_LOWER = frozenset(operator.lower() for operator in _SET_OPERATORS)
+_OPERATORS_FIX = (
+    f"use one of {', '.join(CONDITION_OPERATORS)}; any but Null may end in IfExists, and any may start with "
+    "ForAllValues: or ForAnyValue:"
+)
 _STATEMENT_KEYS = ("Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition")
 _DOCUMENT_KEYS = ("Version", "Id", "Statement")
 
@@ -77,11 +118,12 @@ class PolicyDocument:
 
 
 def check_actions(
-    given: Sequence[Any], rules: ActionRules, *, where: str
+    given: Sequence[Any], rules: ActionRules, *, where: str, suggestions: int = SUGGESTIONS_MAX
 ) -> tuple[tuple[str, ...], list[Problem], list[Notice]]:
     """Canonical, de-duplicated, sorted actions, or the problems with them.
 
-    ``where`` names the list; each problem adds the item's index.
+    ``where`` names the list; each problem adds the item's index. A "did you mean" (or, for a wildcard, an
+    example of what it matches) is searched for only until ``suggestions`` problems have been found.
     """
     problems: list[Problem] = []
     notices: list[Notice] = []
@@ -95,21 +137,15 @@ def check_actions(
         if not isinstance(action, str):
             problems.append(Problem(place, show(action), "is not a string", 'write actions as "service:Action"'))
             continue
+        if action != "*" and not _ACTION_SYNTAX.fullmatch(action):
+            problems.append(_syntax_problem(action, place))
+            continue
+        suggest = len(problems) < suggestions
         if "*" in action or "?" in action:
-            wildcard_problems = _wildcard_problems(action, rules, place)
+            wildcard_problems = _wildcard_problems(action, rules, place, example=suggest)
             problems += wildcard_problems
             if not wildcard_problems:
                 accepted.add(_lower_prefix(action))
-            continue
-        if not _ACTION_SYNTAX.match(action):
-            problems.append(
-                Problem(
-                    place,
-                    show(action),
-                    "is not an IAM action",
-                    'write "service:ActionName", e.g. "ec2:DescribeInstances"',
-                )
-            )
             continue
         canonical = catalogue.canonical(action)
         if canonical is not None:
@@ -124,8 +160,19 @@ def check_actions(
                 )
             )
         else:
-            problems.append(_unknown_action_problem(action, catalogue, place))
+            problems.append(_unknown_action_problem(action, catalogue, place, suggest=suggest))
     return tuple(sorted(accepted)), problems, notices
+
+
+def _syntax_problem(action: str, place: str) -> Problem:
+    stripped = action.strip()
+    if stripped != action and (stripped == "*" or _ACTION_SYNTAX.fullmatch(stripped)):
+        return Problem(
+            place, show(action), "has spaces or line breaks around the action, which IAM refuses", f"write {stripped!r}"
+        )
+    return Problem(
+        place, show(action), "is not an IAM action", 'write "service:ActionName", e.g. "ec2:DescribeInstances"'
+    )
 
 
 def _lower_prefix(action: str) -> str:
@@ -133,15 +180,15 @@ def _lower_prefix(action: str) -> str:
     return f"{prefix.lower()}{colon}{name}"
 
 
-def _wildcard_problems(action: str, rules: ActionRules, place: str) -> list[Problem]:
+def _wildcard_problems(action: str, rules: ActionRules, place: str, *, example: bool) -> list[Problem]:
     if not rules.allow_wildcards:
-        matched = rules.catalogue.matching(action)
-        example = f" (it matches {len(matched)} actions today, e.g. {', '.join(matched[:3])})" if matched else ""
+        matched = rules.catalogue.matching(action) if example else []
+        example_text = f" (it matches {len(matched)} actions today, e.g. {', '.join(matched[:3])})" if matched else ""
         return [
             Problem(
                 place,
                 show(action),
-                f"is a wildcard, which also grants every matching action AWS adds later{example}",
+                f"is a wildcard, which also grants every matching action AWS adds later{example_text}",
                 "list the actions the application needs, or set policy.allow_wildcards = true",
             )
         ]
@@ -157,11 +204,11 @@ def _wildcard_problems(action: str, rules: ActionRules, place: str) -> list[Prob
     return []
 
 
-def _unknown_action_problem(action: str, catalogue: Catalogue, place: str) -> Problem:
+def _unknown_action_problem(action: str, catalogue: Catalogue, place: str, *, suggest: bool) -> Problem:
     prefix, _, name = action.partition(":")
     service = catalogue.service(prefix)
     if service is None:
-        guessed = catalogue.service(closest_match(prefix, catalogue.prefixes) or "")
+        guessed = catalogue.service(closest_match(prefix, catalogue.prefixes) or "") if suggest else None
         known = guessed.actions.get(name.lower()) if guessed else None
         if guessed is not None and known is not None:
             return Problem(
@@ -178,7 +225,7 @@ def _unknown_action_problem(action: str, catalogue: Catalogue, place: str) -> Pr
             "use a service prefix from the AWS Service Authorization Reference, such as 'ec2' or 's3'",
         )
     unknown = f"is not an action of {service.prefix!r} in the IAM catalogue ({catalogue.source})"
-    match = closest_match(name, service.actions.values())
+    match = closest_match(name, service.actions.values()) if suggest else None
     if match is None:
         return Problem(
             place, show(action), unknown, "list it in policy.allow_unlisted_actions if AWS added it after the catalogue"
@@ -239,7 +286,7 @@ def parse_document(
     notices: list[Notice] = []
     for index, raw in enumerate(raw_statements):
         statement, statement_problems, statement_notices = _parse_statement(
-            raw, rules, where=f"{where}: Statement[{index}]"
+            raw, rules, where=f"{where}: Statement[{index}]", suggestions=max(0, SUGGESTIONS_MAX - len(problems))
         )
         problems += statement_problems
         notices += statement_notices
@@ -255,7 +302,7 @@ def parse_document(
 
 
 def _parse_statement(
-    raw: Any, rules: ActionRules, *, where: str
+    raw: Any, rules: ActionRules, *, where: str, suggestions: int
 ) -> tuple[Statement | None, list[Problem], list[Notice]]:
     if not isinstance(raw, Mapping):
         return (
@@ -296,7 +343,7 @@ def _parse_statement(
             Problem(f"{where}.Effect", show(effect), 'must be exactly "Allow" or "Deny"', "fix the spelling and case")
         )
     sid = raw.get("Sid")
-    if sid is not None and (not isinstance(sid, str) or not _SID_SYNTAX.match(sid)):
+    if sid is not None and (not isinstance(sid, str) or not _SID_SYNTAX.fullmatch(sid)):
         problems.append(Problem(f"{where}.Sid", show(sid), "may hold only letters and digits", "rename it"))
     action_key = _exactly_one(raw, "Action", "NotAction", where, problems)
     resource_key = _exactly_one(raw, "Resource", "NotResource", where, problems)
@@ -315,7 +362,9 @@ def _parse_statement(
                 )
             )
         else:
-            actions, action_problems, notices = check_actions(listed, rules, where=f"{where}.{action_key}")
+            actions, action_problems, notices = check_actions(
+                listed, rules, where=f"{where}.{action_key}", suggestions=max(0, suggestions - len(problems))
+            )
             problems += action_problems
     resources: str | tuple[str, ...] = "*"
     if resource_key is not None:
@@ -337,6 +386,16 @@ def _parse_statement(
                     'write "*" or ARNs',
                 )
             )
+        controls = control_characters("".join(resources))
+        if controls:
+            problems.append(
+                Problem(
+                    f"{where}.{resource_key}",
+                    show(given_resources),
+                    f"has control characters ({controls!r}), which are in no ARN and which IAM rejects",
+                    "remove them",
+                )
+            )
     condition = raw.get("Condition")
     if condition is not None and not _is_condition(condition):
         problems.append(
@@ -347,6 +406,12 @@ def _parse_statement(
                 'write e.g. {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}',
             )
         )
+    elif condition is not None:
+        problems += [
+            _operator_problem(operator, f"{where}.Condition", suggest=len(problems) < suggestions)
+            for operator in condition
+            if not is_condition_operator(operator)
+        ]
     if problems or action_key is None or resource_key is None:
         return None, problems, notices
     statement = Statement(
@@ -392,6 +457,34 @@ def _is_condition(value: Any) -> bool:
             if not values or not all(isinstance(v, str | bool | int | float) for v in values):
                 return False
     return True
+
+
+def is_condition_operator(operator: str) -> bool:
+    """Whether IAM knows ``operator``: a base operator, maybe ending in IfExists (not Null), maybe set-prefixed."""
+    set_operator, colon, base = operator.rpartition(":")
+    if colon and set_operator.lower() not in _SET_LOWER:
+        return False
+    if base.lower() in _OPERATORS_LOWER:
+        return True
+    return base.lower().endswith(_IF_EXISTS.lower()) and base.lower()[: -len(_IF_EXISTS)] in _OPERATORS_LOWER - {"null"}
+
+
+def _operator_problem(operator: str, where: str, *, suggest: bool) -> Problem:
+    set_operator, colon, base = operator.rpartition(":")
+    if_exists = base.lower().endswith(_IF_EXISTS.lower()) and base.lower() != "ifexists"
+    stem = base[: -len(_IF_EXISTS)] if if_exists else base
+    guess = closest_match(stem, CONDITION_OPERATORS) if suggest else None
+    guessed_set = closest_match(set_operator, _SET_OPERATORS) if suggest and colon else None
+    suggestion = ""
+    if guess is not None and (guessed_set is not None or not colon) and not (guess == "Null" and if_exists):
+        written = f"{guessed_set}:" if colon else ""
+        suggestion = f"; did you mean '{written}{guess}{_IF_EXISTS if if_exists else ''}'?"
+    return Problem(
+        where,
+        show(operator),
+        f"is not an IAM condition operator{suggestion}",
+        _OPERATORS_FIX,
+    )
 
 
 def _duplicate_sid_problems(raw_statements: list[Any], where: str) -> list[Problem]:

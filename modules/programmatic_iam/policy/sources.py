@@ -11,7 +11,9 @@ from ..arns import partition_of
 from ..config.model import IdentityConfig, outside_latin1
 from ..errors import Notice, Problem, did_you_mean, show
 from ..escaping import token_marker_problems
+from ..files import MAX_POLICY_BYTES, RefusedError, read_text
 from ..resources import templates_dir
+from ..strict_json import parse_json
 from ..templating import render
 from .catalogue import load_catalogue
 from .document import ActionRules, PolicyDocument, Statement, check_actions, parse_document
@@ -36,7 +38,7 @@ def load_policy(
         return _from_actions(policy.actions, rules, config, where=f"{config.origin}: policy.actions")
     if policy.file is not None:
         path = config.base_dir / policy.file
-        text, problems = _read(path, where=f"{config.origin}: policy.file", given=policy.file)
+        text, problems = _read(path, config.base_dir, where=f"{config.origin}: policy.file", given=policy.file)
         if text is None:
             return None, problems, []
         return _from_json_text(text, rules, config, where=policy.file)
@@ -44,7 +46,8 @@ def load_policy(
     template_path, problems = _template_path(template, config)
     if template_path is None:
         return None, problems, []
-    text, problems = _read(template_path, where=f"{config.origin}: policy.template", given=template)
+    folder = TEMPLATES_DIR if template_path.parent == TEMPLATES_DIR else config.base_dir
+    text, problems = _read(template_path, folder, where=f"{config.origin}: policy.template", given=template)
     if text is None:
         return None, problems, []
     rendered, problems = render(
@@ -86,20 +89,11 @@ def _from_actions(
 def _from_json_text(
     text: str, rules: ActionRules, config: IdentityConfig, *, where: str
 ) -> tuple[PolicyDocument | None, list[Problem], list[Notice]]:
-    try:
-        data = json.loads(text, parse_constant=_refuse_constant)
-    except json.JSONDecodeError as error:
-        why = f"is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})"
-    except (ValueError, RecursionError) as error:  # NaN, a 5,000-digit number, nesting 1,000 deep
-        why = f"is not JSON that IAM accepts ({error})"
-    else:
-        return _from_json_data(data, rules, config, where=where)
     paste = "paste the policy exactly as the console's JSON tab shows it, or a JSON array of actions"
-    return None, [Problem(where, "", why, paste)], []
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
+    data, problems = parse_json(text, where, fix=paste)
+    if problems:
+        return None, problems, []
+    return _from_json_data(data, rules, config, where=where)
 
 
 def _from_json_data(
@@ -115,26 +109,21 @@ def _from_json_data(
     return (None, problems, notices) if problems else (document, [], notices)
 
 
-def _read(path: Path, *, where: str, given: str) -> tuple[str | None, list[Problem]]:
+def _read(path: Path, folder: Path, *, where: str, given: str) -> tuple[str | None, list[Problem]]:
+    """The text of ``path``, a regular file in ``folder`` of at most :data:`~programmatic_iam.files.MAX_POLICY_BYTES`."""
     try:
-        return path.read_text(encoding="utf-8-sig"), []
-    except FileNotFoundError:
-        return None, [
-            Problem(
-                where,
-                show(given),
-                f"does not exist (looked for {path})",
-                "fix the path; it is relative to the config file",
-            )
-        ]
-    except IsADirectoryError:
-        return None, [Problem(where, show(given), f"is a folder ({path})", "name a file")]
-    except (OSError, UnicodeDecodeError, ValueError) as error:  # ValueError: a NUL byte in the path
-        return None, [
-            Problem(
-                where, show(given), f"cannot be read ({error})", "check the file's permissions and that it is UTF-8"
-            )
-        ]
+        return read_text(path, limit=MAX_POLICY_BYTES, inside=folder), []
+    except RefusedError as refused:
+        if refused.missing:
+            return None, [
+                Problem(
+                    where,
+                    show(given),
+                    f"does not exist (looked for {path})",
+                    "fix the path; it is relative to the config file",
+                )
+            ]
+        return None, [refused.problem(where, show(given))]
 
 
 def _template_path(template: str, config: IdentityConfig) -> tuple[Path | None, list[Problem]]:
