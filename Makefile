@@ -34,7 +34,7 @@ RUN := $(PIPENV) run
 RUN_MODULE := PYTHONPATH=modules $(RUN) python -m
 BOOTSTRAP_STACK := cdktf.out.bootstrap/stacks/terraform-state
 
-.PHONY: setup synth check report deploy test lint typecheck unit bench clean docs review-example bootstrap bootstrap-apply demo emulator
+.PHONY: setup synth check report deploy test test-fast lint typecheck unit bench clean docs review-example bootstrap bootstrap-apply demo emulator
 
 setup: $(ENGINE_HOME).venv/.setup-stamp $(ENGINE_HOME)node_modules/.setup-stamp
 
@@ -90,9 +90,21 @@ ifneq ($(ENGINE_HOME),)
 endif
 	MYPYPATH=$(if $(ENGINE_HOME),$(ENGINE_STUBS)) $(RUN) mypy
 
-# CDK Terrain's run also compares its stacks with cdktf's (tests/test_engines.py): it needs both environments.
+# pytest on every core (docs/development.md): each worker has its own emulator and temporary folders, and runs
+# whole modules, so that a module's deployment or plans (module-scoped fixtures) are made once.
+PYTEST_WORKERS ?= auto
+PYTEST := $(RUN) pytest -n $(PYTEST_WORKERS) --dist loadscope
+# CDK Terrain's run takes only the tests that use the engine (marked `engine`, and checked: a test that uses it
+# unmarked fails); cdktf's takes them all. CDK Terrain's also compares its stacks with cdktf's, so it needs both
+# environments.
+ENGINE_TESTS := $(if $(ENGINE_HOME),engine)
+
 test: lint typecheck .venv-checkov/.setup-stamp $(if $(ENGINE_HOME),.venv/.setup-stamp)
-	$(RUN) pytest
+	$(PYTEST) $(if $(ENGINE_TESTS),-m "$(ENGINE_TESTS)")
+
+# The inner loop, while editing: lint, types and every test that needs neither Terraform nor the emulator.
+test-fast: lint typecheck
+	$(PYTEST) -m "$(if $(ENGINE_TESTS),$(ENGINE_TESTS) and )not terraform and not emulator and not wheel"
 
 # Our synth against a plain cdktf app, and our other commands; writes docs/performance.md and its chart.
 bench: setup

@@ -9,19 +9,40 @@ import pytest
 
 from programmatic_iam_dev.emulator import AwsEmulator, running_emulator
 from tests.support.engines import RUN_ENGINE, engine_environment
-from tests.support.terraform import Terraform, terraform_cli
+from tests.support.terraform import Terraform, shared_plugin_cache, terraform_cli
 
 # What the tests start (main.py, the CDK CLI and its `pipenv run`) uses this run's engine, with or without make.
 os.environ.update(engine_environment(RUN_ENGINE))
 
 # Before any test module imports it, so that its checks (granted_actions) report like a test's own asserts.
 pytest.register_assert_rewrite("tests.support.helpers")
+# Each test's use of the engine, checked against its `engine` marker (CDK Terrain's run runs only those).
+pytest_plugins = ["tests.support.engine_use"]
+
+TERRAFORM_FIXTURES = frozenset({"terraform", "terraform_without_providers"})
+EMULATOR_FIXTURES = frozenset({"aws_emulator"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what needs Terraform or the emulator by the fixtures it uses, however indirectly, so that
+    `make test-fast` (which leaves those out) cannot be handed one by a forgotten marker."""
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & TERRAFORM_FIXTURES:
+            item.add_marker(pytest.mark.terraform)
+        if used & EMULATOR_FIXTURES:
+            item.add_marker(pytest.mark.emulator)
 
 
 @pytest.fixture(scope="session")
 def terraform(tmp_path_factory: pytest.TempPathFactory) -> Terraform:
-    """Terraform with the provider mirror (skips, or fails in CI, if either is missing)."""
-    return terraform_cli(tmp_path_factory.mktemp("terraform-cli"), with_provider_mirror=True)
+    """Terraform with the provider mirror (skips, or fails in CI, if either is missing), through a plugin cache
+    that every worker of the run shares."""
+    return terraform_cli(
+        tmp_path_factory.mktemp("terraform-cli"),
+        with_provider_mirror=True,
+        plugin_cache=shared_plugin_cache(tmp_path_factory),
+    )
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,8 @@ from programmatic_iam_dev.emulator import AwsEmulator
 from tests.support.helpers import REPO, synth
 from tests.support.terraform import Terraform
 
+pytestmark = pytest.mark.engine
+
 STACK = "production-streammanager"
 HASHED = REPO / "tests" / "fixtures" / "hashed-addresses" / f"{STACK}.json"
 READABLE = {

@@ -71,6 +71,7 @@ def answers(aws: AwsEmulator, key: AccessKey) -> bool:
         aws.enforce_iam(after_calls=None)
 
 
+@pytest.mark.engine
 @pytest.mark.terraform
 def test_a_hand_made_user_is_adopted_then_its_key_retired(
     emulated_terraform: Terraform, aws: AwsEmulator, tmp_path: Path
@@ -131,6 +132,7 @@ def test_rejects_an_adoption_that_cannot_work(tmp_path: Path, config: str, why: 
     assert why in stderr and "Traceback" not in stderr
 
 
+@pytest.mark.engine
 def test_adoption_writes_import_blocks_and_no_key(tmp_path: Path) -> None:
     (stack,) = synth_adopting(tmp_path, "false").values()
     imports = {(block["to"].split(".")[0], block["id"]) for block in stack["import"]}

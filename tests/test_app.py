@@ -40,6 +40,7 @@ def tree_digest(folder: Path) -> str:
     return digest.hexdigest()
 
 
+@pytest.mark.engine
 def test_the_default_reproduces_the_guide(tmp_path: Path) -> None:
     result = run_app(tmp_path)
     assert result.returncode == 0, result.stderr
@@ -75,6 +76,7 @@ def test_the_default_reproduces_the_guide(tmp_path: Path) -> None:
     assert terraform["required_providers"]["aws"] == {"source": "hashicorp/aws", "version": ">= 5.100.0, < 7.0.0"}
 
 
+@pytest.mark.engine
 def test_a_bad_config_reports_every_problem_and_writes_nothing(tmp_path: Path) -> None:
     (tmp_path / "cdktf.out").mkdir()
     (tmp_path / "cdktf.out" / "manifest.json").write_text("{}")
@@ -115,6 +117,7 @@ def test_an_unknown_or_uninstalled_engine_is_a_plain_error_and_nothing_is_writte
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.engine
 def test_cdktf_outdir_is_honoured_and_output_is_byte_identical(tmp_path: Path) -> None:
     first = run_app(tmp_path, CDKTF_OUTDIR="first")
     second = run_app(tmp_path, CDKTF_OUTDIR=str(tmp_path / "second"))
@@ -124,6 +127,7 @@ def test_cdktf_outdir_is_honoured_and_output_is_byte_identical(tmp_path: Path) -
     assert tree_digest(tmp_path / "first") == tree_digest(tmp_path / "second")
 
 
+@pytest.mark.engine
 def test_stacks_of_removed_environments_do_not_linger(tmp_path: Path) -> None:
     two = '[[environments]]\nname = "a"\nregion = "us-east-1"\n[[environments]]\nname = "b"\nregion = "us-east-1"\n'
     assert sorted(synth(two, tmp_path)) == ["a-streammanager", "b-streammanager"]
@@ -132,6 +136,7 @@ def test_stacks_of_removed_environments_do_not_linger(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+@pytest.mark.engine
 def test_resynthesis_keeps_terraforms_working_files_and_drops_everything_else(tmp_path: Path) -> None:
     config = '[[environments]]\nname = "a"\nregion = "us-east-1"\n[[environments]]\nname = "b"\nregion = "us-east-1"\n'
     synth(config, tmp_path)
@@ -149,6 +154,7 @@ def test_resynthesis_keeps_terraforms_working_files_and_drops_everything_else(tm
     assert all((stack / name).read_text() == name for name in working[1:])
 
 
+@pytest.mark.engine
 def test_a_synthesis_that_fails_half_way_leaves_the_previous_output_as_it_was(tmp_path: Path) -> None:
     import jsii
 
@@ -224,6 +230,7 @@ def test_rejects_an_output_folder_that_is_not_an_earlier_synthesis_and_leaves_it
     assert everything_in(tmp_path) == before
 
 
+@pytest.mark.engine
 def test_unlisted_actions_are_accepted_with_a_warning(tmp_path: Path) -> None:
     write_config(tmp_path, '[policy]\nactions = ["ec2:LaunchRocket"]\nallow_unlisted_actions = ["ec2:LaunchRocket"]\n')
     result = run_app(tmp_path, CDKTF_OUTDIR="out")
@@ -237,6 +244,7 @@ def cdktf_cli_synth(config: Path, outdir: Path) -> subprocess.CompletedProcess[s
     return run_command(cdktf_cli("synth", "--output", str(outdir)), REPO, environment)
 
 
+@pytest.mark.engine
 def test_cdktf_cli_synth_follows_environments_as_they_are_added_renamed_and_removed(tmp_path: Path) -> None:
     out = tmp_path / "out"
     steps = [
@@ -276,6 +284,7 @@ def test_cdktf_cli_synth_refuses_an_output_folder_that_is_not_an_earlier_synthes
     assert tree_digest(tmp_path / "repo") == before
 
 
+@pytest.mark.engine
 def test_cdktf_cli_synth_shows_problems_once_unprefixed_and_writes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert cdktf_cli_synth(write_config(tmp_path, '[naming]\nname = "cli"\n'), out).returncode == 0

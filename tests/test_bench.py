@@ -8,6 +8,8 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
+
 from tests.support.helpers import REPO, base_environment, run_command
 
 BENCH = REPO / "bench" / "synth_speed.py"
@@ -25,6 +27,7 @@ def run_bench(tmp_path: Path, *args: str) -> dict[str, Any]:
     return loaded
 
 
+@pytest.mark.engine
 def test_the_synth_comparison_runs_both_apps_and_writes_the_page_and_chart(tmp_path: Path) -> None:
     page = tmp_path / "performance.md"
     page.write_text(

@@ -224,6 +224,7 @@ def test_take_down_goes_only_with_local_state(tmp_path: Path) -> None:
     assert "--take-down" in result.stderr and "--state local" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.engine
 @pytest.mark.terraform
 def test_take_down_is_refused_where_the_state_never_went_into_the_bucket(terraform: Terraform, tmp_path: Path) -> None:
     fresh = run_bootstrap(tmp_path, "synth", "--state", "local", "--take-down")  # a fresh clone
@@ -240,6 +241,7 @@ def test_take_down_is_refused_where_the_state_never_went_into_the_bucket(terrafo
     assert "is not initialised with" in local_only.stderr
 
 
+@pytest.mark.engine
 def test_local_state_is_refused_once_the_state_is_in_the_bucket(tmp_path: Path) -> None:
     stack_dir = tmp_path / "cdktf.out.bootstrap" / "stacks" / STACK_ID
     record = stack_dir / ".terraform" / "terraform.tfstate"  # what `terraform init -migrate-state` leaves
@@ -261,6 +263,7 @@ def test_local_state_is_refused_once_the_state_is_in_the_bucket(tmp_path: Path) 
     assert record.is_file(), "Terraform's record of the bucket's backend was not kept"
 
 
+@pytest.mark.engine
 def test_resynthesis_keeps_terraforms_files_in_the_stack_folder(tmp_path: Path) -> None:
     outdir = tmp_path / "out"
     stack_dir = synthesize_bootstrap(spec_of({}, "local"), outdir)
@@ -304,6 +307,7 @@ def synthesized(case: str, directory: Path) -> dict[str, Any]:
     return tree
 
 
+@pytest.mark.engine
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_snapshot(tmp_path: Path, case: str) -> None:
     tree = without_metadata(synthesized(case, tmp_path))
@@ -319,6 +323,7 @@ def test_no_snapshot_is_orphaned() -> None:
     assert sorted(p.stem for p in SNAPSHOTS.glob("*.json")) == sorted(CASES)
 
 
+@pytest.mark.engine
 def test_the_policy_refers_to_the_bucket_by_attribute(tmp_path: Path) -> None:
     tree = synthesized("default-local-state", tmp_path)
     (bucket_id,) = tree["resource"]["aws_s3_bucket"]
@@ -332,6 +337,7 @@ def test_the_policy_refers_to_the_bucket_by_attribute(tmp_path: Path) -> None:
 
 @pytest.mark.terraform
 # The S3-state case differs from the local one only in its backend, which `init -backend=false` skips.
+@pytest.mark.engine
 @pytest.mark.parametrize("case", ["default-local-state", "kms-and-lock-table"])
 def test_the_stack_validates(case: str, terraform: Terraform, tmp_path: Path) -> None:
     synthesized(case, tmp_path)
@@ -350,6 +356,7 @@ dynamodb_table = "bootstrap-test-locks"
 """
 
 
+@pytest.mark.engine
 @pytest.mark.terraform
 def test_bootstrap_then_migrate_then_deploy(emulated_terraform: Terraform, aws: AwsEmulator, tmp_path: Path) -> None:
     write_config(tmp_path, CONFIG)
@@ -416,6 +423,7 @@ SECRET_LIKE = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])
 ENDPOINT = re.compile(r"AWS emulator \(moto\) at http://127\.0\.0\.1:(\d+)")
 
 
+@pytest.mark.engine
 @pytest.mark.terraform
 def test_the_demo_runs_end_to_end_and_cleans_up(terraform: Terraform, tmp_path: Path) -> None:
     with session_process("programmatic_iam_dev.demo", cwd=tmp_path, temp=tmp_path / "tmp") as demo:
@@ -432,6 +440,7 @@ def test_the_demo_runs_end_to_end_and_cleans_up(terraform: Terraform, tmp_path: 
     assert list((tmp_path / "tmp").iterdir()) == [], "temporary files left behind"
 
 
+@pytest.mark.engine
 @pytest.mark.terraform
 def test_an_interrupted_demo_cleans_up(terraform: Terraform, tmp_path: Path) -> None:
     with session_process("programmatic_iam_dev.demo", cwd=tmp_path, temp=tmp_path / "tmp") as demo:

@@ -16,6 +16,7 @@ NAMED = '[cloud]\norganization = "acme"\nworkspace = "identity-{{ environment }}
 TAGGED = '[cloud]\norganization = "acme"\nworkspace = ""\nworkspace_tags = ["identity", "team:video"]\nhostname = "tfe.example.com"\n'
 
 
+@pytest.mark.engine
 def test_each_stack_gets_its_own_named_workspace_and_no_s3_backend(tmp_path: Path) -> None:
     stacks = synth(NAMED, tmp_path)
     assert {stack: config["terraform"]["cloud"] for stack, config in stacks.items()} == {
@@ -28,6 +29,7 @@ def test_each_stack_gets_its_own_named_workspace_and_no_s3_backend(tmp_path: Pat
     assert all("backend" not in config["terraform"] for config in stacks.values())
 
 
+@pytest.mark.engine
 def test_workspaces_can_be_selected_by_tags_on_terraform_enterprise(tmp_path: Path) -> None:
     (stack,) = synth(TAGGED, tmp_path).values()
     assert stack["terraform"]["cloud"] == {
@@ -75,6 +77,7 @@ def test_the_deployer_policy_grants_no_state_bucket_on_hcp_terraform(tmp_path: P
     assert '"s3:' not in stdout and '"iam:CreateUser"' in stdout
 
 
+@pytest.mark.engine
 @pytest.mark.terraform
 def test_a_cloud_stack_is_valid_terraform(terraform: Terraform, tmp_path: Path) -> None:
     synth(NAMED, tmp_path)

@@ -111,6 +111,7 @@ def emulator(aws: AwsEmulator) -> Iterator[AwsEmulator]:
     aws.enforce_iam(after_calls=None)
 
 
+@pytest.mark.engine
 @pytest.mark.terraform
 def test_secrets_manager_holds_the_live_key_once_and_the_state_only_once(
     emulated_terraform: Terraform, emulator: AwsEmulator, tmp_path: Path
@@ -140,6 +141,7 @@ def test_secrets_manager_holds_the_live_key_once_and_the_state_only_once(
     assert emulator.client("secretsmanager").list_secrets()["SecretList"] == []
 
 
+@pytest.mark.engine
 @pytest.mark.terraform
 def test_a_key_of_your_own_encrypts_the_store(
     emulated_terraform: Terraform, emulator: AwsEmulator, tmp_path: Path
@@ -151,6 +153,7 @@ def test_a_key_of_your_own_encrypts_the_store(
     assert emulator.client("secretsmanager").describe_secret(SecretId=arn)["KmsKeyId"] == kms_key
 
 
+@pytest.mark.engine
 @pytest.mark.terraform
 def test_ssm_holds_the_live_key_in_a_secure_string(
     emulated_terraform: Terraform, emulator: AwsEmulator, tmp_path: Path
@@ -170,6 +173,7 @@ def test_ssm_holds_the_live_key_in_a_secure_string(
     assert raw_state(emulator, deployed.state_key).count(secret["Value"]) == 1
 
 
+@pytest.mark.engine
 @pytest.mark.terraform
 def test_pgp_leaves_no_plaintext_secret_in_the_state(
     emulated_terraform: Terraform, emulator: AwsEmulator, pgp: Pgp, tmp_path: Path
@@ -225,6 +229,7 @@ def test_rejects_bad_delivery_settings(tmp_path: Path, settings: str, why: str) 
     assert not (tmp_path / "cdktf.out").exists()
 
 
+@pytest.mark.engine
 def test_the_default_delivery_is_todays_stack(tmp_path: Path) -> None:
     """Delivery adds nothing to the default: `output` is the stack as it was (the snapshots guard it too)."""
     (tmp_path / "a").mkdir()

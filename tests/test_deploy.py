@@ -291,6 +291,7 @@ def deployed(terraform: Terraform, tmp_path_factory: pytest.TempPathFactory) -> 
         yield Deployment(deploy(emulated, aws, TAGGED, directory), emulated, aws)
 
 
+@pytest.mark.engine
 def test_the_user_exists_without_console_access(deployed: Deployment) -> None:
     iam = deployed.aws.client("iam")
     assert users(deployed.aws) == [STACK]
@@ -299,6 +300,7 @@ def test_the_user_exists_without_console_access(deployed: Deployment) -> None:
         iam.get_login_profile(UserName=STACK)
 
 
+@pytest.mark.engine
 def test_the_live_policy_grants_exactly_the_seed_actions(deployed: Deployment) -> None:
     (policy,) = local_policies(deployed.aws).values()
     assert policy["PolicyName"] == f"{STACK}-programmatic-access"
@@ -308,6 +310,7 @@ def test_the_live_policy_grants_exactly_the_seed_actions(deployed: Deployment) -
     assert granted_actions(document) == SEED_ACTIONS
 
 
+@pytest.mark.engine
 def test_the_policy_is_attached_to_the_user(deployed: Deployment) -> None:
     (policy,) = local_policies(deployed.aws).values()
     attached = deployed.aws.client("iam").list_attached_user_policies(UserName=STACK)["AttachedPolicies"]
@@ -315,6 +318,7 @@ def test_the_policy_is_attached_to_the_user(deployed: Deployment) -> None:
     assert deployed.aws.client("iam").list_user_policies(UserName=STACK)["PolicyNames"] == []  # no inline policy
 
 
+@pytest.mark.engine
 def test_the_user_has_exactly_one_active_access_key(deployed: Deployment) -> None:
     ((key_id, status),) = access_keys(deployed.aws)[STACK]
     assert status == "Active"
@@ -322,6 +326,7 @@ def test_the_user_has_exactly_one_active_access_key(deployed: Deployment) -> Non
     assert output == key_id
 
 
+@pytest.mark.engine
 def test_default_tags_and_user_tags_reach_aws(deployed: Deployment) -> None:
     iam = deployed.aws.client("iam")
     user_tags = {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=STACK)["Tags"]}
@@ -331,6 +336,7 @@ def test_default_tags_and_user_tags_reach_aws(deployed: Deployment) -> None:
     assert policy_tags == DEFAULT_TAGS
 
 
+@pytest.mark.engine
 def test_a_second_plan_shows_no_changes(deployed: Deployment) -> None:
     assert deployed.terraform.plan_has_changes(deployed.stack_dir) is False
     assert state_objects(deployed.aws) == [STATE_KEY]  # no lock file left behind
@@ -347,6 +353,7 @@ LITERAL_USER_PATH = "/a${b}/%{c}/"
 LITERAL_RESOURCE = "arn:aws:iam::*:user/${aws:username}"
 
 
+@pytest.mark.engine
 def test_template_sequences_in_the_config_reach_aws_literally(
     emulated_terraform: Terraform, aws: AwsEmulator, tmp_path: Path
 ) -> None:
@@ -373,6 +380,7 @@ def test_template_sequences_in_the_config_reach_aws_literally(
     assert (users(aws), local_policies(aws)) == ([], {})
 
 
+@pytest.mark.engine
 @pytest.mark.parametrize(
     ("attach_policies_to", "groups"),
     [
@@ -412,6 +420,7 @@ def test_every_part_of_a_split_policy_is_deployed_and_attached(
 # ---------------------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.engine
 def test_a_changed_action_list_updates_the_policy_in_place(
     emulated_terraform: Terraform, aws: AwsEmulator, tmp_path: Path
 ) -> None:
@@ -439,6 +448,7 @@ def test_a_changed_action_list_updates_the_policy_in_place(
     assert emulated_terraform.plan_has_changes(stack_dir) is False
 
 
+@pytest.mark.engine
 def test_a_new_environment_gets_its_own_stack_and_leaves_the_first_alone(
     emulated_terraform: Terraform, aws: AwsEmulator, tmp_path: Path
 ) -> None:
@@ -465,6 +475,7 @@ def test_a_new_environment_gets_its_own_stack_and_leaves_the_first_alone(
     assert aws.client("iam").get_user(UserName=STACK)["User"]["UserId"] == user_before["UserId"]
 
 
+@pytest.mark.engine
 def test_destroy_leaves_nothing_behind(emulated_terraform: Terraform, aws: AwsEmulator, tmp_path: Path) -> None:
     stack_dir = deploy(emulated_terraform, aws, None, tmp_path)
     assert users(aws) == [STACK]
@@ -498,6 +509,7 @@ def repository_state() -> set[str]:
     return state
 
 
+@pytest.mark.engine
 def test_the_pinned_cdktf_cli_deploys_and_follows_environments_as_they_change(
     emulated_terraform: Terraform, aws: AwsEmulator, tmp_path: Path
 ) -> None:
@@ -542,6 +554,7 @@ def test_the_pinned_cdktf_cli_deploys_and_follows_environments_as_they_change(
 # ---------------------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.engine
 def test_of_two_concurrent_applies_one_is_refused_the_lock(
     emulated_terraform: Terraform, aws: AwsEmulator, tmp_path: Path
 ) -> None:
@@ -571,6 +584,7 @@ def test_of_two_concurrent_applies_one_is_refused_the_lock(
     assert [len(keys) for keys in access_keys(aws).values()] == [1]
 
 
+@pytest.mark.engine
 def test_an_interrupted_apply_converges_on_the_next_apply(
     emulated_terraform: Terraform, aws: AwsEmulator, tmp_path: Path
 ) -> None:
@@ -617,6 +631,7 @@ def test_an_interrupted_apply_converges_on_the_next_apply(
     assert aws.client("iam").get_user(UserName=STACK)["User"]["UserId"] != user_before["UserId"]  # the tainted one
 
 
+@pytest.mark.engine
 def test_a_killed_apply_is_recovered_with_force_unlock_and_import(
     emulated_terraform: Terraform, aws: AwsEmulator, tmp_path: Path
 ) -> None:

@@ -28,7 +28,7 @@ from tests.support.access_keys import AccessKey, error_code, iam_resource_matche
 from tests.support.helpers import blueprint_of, synth_blueprint
 from tests.support.terraform import Terraform, TerraformError
 
-pytestmark = pytest.mark.terraform
+pytestmark = [pytest.mark.terraform, pytest.mark.engine]
 
 LOCK_TABLE = "terraform-locks"
 CONFIGS = [

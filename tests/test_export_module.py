@@ -205,6 +205,7 @@ def planned(terraform: Terraform, directory: Path) -> list[tuple[str, dict[str, 
     return sorted(found, key=lambda item: json.dumps(item, sort_keys=True))
 
 
+@pytest.mark.engine
 @pytest.mark.terraform
 @pytest.mark.parametrize(
     "example", ["group-attachment", "secrets-manager", "ssm-parameters", "instance-profile", "policy-variables"]

@@ -35,12 +35,14 @@ def statements(folder: Path, config: str = HARDENED) -> dict[str, dict[str, Any]
     return {statement["Sid"]: statement for statement in document["Statement"]}
 
 
+@pytest.mark.engine
 def test_keeps_every_action_of_the_guide_and_nothing_else(tmp_path: Path) -> None:
     granted = {action for statement in statements(tmp_path).values() for action in statement["Action"]}
     assert granted == SEED_ACTIONS
     assert len(granted) == 63
 
 
+@pytest.mark.engine
 def test_every_statement_is_scoped_and_no_finding_remains(tmp_path: Path) -> None:
     (document,) = documents(tmp_path, HARDENED)
     assert all("Condition" in statement for statement in document["Statement"])
@@ -48,6 +50,7 @@ def test_every_statement_is_scoped_and_no_finding_remains(tmp_path: Path) -> Non
     assert assess([SEED])  # the guide's own policy has findings, so this is not vacuous
 
 
+@pytest.mark.engine
 def test_works_with_no_settings(tmp_path: Path) -> None:
     by_sid = statements(tmp_path)
     assert by_sid["Read"]["Condition"] == {"StringEquals": {"aws:RequestedRegion": ["us-east-1"]}}
@@ -56,6 +59,7 @@ def test_works_with_no_settings(tmp_path: Path) -> None:
     assert by_sid["ChangeTagged"]["Resource"] == "arn:aws:ec2:*:*:*"
 
 
+@pytest.mark.engine
 def test_takes_its_parameters_from_the_configuration(tmp_path: Path) -> None:
     config = (
         HARDENED
@@ -74,6 +78,7 @@ def test_takes_its_parameters_from_the_configuration(tmp_path: Path) -> None:
     }
 
 
+@pytest.mark.engine
 def test_fits_one_policy_and_splits_when_the_settings_grow(tmp_path: Path) -> None:
     (default,) = documents(tmp_path / "default", HARDENED)
     assert normalised_size(default) <= 0.8 * MANAGED_POLICY_MAX_CHARACTERS
@@ -86,6 +91,7 @@ def test_fits_one_policy_and_splits_when_the_settings_grow(tmp_path: Path) -> No
     assert {a for part in parts for s in part["Statement"] for a in s["Action"]} == SEED_ACTIONS
 
 
+@pytest.mark.engine
 def test_launches_need_the_tag_and_changes_need_a_tagged_resource(tmp_path: Path) -> None:
     by_sid = statements(tmp_path)
     assert set(by_sid["LaunchTagged"]["Action"]) == LAUNCHES
@@ -99,6 +105,7 @@ def test_launches_need_the_tag_and_changes_need_a_tagged_resource(tmp_path: Path
     assert by_sid["TagAtLaunch"]["Condition"]["StringEquals"]["ec2:CreateAction"] == sorted(a[4:] for a in LAUNCHES)
 
 
+@pytest.mark.engine
 def test_the_lists_agree_with_the_catalogue(tmp_path: Path) -> None:
     """A tag condition on an action whose resources cannot carry tags would deny it for good: the catalogue decides."""
     catalogue = load_catalogue()

@@ -268,6 +268,7 @@ def test_every_binding_that_writes_json_goes_through_a_door() -> None:
     assert set(doors.values()) == {None, "evaluated", "read_as_written", "functions"}
 
 
+@pytest.mark.engine
 def test_a_binding_escapes_whatever_it_is_given(tmp_path: Path) -> None:
     from programmatic_iam.cdk.bindings import (
         App,
@@ -302,6 +303,7 @@ def test_a_binding_escapes_whatever_it_is_given(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.engine
 @pytest.mark.parametrize(
     "make",
     [
@@ -348,6 +350,7 @@ def adopting(path: str, *, policy: str = "") -> str:
         """
 
 
+@pytest.mark.engine
 def test_an_adopted_policy_path_reaches_the_import_ids_literally(tmp_path: Path) -> None:
     write_config(tmp_path, adopting(HOSTILE_PATH))
     assert run_cli(tmp_path, "check")[0] == 0  # IAM allows the path: it must be written, and written literally
@@ -582,6 +585,7 @@ EXAMPLES = 15
 it) and are synthesized, about 0.2 s each: some 12 s for all six variants (measured on 2 shared cores)."""
 
 
+@pytest.mark.engine
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_no_configuration_text_becomes_live_terraform(variant: str) -> None:
     accepted: Counter[str] = Counter()
@@ -660,6 +664,7 @@ def test_rejects_what_would_break_synthesis_or_hide_a_stack(tmp_path: Path, conf
 # ------------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.engine
 @pytest.mark.terraform
 def test_terraform_imports_by_the_literal_path_and_reads_no_file(
     emulated_terraform: Terraform, aws: AwsEmulator, tmp_path: Path

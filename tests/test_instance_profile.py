@@ -16,6 +16,7 @@ NAME = "production-streammanager"
 CONFIG = 'kind = "instance-profile"\n\n[policy]\nactions = ["ec2:DescribeInstances", "ec2:StartInstances"]\n'
 
 
+@pytest.mark.engine
 @pytest.mark.terraform
 def test_the_role_and_its_instance_profile_deploy_with_exactly_the_configured_actions(
     emulated_terraform: Terraform, aws: AwsEmulator, tmp_path: Path

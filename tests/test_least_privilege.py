@@ -19,7 +19,7 @@ from tests.support.access_keys import DENIED_CODES, AccessKey, error_code
 from tests.support.helpers import synth
 from tests.support.terraform import Terraform
 
-pytestmark = pytest.mark.terraform
+pytestmark = [pytest.mark.terraform, pytest.mark.engine]
 
 STATE_BUCKET = "terraform-state"  # the default backend.bucket
 ONE_ACTION = '[naming]\nname = "one-action"\n\n[policy]\nactions = ["ec2:DescribeInstances"]\n'

@@ -12,6 +12,7 @@ from programmatic_iam import ConfigError, identity_spec, load_config
 from tests.support.helpers import REPO, resources, write_config
 
 
+@pytest.mark.engine
 def test_the_library_example_synthesizes(tmp_path: Path) -> None:
     spec = importlib.util.spec_from_file_location("own_stack", REPO / "docs" / "examples" / "own_stack.py")
     assert spec is not None and spec.loader is not None

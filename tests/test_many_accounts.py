@@ -25,6 +25,7 @@ def environment(extra: str = "", region: str = "us-east-1") -> str:
 ASSUMING = environment(f'\n[environments.assume_role]\nrole_arn = "{ROLE_ARN}"\nexternal_id = "video-team"\n')
 
 
+@pytest.mark.engine
 def test_the_provider_assumes_the_role_and_is_held_to_its_account(tmp_path: Path) -> None:
     provider = synth(ASSUMING, tmp_path)[STACK]["provider"]["aws"][0]
     assert provider["assume_role"] == [
@@ -58,6 +59,7 @@ def test_a_role_in_another_account_than_account_id_is_refused(tmp_path: Path) ->
     assert f"assume_role.role_arn is in account {ACCOUNT}, but account_id is 111111111111" in stderr
 
 
+@pytest.mark.engine
 def test_an_unknown_well_formed_region_warns_and_still_synthesizes(tmp_path: Path) -> None:
     write_config(tmp_path, environment(region="eu-wset-1") + '\n[backend]\nregion = "ap-lunar-7"\n')
     code, _, stderr = run_cli(tmp_path, "check")
@@ -84,6 +86,7 @@ def test_a_malformed_region_is_an_error(tmp_path: Path, region: str) -> None:
     assert code == 2 and "is not an AWS region name" in stderr
 
 
+@pytest.mark.engine
 @pytest.mark.terraform
 def test_an_environment_deploys_through_its_assumed_role_on_the_emulator(
     emulated_terraform: Terraform, aws: AwsEmulator, tmp_path: Path

@@ -119,6 +119,7 @@ def test_check_warns_of_an_escalation_path_naming_its_actions(tmp_path: Path) ->
     assert "warning: iam.toml: policy: grants actions that return credentials: iam:CreateAccessKey" in stderr
 
 
+@pytest.mark.engine
 def test_synth_warns_too(tmp_path: Path) -> None:
     write_config(tmp_path, '[policy]\nactions = ["iam:PassRole", "ec2:RunInstances"]\n')
     code, _, stderr = run_cli(tmp_path, "synth")

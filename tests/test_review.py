@@ -62,6 +62,7 @@ def action_row(sign: str, action: str) -> re.Pattern[str]:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.engine
 def test_a_new_identity_lists_every_action_and_warns_of_the_key_and_the_escalation(
     plans: Plans, outputs: list[str]
 ) -> None:
@@ -81,6 +82,7 @@ def test_a_new_identity_lists_every_action_and_warns_of_the_key_and_the_escalati
     )
 
 
+@pytest.mark.engine
 def test_an_unchanged_stack_gets_the_short_form(plans: Plans, outputs: list[str]) -> None:
     code, comment, _ = review(outputs, plans.files["unchanged"])
     assert code == 0
@@ -90,6 +92,7 @@ def test_an_unchanged_stack_gets_the_short_form(plans: Plans, outputs: list[str]
     )
 
 
+@pytest.mark.engine
 def test_added_and_removed_actions_are_named_with_their_levels(plans: Plans, outputs: list[str]) -> None:
     code, comment, _ = review(outputs, plans.files["changed"])
     assert code == 0
@@ -110,6 +113,7 @@ def test_added_and_removed_actions_are_named_with_their_levels(plans: Plans, out
     assert re.search(r"\| `production-streammanager` \| changes permissions \| 0 \| 1 \| 0 \| 0 \| 4 \| 3 \|", comment)
 
 
+@pytest.mark.engine
 def test_a_replaced_key_warns_its_consumers(plans: Plans, outputs: list[str]) -> None:
     code, comment, _ = review(outputs, plans.files["key-replaced"])
     assert code == 0
@@ -119,6 +123,7 @@ def test_a_replaced_key_warns_its_consumers(plans: Plans, outputs: list[str]) ->
     assert "Risky permission added" not in comment
 
 
+@pytest.mark.engine
 def test_a_destroyed_stack_warns_of_the_user_the_key_and_the_attachment(plans: Plans, outputs: list[str]) -> None:
     code, comment, _ = review(outputs, plans.files["destroyed"])
     assert code == 0
@@ -129,6 +134,7 @@ def test_a_destroyed_stack_warns_of_the_user_the_key_and_the_attachment(plans: P
         assert action_row(REMOVED, action).search(comment), action
 
 
+@pytest.mark.engine
 def test_a_policy_growing_into_a_split_shows_moves_not_losses(plans: Plans, outputs: list[str]) -> None:
     code, comment, _ = review(outputs, plans.files["split"])
     assert code == 0
@@ -141,6 +147,7 @@ def test_a_policy_growing_into_a_split_shows_moves_not_losses(plans: Plans, outp
     assert "IAM's size limit" not in comment
 
 
+@pytest.mark.engine
 def test_a_renamed_user_is_named_and_its_key_replacement_too(plans: Plans, outputs: list[str]) -> None:
     code, comment, _ = review(outputs, plans.files["renamed"])
     assert code == 0
@@ -154,6 +161,7 @@ def test_a_renamed_user_is_named_and_its_key_replacement_too(plans: Plans, outpu
     assert "**replace** access key of user `production-streammanager-v2`: `user` cannot change in place" in comment
 
 
+@pytest.mark.engine
 def test_a_backend_without_encryption_or_locking_is_a_warning(plans: Plans, outputs: list[str]) -> None:
     code, comment, _ = review(outputs, plans.files["all-ec2-alpha"])
     assert code == 0
@@ -167,6 +175,7 @@ def test_a_backend_without_encryption_or_locking_is_a_warning(plans: Plans, outp
 # ---------------------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.engine
 def test_three_stacks_of_all_780_ec2_actions_are_cut_to_the_limit(plans: Plans, outputs: list[str]) -> None:
     files = [plans.files[f"all-ec2-{name}"] for name in ALL_EC2_ENVIRONMENTS]
     assert len(load_catalogue().matching("ec2:*")) == 780
@@ -189,6 +198,7 @@ def test_three_stacks_of_all_780_ec2_actions_are_cut_to_the_limit(plans: Plans, 
     assert action_row(ADDED, "ec2:TerminateInstances").search(comment)
 
 
+@pytest.mark.engine
 def test_any_number_of_stacks_stays_within_the_limit(plans: Plans, outputs: list[str], tmp_path: Path) -> None:
     """250 stacks (copies of real plans, each user renamed so that each is a stack of its own)."""
     sources = [plans.files[name] for name in ("changed", "key-replaced", "destroyed", "create", "unchanged")]
@@ -223,6 +233,7 @@ def test_any_number_of_stacks_stays_within_the_limit(plans: Plans, outputs: list
 # ---------------------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.engine
 def test_the_secret_is_in_the_plans_and_in_no_comment(plans: Plans, outputs: list[str], tmp_path: Path) -> None:
     carrying = [name for name, path in plans.files.items() if plans.secret in path.read_text(encoding="utf-8")]
     assert {"unchanged", "key-replaced", "destroyed", "changed", "renamed"} <= set(carrying)
@@ -237,6 +248,7 @@ def test_the_secret_is_in_the_plans_and_in_no_comment(plans: Plans, outputs: lis
     assert not [output for output in own + outputs if plans.secret in output]
 
 
+@pytest.mark.engine
 def test_sensitive_values_are_gone_once_the_plan_is_read(plans: Plans) -> None:
     """Nothing after reading sees the secret: it is replaced in every change, kept only for the final check."""
     plan = read_plan(plans.files["key-replaced"], display="plan.json")
@@ -247,6 +259,7 @@ def test_sensitive_values_are_gone_once_the_plan_is_read(plans: Plans) -> None:
     assert plans.secret in plan.sensitive_strings
 
 
+@pytest.mark.engine
 def test_refuses_to_print_a_secret_that_a_name_would_carry(plans: Plans, outputs: list[str], tmp_path: Path) -> None:
     """Defence in depth: a sensitive value that reaches the text through a non-sensitive field is caught."""
     plan = json.loads(plans.files["changed"].read_text(encoding="utf-8"))
@@ -287,6 +300,7 @@ def test_rejects_what_is_not_a_plan(tmp_path: Path, content: str, why: str) -> N
     assert "Traceback" not in stderr
 
 
+@pytest.mark.engine
 def test_rejects_a_binary_plan_and_two_plans_of_one_stack(plans: Plans, tmp_path: Path) -> None:
     (tmp_path / "saved.tfplan").write_bytes(b"PK\x03\x04\x14\x00\x08\x00binary")
     code, _, stderr = review([], tmp_path / "saved.tfplan", plans.files["create"], plans.files["changed"])
@@ -295,6 +309,7 @@ def test_rejects_a_binary_plan_and_two_plans_of_one_stack(plans: Plans, tmp_path
     assert "is a plan of stack 'production-streammanager', like" in stderr
 
 
+@pytest.mark.engine
 def test_review_loads_no_cdktf(plans: Plans, tmp_path: Path) -> None:
     result, loaded = cdk_modules_loaded(tmp_path, "review", str(plans.files["changed"]))
     assert result.returncode == 0, result.stderr
@@ -302,6 +317,7 @@ def test_review_loads_no_cdktf(plans: Plans, tmp_path: Path) -> None:
     assert result.stdout.startswith(MARKER)
 
 
+@pytest.mark.engine
 def test_the_comment_in_the_docs_is_what_review_prints_today(emulated_terraform: Terraform, aws: AwsEmulator) -> None:
     """docs/pull-requests.md shows a real comment; `make review-example` regenerates it, and this keeps it so."""
     document = REPO / "docs" / "pull-requests.md"
@@ -344,6 +360,7 @@ def _document_of_size(share: float) -> dict[str, object]:
     raise AssertionError("the catalogue's EC2 actions are too few")
 
 
+@pytest.mark.engine
 @pytest.mark.parametrize(
     ("share", "warning"),
     [(0.95, "Policy near IAM's size limit"), (1.05, "Policy over IAM's size limit"), (0.85, None)],
@@ -356,6 +373,7 @@ def test_a_lone_policy_near_or_over_the_size_limit_is_a_warning(
     assert titles == ([warning] if warning else [])
 
 
+@pytest.mark.engine
 def test_markdown_and_html_in_a_policy_stay_inert(plans: Plans, outputs: list[str], tmp_path: Path) -> None:
     hostile = "```\n</details><img src=x onerror=alert(1)> @everyone ``"
     path = _with_policy(

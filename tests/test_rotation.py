@@ -59,6 +59,7 @@ def current_key(terraform: Terraform, stack_dir: Path) -> AccessKey:
     return AccessKey(access_key_id=outputs["access_key_id"], secret_access_key=outputs["secret_access_key"])
 
 
+@pytest.mark.engine
 @pytest.mark.terraform
 def test_two_full_rotations_never_leave_the_consumer_without_a_key(
     emulated_terraform: Terraform, aws: AwsEmulator, tmp_path: Path
@@ -112,6 +113,7 @@ def test_rejects_impossible_rotation_settings(tmp_path: Path, settings: str, why
     assert why in stderr and "Traceback" not in stderr
 
 
+@pytest.mark.engine
 def test_the_first_generation_keeps_todays_key_and_the_second_adds_one_beside_it(tmp_path: Path) -> None:
     (tmp_path / "one").mkdir()
     (tmp_path / "two").mkdir()

@@ -19,7 +19,7 @@ from programmatic_iam_dev.emulator import AwsEmulator
 from tests.support.helpers import REPO, run_command, synth
 from tests.support.terraform import Terraform, unavailable
 
-pytestmark = pytest.mark.terraform
+pytestmark = [pytest.mark.terraform, pytest.mark.engine]
 
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 SECURITY_DOC = REPO / "docs" / "security.md"

@@ -28,6 +28,7 @@ def synthesized(case: str, directory: Path) -> dict[str, Any]:
     return {stack: without_metadata(tree) for stack, tree in synth_blueprint(blueprint, directory / "out").items()}
 
 
+@pytest.mark.engine
 @pytest.mark.parametrize("case", CASES)
 def test_snapshot(tmp_path: Path, case: str) -> None:
     stacks = synthesized(case, tmp_path)

@@ -16,6 +16,8 @@ from tests.support.helpers import (
     synth,
 )
 
+pytestmark = pytest.mark.engine
+
 STACK = "production-streammanager"
 POLICY = f"{STACK}-programmatic-access"
 ATTACHMENTS = ("aws_iam_user_policy_attachment", "aws_iam_group_policy_attachment")

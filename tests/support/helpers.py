@@ -72,6 +72,28 @@ def synth(text: str | None, directory: Path) -> dict[str, dict[str, Any]]:
     return synth_blueprint(blueprint_of(text, directory), directory / "cdktf.out")
 
 
+# Synthesizes each case (argv: output folder, then "name=config path" or "default") in one process.
+_SYNTH_CASES = """
+import sys
+from pathlib import Path
+from programmatic_iam.blueprint import build_blueprint
+from programmatic_iam.cli.synth import synthesize
+from programmatic_iam.config import load_config_file, parse_config
+out = Path(sys.argv[1])
+for case in sys.argv[2:]:
+    name, _, path = case.partition("=")
+    config = load_config_file(Path(path)) if path else parse_config({}, origin="<built-in default>", base_dir=out)
+    synthesize(build_blueprint(config), out / name)
+"""
+
+
+def synth_cases_arguments(out: Path, cases: Sequence[str]) -> list[str]:
+    """Python's arguments that synthesize each case (``default``, or an example's name) into ``out/<case>``, all
+    in one process: one engine start for them all."""
+    named = [case if case == "default" else f"{case}={EXAMPLES / f'{case}.toml'}" for case in cases]
+    return ["-c", _SYNTH_CASES, str(out), *named]
+
+
 def base_environment() -> dict[str, str]:
     """This process's environment without the variables that would choose another config or output folder."""
     return {k: v for k, v in os.environ.items() if k not in ("IAM_CONFIG", "CDKTF_OUTDIR")}

@@ -36,6 +36,7 @@ def folder(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.engine
 def test_includes_and_imports_partials_beside_the_configuration(folder: Path) -> None:
     code, _, stderr = check(folder)
     assert (code, stderr) == (0, "")
