@@ -9,7 +9,7 @@ import pytest
 
 from programmatic_iam_dev.emulator import AwsEmulator, running_emulator
 from tests.support.engines import RUN_ENGINE, engine_environment
-from tests.support.terraform import Terraform, shared_plugin_cache, terraform_cli
+from tests.support.terraform import Terraform, terraform_cli
 
 # What the tests start (main.py, the CDK CLI and its `pipenv run`) uses this run's engine, with or without make.
 os.environ.update(engine_environment(RUN_ENGINE))
@@ -36,13 +36,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def terraform(tmp_path_factory: pytest.TempPathFactory) -> Terraform:
-    """Terraform with the provider mirror (skips, or fails in CI, if either is missing), through a plugin cache
-    that every worker of the run shares."""
-    return terraform_cli(
-        tmp_path_factory.mktemp("terraform-cli"),
-        with_provider_mirror=True,
-        plugin_cache=shared_plugin_cache(tmp_path_factory),
-    )
+    """Terraform with the provider mirror (skips, or fails in CI, if either is missing)."""
+    return terraform_cli(tmp_path_factory.mktemp("terraform-cli"), with_provider_mirror=True)
 
 
 @pytest.fixture(scope="session")

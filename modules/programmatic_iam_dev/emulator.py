@@ -16,15 +16,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 import os
 from pathlib import Path
+import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from types import FrameType
-from typing import IO, Any, TextIO
+from typing import Any, TextIO
 import urllib.error
 import urllib.request
 
@@ -115,44 +115,57 @@ def for_local_state(environment: Mapping[str, str]) -> dict[str, str]:
     return {key: value for key, value in environment.items() if key != "TF_CLI_ARGS_init"}
 
 
-def free_port() -> int:
-    """A loopback TCP port nothing listens on now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @contextmanager
 def running_emulator(log: Path | None = None, port: int | None = None) -> Iterator[AwsEmulator]:
-    """Start moto's server on ``port`` of the loopback interface (default: a free one); stop it (and its
-    children) on exit.
+    """Start moto's server on ``port`` of the loopback interface (default: one the system picks as it binds);
+    stop it (and its children) on exit.
+
+    Without ``port`` the server binds port 0 and the port is read from what it prints: a port found free
+    beforehand could be taken by another emulator starting at the same moment (tests run one per worker),
+    and this one would then answer for that one.
 
     Bucket-policy statements with a condition are not enforced (see :mod:`.moto_server`).
     """
-    port = port or free_port()
-    output: IO[bytes] | int = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 (closed below)
-    process = subprocess.Popen(
-        [sys.executable, "-I", str(MOTO_SERVER), "-H", HOST, "-p", str(port)],
-        stdout=output,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    emulator = AwsEmulator(endpoint=f"http://{HOST}:{port}", process=process)
-    try:
-        _wait_until_ready(emulator, log)
-        yield emulator
-    finally:
-        _stop(process)
-        if not isinstance(output, int):
+    with tempfile.TemporaryDirectory(prefix="moto-") as scratch:
+        log = log or Path(scratch) / "moto.log"
+        output = open(log, "wb")  # noqa: SIM115 (closed below)
+        process = subprocess.Popen(
+            [sys.executable, "-I", str(MOTO_SERVER), "-H", HOST, "-p", str(port or 0)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            bound = port or _bound_port(process, log)
+            emulator = AwsEmulator(endpoint=f"http://{HOST}:{bound}", process=process)
+            _wait_until_ready(emulator, log)
+            yield emulator
+        finally:
+            _stop(process)
             output.close()
 
 
-def _wait_until_ready(emulator: AwsEmulator, log: Path | None) -> None:
+_RUNNING_ON = re.compile(rf"Running on http://{re.escape(HOST)}:([0-9]+)")
+
+
+def _bound_port(process: subprocess.Popen[bytes], log: Path) -> int:
+    """The port moto's server says it is running on, once it has bound it."""
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        found = _RUNNING_ON.search(log.read_text(errors="replace"))
+        if found:
+            return int(found.group(1))
+        if process.poll() is not None:
+            raise EmulatorError(f"moto's server exited with {process.returncode}:\n{log.read_text(errors='replace')}")
+        time.sleep(0.1)
+    raise EmulatorError(f"moto's server did not say which port it bound within {START_TIMEOUT_SECONDS:.0f} s")
+
+
+def _wait_until_ready(emulator: AwsEmulator, log: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if emulator.process.poll() is not None:
-            details = log.read_text(errors="replace") if log else "(no log)"
+            details = log.read_text(errors="replace")
             raise EmulatorError(f"moto's server exited with {emulator.process.returncode}:\n{details}")
         try:
             with urllib.request.urlopen(emulator.endpoint + "/moto-api/", timeout=2):

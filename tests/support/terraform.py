@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
 from pathlib import Path
 from typing import NoReturn
@@ -26,18 +24,7 @@ from programmatic_iam_dev.terraform import (
     terraform_environment,
 )
 
-__all__ = [
-    "Terraform",
-    "TerraformError",
-    "error_diagnostics",
-    "render_diagnostics",
-    "shared_plugin_cache",
-    "terraform_cli",
-    "unavailable",
-]
-
-PLUGIN_CACHE_VARIABLE = "TF_PLUGIN_CACHE_DIR"
-_AWS_PROVIDER_ONLY = {"terraform": {"required_providers": {"aws": {"source": "hashicorp/aws"}}}}
+__all__ = ["Terraform", "TerraformError", "error_diagnostics", "render_diagnostics", "terraform_cli", "unavailable"]
 
 
 def unavailable(reason: str) -> NoReturn:
@@ -47,17 +34,10 @@ def unavailable(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
-def shared_plugin_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One provider plugin cache for the whole run, beside the folders of its workers (pytest-xdist's)."""
-    base = tmp_path_factory.getbasetemp()
-    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "terraform-plugin-cache"
-
-
-def terraform_cli(directory: Path, *, with_provider_mirror: bool, plugin_cache: Path | None = None) -> Terraform:
+def terraform_cli(directory: Path, *, with_provider_mirror: bool) -> Terraform:
     """Terraform set up to run in tests, its CLI config written in ``directory``.
 
-    Skips (or, in CI, fails) the test when the binary or, if asked for, the provider mirror is missing. With
-    ``plugin_cache``, every ``init`` takes the providers from that folder, filled from the mirror once.
+    Skips (or, in CI, fails) the test when the binary or, if asked for, the provider mirror is missing.
     """
     binary = find_terraform()
     if binary is None:
@@ -76,27 +56,4 @@ def terraform_cli(directory: Path, *, with_provider_mirror: bool, plugin_cache: 
         )
     cli_config = directory / "terraform.tfrc"
     cli_config.write_text(cli_config_text(mirror), encoding="utf-8")
-    terraform = Terraform(binary=binary, env=terraform_environment(cli_config), mirror=mirror)
-    if plugin_cache is None or mirror is None:
-        return terraform
-    cached = terraform.with_environment({**terraform.env, PLUGIN_CACHE_VARIABLE: str(plugin_cache)})
-    _fill_plugin_cache(cached, plugin_cache, directory / "plugin-cache-fill")
-    return cached
-
-
-def _fill_plugin_cache(terraform: Terraform, cache: Path, scratch: Path) -> None:
-    """Install the AWS provider into ``cache`` once, by whichever worker comes first.
-
-    Terraform does not guarantee that two ``init``s installing into one cache at the same time are safe; once
-    the provider is there, an ``init`` only links it, which they may do side by side.
-    """
-    cache.mkdir(parents=True, exist_ok=True)
-    filled = cache / ".filled"
-    with (cache / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if filled.exists():
-            return
-        scratch.mkdir(parents=True, exist_ok=True)
-        (scratch / "main.tf.json").write_text(json.dumps(_AWS_PROVIDER_ONLY), encoding="utf-8")
-        terraform.run(["init", "-backend=false", "-input=false", "-no-color"], scratch)
-        filled.touch()
+    return Terraform(binary=binary, env=terraform_environment(cli_config), mirror=mirror)
