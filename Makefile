@@ -92,8 +92,10 @@ endif
 
 # pytest on every core (docs/development.md): each worker has its own emulator and temporary folders, and runs
 # whole modules, so that a module's deployment or plans (module-scoped fixtures) are made once.
+# PYTEST_ARGS: more of pytest's options, e.g. `make test PYTEST_ARGS=--durations=0` for every test's time.
 PYTEST_WORKERS ?= auto
-PYTEST := $(RUN) pytest -n $(PYTEST_WORKERS) --dist loadscope
+PYTEST_ARGS ?= --durations=15
+PYTEST := $(RUN) pytest -n $(PYTEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 # CDK Terrain's run takes only the tests that use the engine (marked `engine`, and checked: a test that uses it
 # unmarked fails); cdktf's takes them all. CDK Terrain's also compares its stacks with cdktf's, so it needs both
 # environments.

@@ -63,6 +63,21 @@ def plan_actions(terraform: Terraform, stack_dir: Path) -> dict[str, tuple[list[
     }
 
 
+def updated_attributes(terraform: Terraform, stack_dir: Path) -> dict[str, set[str]]:
+    """Per resource type the last plan (:func:`plan_actions`) updates, the attributes it changes."""
+    plan = json.loads(terraform.run(["show", "-json", "adopt.tfplan"], stack_dir).stdout)
+    return {
+        change["type"]: {
+            name
+            for name in {*change["change"]["before"], *change["change"]["after"]}
+            if change["change"]["before"].get(name) != change["change"]["after"].get(name)
+            and name not in change["change"]["after_unknown"]
+        }
+        for change in plan["resource_changes"]
+        if change["change"]["actions"] == ["update"]
+    }
+
+
 def answers(aws: AwsEmulator, key: AccessKey) -> bool:
     aws.enforce_iam(after_calls=0)
     try:
@@ -81,15 +96,21 @@ def test_a_hand_made_user_is_adopted_then_its_key_retired(
     aws.client("s3").create_bucket(Bucket="terraform-state")
     user_id = aws.client("iam").get_user(UserName=USER)["User"]["UserId"]
 
-    # 1. Adopt: imports, no creations; the hand-made key keeps serving.
+    # 1. Adopt: imports, no creations; the hand-made key keeps serving. The user and the policy only get the
+    # tool's tags, by which `keys status` finds them once their environment has left the configuration.
     synth_adopting(tmp_path, "false")
     stack_dir = tmp_path / "cdktf.out" / "stacks" / USER
     emulated_terraform.init(stack_dir)
     actions = plan_actions(emulated_terraform, stack_dir)
     assert actions == {
-        "aws_iam_policy": (["no-op"], True),
-        "aws_iam_user": (["no-op"], True),
+        "aws_iam_policy": (["update"], True),
+        "aws_iam_user": (["update"], True),
         "aws_iam_user_policy_attachment": (["no-op"], True),
+    }
+    assert updated_attributes(emulated_terraform, stack_dir) == {
+        "aws_iam_policy": {"tags_all"},
+        # force_destroy is Terraform's own setting, never sent to AWS: an import reads it as unset.
+        "aws_iam_user": {"tags_all", "force_destroy"},
     }
     emulated_terraform.apply(stack_dir, "adopt.tfplan")
     assert emulated_terraform.plan_has_changes(stack_dir) is False

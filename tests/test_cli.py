@@ -77,6 +77,81 @@ def test_quiet_check_prints_only_problems(tmp_path: Path) -> None:
     assert stderr.startswith("1 problem in the configuration:\n  - iam.toml: naming.nmae: this key is not")
 
 
+# An entry dropped for its bad name (1), a region botocore does not know (2), a template that does not render,
+# and an action accepted only because the file allows it: two problems from two stages, two warnings.
+EVERYTHING_AT_ONCE = """
+[naming]
+user = "{{ nme }}"
+[policy]
+actions = ["ec2:LaunchRocket"]
+allow_unlisted_actions = ["ec2:LaunchRocket"]
+[[environments]]
+name = "a"
+region = "us-east-1"
+[[environments]]
+name = "bad name"
+region = "us-east-1"
+[[environments]]
+name = "c"
+region = "eu-wset-1"
+"""
+
+
+def test_check_prints_every_problem_then_every_warning(tmp_path: Path) -> None:
+    write_config(tmp_path, EVERYTHING_AT_ONCE)
+    code, stdout, stderr = run(tmp_path, "check")
+    assert (code, stdout) == (2, "")
+    lines = stderr.splitlines()
+    problems = [line for line in lines if line.startswith("  - ")]
+    assert lines[0] == "3 problems in the configuration:"
+    assert [line.split(": ")[1] for line in problems] == [
+        "environments[1].name",
+        "naming.user (environment 'a')",
+        "naming.user (environment 'c')",
+    ]
+    warnings = [line for line in lines if line.startswith("warning: ")]
+    assert [line.split(": ")[2] for line in warnings] == ["environments[2].region", "policy.actions[0]"]
+    assert "'eu-wset-1' is not a region the installed botocore" in warnings[0]
+    assert lines[-len(warnings) :] == warnings  # after every problem
+    assert run(tmp_path, "check", "--quiet")[2] == "\n".join(lines[: -len(warnings)]) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        # The file's own problem: the rest of the run goes on from what was valid.
+        ('[naming]\nnmae = "x"\n', "naming.nmae"),
+        # A problem only the later checks find, in a file the loader accepted.
+        ('[naming]\nuser = "{{ nme }}"\n', "naming.user (environment 'production')"),
+    ],
+)
+def test_a_warning_is_printed_beside_a_problem_of_either_stage(tmp_path: Path, text: str, where: str) -> None:
+    write_config(
+        tmp_path, text + '[policy]\nactions = ["ec2:LaunchRocket"]\nallow_unlisted_actions = ["ec2:LaunchRocket"]\n'
+    )
+    code, _, stderr = run(tmp_path, "check")
+    assert code == 2
+    assert f"  - iam.toml: {where}: " in stderr
+    assert stderr.splitlines()[-1].startswith("warning: iam.toml: policy.actions[0]: 'ec2:LaunchRocket' is not in")
+
+
+@pytest.mark.parametrize("environment", [[], ["--environment", "nope"]])
+def test_export_module_prints_the_warnings_beside_a_bad_environment(tmp_path: Path, environment: list[str]) -> None:
+    write_config(
+        tmp_path,
+        '[policy]\nactions = ["ec2:LaunchRocket"]\nallow_unlisted_actions = ["ec2:LaunchRocket"]\n'
+        '[[environments]]\nname = "a"\nregion = "us-east-1"\n[[environments]]\nname = "b"\nregion = "eu-wset-1"\n',
+    )
+    code, _, stderr = run(tmp_path, "export-module", "module", *environment)
+    assert code == 2
+    assert stderr.startswith("1 problem in the command line; nothing was written:\n  - --environment")
+    assert [line.split(": ")[2] for line in stderr.splitlines() if line.startswith("warning: ")] == [
+        "environments[1].region",
+        "policy.actions[0]",
+    ]
+    assert not (tmp_path / "module").exists()
+
+
 def test_check_accepts_a_byte_order_mark(tmp_path: Path) -> None:
     (tmp_path / "iam.toml").write_bytes(b'\xef\xbb\xbf[naming]\nname = "bom"\n')
     assert run(tmp_path, "check")[:2] == (0, "1 stack, no problems:\n  production-bom (production, us-east-1)\n")

@@ -194,6 +194,72 @@ def test_pgp_leaves_no_plaintext_secret_in_the_state(
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# A rotation: the delivery follows the new key, and the old one stays as it was delivered
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def delivered_key(terraform: Terraform, aws: AwsEmulator, stack_dir: Path, delivery: str, pgp: Pgp | None) -> AccessKey:
+    """The current key as its consumer receives it: from the store, or from the outputs (decrypted)."""
+    if delivery == "secretsmanager":
+        arn = str(output(terraform, stack_dir, "secret_arn"))
+        value = json.loads(aws.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"])
+        return AccessKey(access_key_id=value["access_key_id"], secret_access_key=value["secret_access_key"])
+    if delivery == "ssm":
+        names = output(terraform, stack_dir, "parameter_names")
+        assert isinstance(names, list)
+        key_id_name, secret_name = names
+        ssm = aws.client("ssm")
+        return AccessKey(
+            access_key_id=ssm.get_parameter(Name=key_id_name)["Parameter"]["Value"],
+            secret_access_key=ssm.get_parameter(Name=secret_name, WithDecryption=True)["Parameter"]["Value"],
+        )
+    assert pgp is not None
+    return AccessKey(
+        access_key_id=str(output(terraform, stack_dir, "access_key_id")),
+        secret_access_key=pgp.decrypt(str(output(terraform, stack_dir, "encrypted_secret_access_key"))),
+    )
+
+
+@pytest.mark.engine
+@pytest.mark.terraform
+@pytest.mark.parametrize("delivery", ["secretsmanager", "ssm", "pgp"])
+def test_a_rotation_delivers_the_new_key_and_keeps_the_old_one_as_it_was(
+    emulated_terraform: Terraform,
+    emulator: AwsEmulator,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    delivery: str,
+) -> None:
+    """A store rewritten only when its version changes, or a previous key made without pgp_key, would show here."""
+    pgp: Pgp | None = request.getfixturevalue("pgp") if delivery == "pgp" else None
+    settings = f'[access_key]\ndelivery = "{delivery}"\n' + (f'pgp_key = "{pgp.public_key}"\n' if pgp else "")
+    deployed = deploy(emulated_terraform, emulator, settings, tmp_path)
+    first = delivered_key(emulated_terraform, emulator, deployed.stack_dir, delivery, pgp)
+    assert live_user(emulator, first).endswith(":user/production-streammanager")
+
+    synth(settings + 'generation = 2\nprevious = "active"\n', tmp_path)
+    emulated_terraform.apply(deployed.stack_dir)
+    second = delivered_key(emulated_terraform, emulator, deployed.stack_dir, delivery, pgp)
+    assert second.access_key_id not in (first.access_key_id, "")
+    assert second.access_key_id == output(emulated_terraform, deployed.stack_dir, "access_key_id")
+    # Both keys work: the new one as delivered (its secret included), the old one still, and not replaced.
+    assert live_user(emulator, second).endswith(":user/production-streammanager")
+    assert live_user(emulator, first).endswith(":user/production-streammanager")
+    assert output(emulated_terraform, deployed.stack_dir, "previous_access_key_id") == first.access_key_id
+
+    state = raw_state(emulator, deployed.state_key)
+    keys = [r for r in json.loads(state)["resources"] if r["type"] == "aws_iam_access_key"]
+    assert sorted(key["instances"][0]["attributes"]["id"] for key in keys) == sorted(
+        [first.access_key_id, second.access_key_id]
+    )
+    if pgp:  # neither key's secret in plaintext, the previous one's included
+        assert first.secret_access_key not in state and second.secret_access_key not in state
+        assert all(not key["instances"][0]["attributes"]["secret"] for key in keys)
+        assert all(key["instances"][0]["attributes"]["encrypted_secret"] for key in keys)
+    assert emulated_terraform.plan_has_changes(deployed.stack_dir) is False
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # Bad input: each a clear problem before Terraform runs, nothing written
 # ---------------------------------------------------------------------------------------------------------------------
 
@@ -204,7 +270,7 @@ KEY_SHAPED = base64.b64encode(b"\x99\x01\x0d\x04").decode()  # a public-key pack
 @pytest.mark.parametrize(
     ("settings", "why"),
     [
-        ('delivery = "vault"', "access_key.delivery"),
+        ('delivery = "vault"', "access_key.delivery: 'vault' should be 'output', 'secretsmanager', 'ssm' or 'pgp'"),
         ('delivery = "pgp"', 'sets delivery = "pgp" without pgp_key'),
         ('delivery = "pgp"\npgp_key = "not base64!"', "is not base64"),
         ('delivery = "pgp"\npgp_key = "-----BEGIN PGP PUBLIC KEY BLOCK-----"', "is an ASCII-armoured key"),

@@ -52,7 +52,13 @@ cost-center = "streaming"
 [user]
 tags = { purpose = "stream-manager" }
 """
-DEFAULT_TAGS = {"team": "video", "cost-center": "streaming"}
+DEFAULT_TAGS = {
+    "team": "video",
+    "cost-center": "streaming",
+    # The tool's own, by which `keys status` finds the user once its environment has left the configuration.
+    "programmatic-iam:identity": "streammanager",
+    "programmatic-iam:environment": "production",
+}
 USER_TAGS = {"purpose": "stream-manager"}
 
 

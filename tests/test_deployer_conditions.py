@@ -124,6 +124,46 @@ def test_only_the_stacks_own_policy_can_be_attached(toml: str | None, tmp_path: 
     assert decisions == {name: ALLOWED if name in own else DENIED for name in requests}
 
 
+@pytest.mark.parametrize(
+    "toml",
+    [
+        pytest.param("", id="default"),
+        pytest.param(ENVIRONMENT.format(region="us-east-1") + WITH_ACCOUNT_ID, id="account-id"),
+        pytest.param(ENVIRONMENT.format(region="cn-north-1"), id="china"),
+        pytest.param('[user]\npath = "/team*/"\n', id="star-in-path"),
+        pytest.param('[user]\npath = "/team?/"\n', id="question-mark-in-path"),
+        pytest.param('[user]\npath = "/${aws:username}/"\n', id="variable-in-path"),
+    ],
+)
+def test_the_deployer_may_pass_its_own_role_and_no_other(toml: str, tmp_path: Path) -> None:
+    """AddRoleToInstanceProfile needs iam:PassRole on the role it adds (AWS's API reference): that role only.
+
+    Asked with and without iam:PassedToService, which the grant does not depend on (AWS documents no such key for
+    this call, so the policy does not condition on it).
+    """
+    document, stack = deployment_of('kind = "instance-profile"\n' + toml, tmp_path)
+    role = stack.identity.principal
+    assert isinstance(role, RolePrincipal)
+    arns = {
+        "its own role": real_arn(stack, "role", role.path + role.name),
+        "another role under its path": real_arn(stack, "role", role.path + "another-role"),
+        "its name under another path": real_arn(stack, "role", "/elsewhere/" + role.name),
+    }
+    if stack.account_id is not None:
+        arns["its name in another account"] = real_arn(stack, "role", role.path + role.name, account="222222222222")
+    if stand_in(role.path) != role.path:
+        arns["its name under a path it would match"] = real_arn(stack, "role", stand_in(role.path) + role.name)
+    contexts = {"": {}, " to EC2": {"iam:PassedToService": role.service}}
+    requests = {
+        f"pass {label}{to}": Request("iam:PassRole", arn, {**PRINCIPAL_KEYS, **context})
+        for label, arn in arns.items()
+        for to, context in contexts.items()
+        if "*" not in arn  # the evaluator reads a `*` in a request's resource as a pattern
+    }
+    decisions = decide_named({"deployer": document}, requests)
+    assert decisions == {name: ALLOWED if "its own role" in name else DENIED for name in requests}
+
+
 def test_force_destroy_may_detach_an_aws_managed_policy_but_never_attach_it(tmp_path: Path) -> None:
     """Detaching only takes permissions away, so force_destroy may detach what Terraform does not manage."""
     document, stack = deployment_of(AWS_NAMED + "[user]\nforce_destroy = true\n", tmp_path)

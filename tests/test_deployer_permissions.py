@@ -135,6 +135,8 @@ def test_the_emitted_policy_is_all_terraform_needs(
     principals = (
         [
             (output(terraform, stack_dir, "role_arn"), "Roles"),
+            # The emulator does not check iam:PassRole, which AddRoleToInstanceProfile needs on AWS.
+            (output(terraform, stack_dir, "role_arn"), "PassRoleToInstanceProfile"),
             (output(terraform, stack_dir, "instance_profile_arn"), "InstanceProfiles"),
         ]
         if role

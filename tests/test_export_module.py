@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+import re
 import shutil
 from typing import Any
 
@@ -140,6 +141,27 @@ def test_adoption_is_left_to_the_root_with_its_import_blocks_listed(tmp_path: Pa
     assert 'id = "arn:aws:iam::123456789012:policy/production-streammanager-programmatic-access"' in readme
 
 
+@pytest.mark.parametrize(
+    ("access_key", "generation", "required_version"),
+    [
+        ("", 1, ">= 1.10.0"),
+        ("generation = 3\n", 3, ">= 1.10.0"),
+        # The stores take the secret write-only, which needs Terraform 1.11: one floor, not two.
+        ('delivery = "ssm"\ngeneration = 2\nprevious = "active"\n', 2, ">= 1.11.0"),
+    ],
+)
+def test_the_module_takes_its_defaults_from_the_configuration(
+    tmp_path: Path, access_key: str, generation: int, required_version: str
+) -> None:
+    write_config(tmp_path, f"[access_key]\n{access_key}")
+    module = export(tmp_path)
+    variables = (module / "variables.tf").read_text(encoding="utf-8")
+    (default,) = re.findall(r'variable "access_key_generation" \{[^}]*?\n  default +=(.*)\n', variables)
+    assert default.strip() == str(generation)
+    (required,) = re.findall(r"\n  required_version = (.*)\n", (module / "versions.tf").read_text(encoding="utf-8"))
+    assert required == json.dumps(required_version)
+
+
 def test_the_export_needs_no_cdktf(tmp_path: Path) -> None:
     from tests.support.helpers import cdk_modules_loaded
 
@@ -267,7 +289,12 @@ def test_an_hcl_root_applies_the_module_on_the_emulator_idempotently(
 
     iam = aws.client("iam")
     user = iam.get_user(UserName=STACK)["User"]
-    assert {tag["Key"]: tag["Value"] for tag in user.get("Tags", [])} == {"team": "video"}
+    assert {tag["Key"]: tag["Value"] for tag in user.get("Tags", [])} == {
+        "team": "video",
+        # The tool's own, as in the stack: `keys status` finds the user by them.
+        "programmatic-iam:identity": "streammanager",
+        "programmatic-iam:environment": "production",
+    }
     (policy,) = iam.list_attached_user_policies(UserName=STACK)["AttachedPolicies"]
     assert iam.get_policy(PolicyArn=policy["PolicyArn"])["Policy"]["Description"] == "For ${aws:username} %{x}"
     version = iam.get_policy(PolicyArn=policy["PolicyArn"])["Policy"]["DefaultVersionId"]

@@ -22,6 +22,8 @@ from tests.support.helpers import REPO, base_environment, synth_cases_arguments
 # This run's engine's bindings, found on disk (cdktf's names may be an alias of CDK Terrain's).
 _BINDINGS = importlib.machinery.PathFinder.find_spec(RUN_ENGINE.aws)
 TARBALL = next(Path(_BINDINGS.origin).parent.glob("_jsii/*.jsii.tgz"), None) if _BINDINGS and _BINDINGS.origin else None
+# The last line of the hook's rewrite of an index: the helper that turns each submodule into a getter.
+LAZY_HELPER_START = "function lazy(name, load) {"
 CONFIGS = ["default", "ssm-parameters", "secrets-manager", "instance-profile", "group-attachment", "multi-environment"]
 
 
@@ -101,29 +103,78 @@ def provider_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "lib" / "index.js"
 
 
-def lazy_source_is_used(index: Path) -> bool:
-    """Whether the hook rewrites ``index`` (node runs its ``lazySource`` on the file as it is)."""
-    script = (
-        f"const {{ lazySource }} = require({json.dumps(str(LAZY_PROVIDER_HOOK))});"
-        f"const file = {json.dumps(str(index))};"
-        "process.stdout.write(String(lazySource(require('fs').readFileSync(file, 'utf8'), file) !== null));"
-    )
-    result = subprocess.run(["node", "-e", script], capture_output=True, text=True, check=True)
-    return {"true": True, "false": False}[result.stdout]
+def compiled_by_the_hook(index: Path, *, pin_digest: bool = False) -> str:
+    """What Node compiles for ``index`` with the hook loaded: the file as it is (the plain load) or a lazy rewrite.
+
+    Node's own compiler is replaced by a recorder before the hook wraps it, so nothing is run. ``pin_digest`` first
+    makes the hook's checked digest for the package that of ``index``, as adding a new version's entry would: only
+    the line-by-line check stands between that file and the rewrite then.
+    """
+    script = f"""
+const crypto = require("crypto");
+const fs = require("fs");
+const Module = require("module");
+const path = require("path");
+const file = {json.dumps(str(index))};
+const content = fs.readFileSync(file, "utf8");
+let compiled = null;
+const compile = Module.prototype._compile;
+Module.prototype._compile = function (source, filename) {{
+  if (filename !== file) return compile.call(this, source, filename);
+  compiled = source;
+}};
+const hook = require({json.dumps(str(LAZY_PROVIDER_HOOK))});
+if ({json.dumps(pin_digest)}) {{
+  const manifest = JSON.parse(fs.readFileSync(path.join(file, "..", "..", "package.json"), "utf8"));
+  hook.CHECKED[`${{manifest.name}}@${{manifest.version}}`].sha256 = crypto.createHash("sha256").update(content).digest("hex");
+}}
+Module.prototype._compile.call(new Module(file), content, file);
+process.stdout.write(JSON.stringify(compiled));
+"""
+    # Without this process's NODE_OPTIONS, whose preloaded hook would have wrapped Node's compiler before the recorder.
+    environment = {name: value for name, value in os.environ.items() if name != "NODE_OPTIONS"}
+    result = subprocess.run(["node", "-e", script], capture_output=True, text=True, check=True, env=environment)
+    compiled = json.loads(result.stdout)
+    assert isinstance(compiled, str), result.stdout[:200]
+    return compiled
 
 
-def test_the_hook_rewrites_only_the_index_it_was_checked_against(provider_index: Path) -> None:
-    assert lazy_source_is_used(provider_index)
+def is_lazy(compiled: str, index: Path) -> bool:
+    """Whether the hook rewrote ``index``: each eager require a getter, and the helper that makes them appended."""
+    last_line = compiled.removesuffix("\n").rpartition("\n")[2]
+    return compiled != index.read_text(encoding="utf-8") and last_line.startswith(LAZY_HELPER_START)
 
 
-@pytest.mark.parametrize("change", ["line", "version", "name", "no-runtime-index", "file-name"])
+def insert_line(index: Path, line: str) -> None:
+    """``line`` as a line of its own, right after the first (the end is a comment, which would swallow it)."""
+    first, rest = index.read_text(encoding="utf-8").split("\n", 1)
+    index.write_text(f"{first}\n{line}\n{rest}", encoding="utf-8")
+
+
+def test_the_hook_rewrites_only_the_index_it_was_checked_against(provider_index: Path, tmp_path: Path) -> None:
+    assert is_lazy(compiled_by_the_hook(provider_index), provider_index)
+    # A line it understands (a blank one) changes only the digest: pinned as a new version's would be, it is rewritten.
+    # So pinning works, and the `line` case below falls back because of its line, not of its digest.
+    package = tmp_path / "package"
+    shutil.copytree(provider_index.parent.parent, package)
+    index = package / "lib" / "index.js"
+    insert_line(index, "")
+    assert is_lazy(compiled_by_the_hook(index, pin_digest=True), index)
+
+
+@pytest.mark.parametrize("change", ["digest", "line", "version", "name", "no-runtime-index", "file-name"])
 def test_anything_unexpected_falls_back_to_the_plain_load(provider_index: Path, tmp_path: Path, change: str) -> None:
+    """Each check of the hook alone: the file Node compiles is the plain index, unchanged."""
     package = tmp_path / "package"
     shutil.copytree(provider_index.parent.parent, package)
     index = package / "lib" / "index.js"
     manifest = json.loads((package / "package.json").read_text(encoding="utf-8"))
-    if change == "line":
-        index.write_text(index.read_text(encoding="utf-8") + "exports.extra = 1;\n", encoding="utf-8")
+    if change == "digest":
+        # Only the digest tells: a blank line is one the line-by-line check understands.
+        insert_line(index, "")
+    elif change == "line":
+        # Only the line-by-line check tells: the digest is pinned to this very file.
+        insert_line(index, "exports.extra = 1;")
     elif change in ("version", "name"):
         manifest["version" if change == "version" else "name"] = "21.23.0" if change == "version" else "other"
         (package / "package.json").write_text(json.dumps(manifest), encoding="utf-8")
@@ -131,7 +182,7 @@ def test_anything_unexpected_falls_back_to_the_plain_load(provider_index: Path, 
         (package / ".jsii.runtime.v1.json").unlink()
     else:
         index = index.rename(index.with_name("main.js"))
-    assert not lazy_source_is_used(index)
+    assert compiled_by_the_hook(index, pin_digest=change == "line") == index.read_text(encoding="utf-8")
 
 
 def test_the_hook_is_added_to_node_options_once_and_quoted() -> None:

@@ -64,9 +64,7 @@ def test_an_unknown_well_formed_region_warns_and_still_synthesizes(tmp_path: Pat
     write_config(tmp_path, environment(region="eu-wset-1") + '\n[backend]\nregion = "ap-lunar-7"\n')
     code, _, stderr = run_cli(tmp_path, "check")
     assert code == 0
-    assert (
-        "environments (environment 'production').region: 'eu-wset-1' is not a region the installed botocore" in stderr
-    )
+    assert "environments[0].region: 'eu-wset-1' is not a region the installed botocore" in stderr
     assert "did you mean 'eu-west-1'" in stderr
     assert "backend.region: 'ap-lunar-7' is not a region" in stderr and "ignore this warning" in stderr
     assert synth(environment(region="eu-wset-1"), tmp_path)[STACK]["provider"]["aws"][0]["region"] == "eu-wset-1"
@@ -158,7 +156,7 @@ def test_an_environment_deploys_through_its_assumed_role_on_the_emulator(
             **caller.environment(aws.environment(base=base_environment())),
         )
         assert status.returncode == 0, status.stderr
-        assert status.stdout.startswith(f"{STACK} (user {STACK}, keys may be 90 days old)\n")
+        assert status.stdout.startswith(f"{STACK} (user {STACK} in {ACCOUNT}, keys may be 90 days old)\n")
         assert "Active" in status.stdout and status.stdout.endswith("No key is due.\n")
     finally:
         aws.enforce_iam(after_calls=None)

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from programmatic_iam.cli.inputs import load_blueprint
+from programmatic_iam.policy.catalogue import load_catalogue
 from tests.support.helpers import cdk_modules_loaded, run_cli, write_config
 
 READ_ONLY = '[policy]\nactions = ["ec2:DescribeInstances", "ec2:DescribeImages", "ec2:GetIpamPoolCidrs"]\n'
@@ -39,8 +41,10 @@ def test_the_guides_policy_as_the_catalogue_classes_it(tmp_path: Path) -> None:
         "title": "privilege escalation (ModifyEC2InstanceUserDataThenRestart)",
         "actions": ["ec2:ModifyInstanceAttribute", "ec2:StartInstances", "ec2:StopInstances"],
         "why": "together, on any resource, these actions let the identity gain permissions it was not given",
+        "fix": escalation["fix"],
         "link": escalation["link"],
     }
+    assert 'policy.template = "stream-manager-2.0-hardened"' in escalation["fix"]
     assert stack["policies"] == [
         {"name": "production-streammanager-programmatic-access", "characters": 1777, "limit": 6144}
     ]
@@ -51,15 +55,81 @@ def test_the_text_report_puts_the_summary_and_findings_first(tmp_path: Path) -> 
     code, stdout, _ = run_cli(tmp_path, "report")
     assert code == 0
     lines = stdout.splitlines()
-    assert lines[:4] == [
+    assert lines[:5] == [
         "production-streammanager (production, us-east-1)",
         "  63 actions: List 28, Read 3, Write 30, Tagging 2, Permissions management 0",
-        "  35 can be scoped by resource ARN; 28 work only on '*' (conditions are the only way to narrow those)",
+        "  scoped by the policy's resources or conditions: 0 of 63 actions",
+        "  on every resource: 63 (35 a resource ARN could scope; 28 work only on '*', where only a condition narrows "
+        "them)",
         "  policy production-streammanager-programmatic-access: 1,777 of 6,144 characters (29%)",
     ]
-    assert lines[4] == "  findings (1 high):"
-    assert lines[5].startswith("    HIGH   privilege escalation (ModifyEC2InstanceUserDataThenRestart): ")
+    assert lines[5] == "  findings (1 high):"
+    assert lines[6].startswith("    HIGH   privilege escalation (ModifyEC2InstanceUserDataThenRestart): ")
+    assert lines[8].startswith("           fix: require the application's tag on the instances (aws:ResourceTag/KEY)")
     assert "    MEDIUM destructive actions on any resource: ec2:DeleteNetworkInterface, ec2:TerminateInstances" in lines
+
+
+def listed(lines: list[str], title: str) -> list[str]:
+    """The actions of one list of the text report, its wrapped lines joined."""
+    start = next(index for index, line in enumerate(lines) if line.startswith(f"    {title} ("))
+    end = next(index for index in range(start + 1, len(lines)) if not lines[index].startswith("      "))
+    return " ".join(line.strip() for line in lines[start:end]).partition("): ")[2].split(", ")
+
+
+def test_the_report_says_per_action_whether_the_policy_scopes_it(tmp_path: Path) -> None:
+    write_config(tmp_path, '[policy]\ntemplate = "stream-manager-2.0-hardened"\n')
+    code, stdout, _ = run_cli(tmp_path, "report", "--format", "json")
+    (stack,) = json.loads(stdout)["stacks"]
+    assert code == 0
+    # The hardened template requires the application's tag on what these act on; the guide's policy does not.
+    assert {"ec2:TerminateInstances", "ec2:StopInstances", "ec2:ModifyInstanceAttribute"} <= set(stack["scoped"])
+    assert "ec2:DescribeInstances" in stack["unscoped"]
+    assert sorted(stack["scoped"] + stack["unscoped"]) == sorted(a for v in stack["actions"].values() for a in v)
+    lines = run_cli(tmp_path, "report")[1].splitlines()
+    assert lines[2] == f"  scoped by the policy's resources or conditions: {len(stack['scoped'])} of 63 actions"
+    assert listed(lines, "scoped by the policy's resources or conditions") == stack["scoped"]
+    assert "ec2:DescribeInstances" in listed(lines, "on every resource; only a condition can narrow them")
+    write_config(tmp_path, "")
+    guide = run_cli(tmp_path, "report")[1].splitlines()
+    assert "ec2:TerminateInstances" in listed(guide, "on every resource; a resource ARN could scope them")
+    assert not [line for line in guide if line.startswith("    scoped by the policy")]
+
+
+def test_the_text_report_wraps_its_lists_and_counts_the_condition_keys(tmp_path: Path) -> None:
+    lines = run_cli(tmp_path, "report")[1].splitlines()
+    findings = [line for line in lines if line.startswith(("    HIGH ", "    MEDIUM ", "           "))]
+    assert max(len(line) for line in lines if line not in findings) <= 120
+    (keys,) = [line for line in lines if line.startswith("  condition keys available: ")]
+    assert keys.endswith("; `report --format json` lists them")
+    assert "aws:RequestTag/${TagKey}" not in "\n".join(lines)
+
+
+@pytest.mark.parametrize(
+    ("regions", "blocks"),
+    [
+        # One document for both: one block under both names, each policy's size named.
+        (("us-east-1", "eu-west-1"), [["a-streammanager", "b-streammanager"]]),
+        # The hardened template names each environment's region: documents of other sizes, two blocks.
+        (("us-east-1", "ap-southeast-2"), [["a-streammanager"], ["b-streammanager"]]),
+    ],
+)
+def test_stacks_whose_policies_allow_the_same_are_reported_once(
+    tmp_path: Path, regions: tuple[str, str], blocks: list[list[str]]
+) -> None:
+    write_config(
+        tmp_path,
+        '[policy]\ntemplate = "stream-manager-2.0-hardened"\n'
+        + "".join(f'[[environments]]\nname = "{n}"\nregion = "{r}"\n' for n, r in zip("ab", regions, strict=True)),
+    )
+    text = run_cli(tmp_path, "report")[1]
+    found = [
+        [line.split(" ")[0] for line in block.splitlines() if line.endswith(")") and not line.startswith(" ")]
+        for block in text.split("\n\n")[:-1]
+    ]
+    assert found == blocks
+    assert text.count("  policy a-streammanager-programmatic-access: ") == 1
+    assert text.count("  policy b-streammanager-programmatic-access: ") == 1
+    assert len(json.loads(run_cli(tmp_path, "report", "--format", "json")[1])["stacks"]) == 2
 
 
 def test_strict_fails_on_the_escalation_and_passes_a_read_only_policy(tmp_path: Path) -> None:
@@ -74,6 +144,62 @@ def test_strict_fails_on_the_escalation_and_passes_a_read_only_policy(tmp_path: 
     code, stdout, stderr = run_cli(tmp_path, "report", "--strict", "--format", "json")
     assert (code, stderr) == (0, "")
     assert json.loads(stdout)["stacks"][0]["findings"] == []
+
+
+@pytest.mark.parametrize(
+    ("action", "title"),
+    [
+        ("iam:PassRole", "iam:PassRole on any role"),
+        ("s3:PutBucketPolicy", "permissions management on any resource"),
+        ("sts:GetSessionToken", "actions that return credentials"),
+    ],
+)
+def test_strict_fails_on_a_high_finding_that_is_not_an_escalation(tmp_path: Path, action: str, title: str) -> None:
+    write_config(tmp_path, f'[policy]\nactions = ["{action}"]\n')
+    code, stdout, stderr = run_cli(tmp_path, "report", "--strict", "--format", "json")
+    (finding,) = json.loads(stdout)["stacks"][0]["findings"]
+    assert (finding["severity"], finding["title"]) == ("high", title)
+    assert finding["kind"] != "privilege-escalation"
+    assert code == 1
+    assert stderr == f"report --strict: 1 high-severity finding(s): production-streammanager: {title}\n"
+
+
+def padded(action: str, padding: list[str], sid: str) -> dict[str, Any]:
+    """A statement granting ``action`` on every resource, with enough harmless reads to fill half a policy."""
+    return {"Sid": sid, "Effect": "Allow", "Action": [action, *padding], "Resource": "*"}
+
+
+# Two halves of about 3,500 characters each: IAM's 6,144-character limit puts them in two managed policies.
+DESCRIBES = sorted(load_catalogue().matching("ec2:Describe*"))[:220]
+SPLIT_ESCALATIONS = {
+    "a policy version made, then made the default": (
+        ("iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion"),
+        {"privilege escalation (CreateNewPolicyVersion)", "privilege escalation (SetExistingDefaultPolicyVersion)"},
+    ),
+    "a role passed to an instance launched": (
+        ("iam:PassRole", "ec2:RunInstances"),
+        {"privilege escalation (CreateEC2WithExistingIP)"},
+    ),
+}
+
+
+@pytest.mark.parametrize(("halves", "titles"), list(SPLIT_ESCALATIONS.values()), ids=list(SPLIT_ESCALATIONS))
+def test_an_escalation_split_across_a_stacks_policies_is_found(
+    tmp_path: Path, halves: tuple[str, str], titles: set[str]
+) -> None:
+    """The stack report judges every policy of the stack together, as IAM does for the user."""
+    first, second = halves
+    statements = [padded(first, DESCRIBES[:110], "First"), padded(second, DESCRIBES[110:], "Second")]
+    (tmp_path / "policy.json").write_text(json.dumps({"Version": "2012-10-17", "Statement": statements}))
+    write_config(tmp_path, '[policy]\nfile = "policy.json"\n')
+    code, stdout, stderr = run_cli(tmp_path, "report", "--strict", "--format", "json")
+    (stack,) = json.loads(stdout)["stacks"]
+    blueprint = load_blueprint({}, tmp_path)
+    documents = [policy.document.to_json_value() for policy in blueprint.stacks[0].identity.policies]
+    granted = [{action for s in document["Statement"] for action in s["Action"]} for document in documents]
+    assert len(granted) == 2 and first in granted[0] and second in granted[1], "the halves share a policy"
+    assert titles <= {finding["title"] for finding in stack["findings"]}
+    assert code == 1 and all(f"production-streammanager: {title}" in stderr for title in titles)
 
 
 def test_wildcards_are_expanded_and_every_stack_reported(tmp_path: Path) -> None:
@@ -109,6 +235,24 @@ def test_report_loads_no_cdktf(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------------------------------
 # The same high-severity findings at check and synth: a warning, or an error when asked
 # ---------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("actions", "advice"),
+    [
+        (["iam:PassRole"], "iam:PassedToService"),
+        (["lambda:UpdateFunctionCode"], "arn:aws:lambda:REGION:ACCOUNT:function:NAME"),
+        (["iam:CreatePolicyVersion"], "a key that can change IAM can give itself any permission"),
+    ],
+)
+def test_check_gives_the_fix_of_the_finding_not_the_ec2_template(
+    tmp_path: Path, actions: list[str], advice: str
+) -> None:
+    write_config(tmp_path, f"[policy]\nactions = {json.dumps(actions)}\n")
+    code, _, stderr = run_cli(tmp_path, "check")
+    assert code == 0
+    assert advice in stderr
+    assert "stream-manager-2.0-hardened" not in stderr
 
 
 def test_check_warns_of_an_escalation_path_naming_its_actions(tmp_path: Path) -> None:
@@ -244,7 +388,7 @@ def test_the_review_warns_of_every_spelling_of_a_high_risk_grant(
 def test_the_review_marks_a_wildcard_service_that_grants_permissions_management(tmp_path: Path) -> None:
     comment = review_of_a_new_statement(tmp_path, {"Effect": "Allow", "Action": "i?m:PassRole", "Resource": "*"})
     added = (
-        "| \u2795 | `i?m:PassRole` | 1 actions: Permissions management | wildcard \u26a0\ufe0f permissions management"
+        "| \u2795 | `i?m:PassRole` | 1 action: Permissions management | wildcard; \u26a0\ufe0f permissions management |"
     )
     assert added in comment
     assert "**Risky permission added: iam:PassRole on any role**" in comment

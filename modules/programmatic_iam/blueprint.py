@@ -11,9 +11,10 @@ import unicodedata
 from .analysis.risk import Finding, assess
 from .arns import partition_of
 from .config.model import TAGS_PER_RESOURCE_MAX, Environment, IdentityConfig
-from .errors import ConfigError, Notice, Problem, show
+from .errors import ConfigError, Notice, Problem, key_path, rendered_for, show
 from .escaping import has_token_marker
 from .naming import POLICY_NAME_MAX, Names, duplicate_name_problems, resolve_names, template_variables
+from .ownership import OWNERSHIP_TAGS, ownership_tags
 from .policy.document import PolicyDocument
 from .policy.sizing import MANAGED_POLICY_MAX_CHARACTERS, iam_size, split_document
 from .policy.sources import load_policy
@@ -51,17 +52,21 @@ def build_blueprint(config: IdentityConfig) -> Blueprint:
         if stack is not None:
             stacks.append(stack)
     problems += _cross_stack_problems(config, stacks) + _kind_problems(config)
-    if problems:
-        raise ConfigError(list(dict.fromkeys(problems)))
-    return Blueprint(tuple(stacks), tuple(_region_notices(config) + notices))
+    notices = _region_notices(config) + notices
+    if problems:  # the warnings too: a user fixing the problems should not meet them only on the next run
+        raise ConfigError(list(dict.fromkeys(problems)), notices=notices)
+    return Blueprint(tuple(stacks), tuple(notices))
 
 
 def _region_notices(config: IdentityConfig) -> list[Notice]:
     """A warning for each configured region botocore does not know (a typo, or a region newer than botocore)."""
     places = [
-        *((f"environments (environment {e.name!r}).region", e.region) for e in config.environments),
+        *((config.environment_key(e, "region"), e.region) for e in config.environments),
         ("backend.region", config.backend.region),
-        *(("policy.hardening.regions", region) for region in config.policy.hardening.regions),
+        *(
+            (key_path("policy.hardening.regions", i), region)
+            for i, region in enumerate(config.policy.hardening.regions)
+        ),
     ]
     return [
         Notice(f"{config.origin}: {where}", message)
@@ -102,14 +107,14 @@ def _stack_spec(
         else _render_text(
             config.policy.description,
             variables,
-            where=f"{config.origin}: policy.description (environment {environment.name!r})",
+            where=f"{config.origin}: {rendered_for('policy.description', environment.name)}",
         )
     )
     problems += description_problems
     key, key_problems = _render_text(
         config.backend.key,
         {**variables, "user": names.user},
-        where=f"{config.origin}: backend.key (environment {environment.name!r})",
+        where=f"{config.origin}: {rendered_for('backend.key', environment.name)}",
     )
     problems += key_problems
     if names.user and not key_problems:  # without a user name the key would be wrong for that reason alone
@@ -135,20 +140,22 @@ def _stack_spec(
     if unprintable:
         problems.append(
             Problem(
-                f"{config.origin}: policy.description (environment {environment.name!r})",
+                f"{config.origin}: {rendered_for('policy.description', environment.name)}",
                 show(description),
                 f"renders with control or format characters ({''.join(unprintable)!r}), which IAM refuses",
                 "remove them; a description is one line of text",
             )
         )
-    default_tags = {**config.tags, **environment.tags}
+    # The tool's own tags last: the configuration cannot write them (config/model.py refuses their prefix).
+    default_tags = {**config.tags, **environment.tags, **ownership_tags(config.naming.name, environment.name)}
     problems += _tag_case_problems({**default_tags, **config.user.tags}, config.origin, environment.name)
     if len(default_tags) + len(config.user.tags) > TAGS_PER_RESOURCE_MAX:
         problems.append(
             Problem(
                 f"{config.origin}: tags",
                 f"{len(default_tags) + len(config.user.tags)} tags",
-                f"reach the user of environment {environment.name!r}; AWS allows {TAGS_PER_RESOURCE_MAX}",
+                f"reach the user of environment {environment.name!r} (the {len(OWNERSHIP_TAGS)} programmatic-iam: "
+                f"tags included); AWS allows {TAGS_PER_RESOURCE_MAX}",
                 "drop some of tags, environments.tags and user.tags",
             )
         )
@@ -209,7 +216,7 @@ def _cloud(
         return None, []
     workspace = None
     if cloud.workspace:
-        where = f"{config.origin}: cloud.workspace (environment {environment.name!r})"
+        where = f"{config.origin}: {rendered_for('cloud.workspace', environment.name)}"
         workspace, problems = _render_text(cloud.workspace, variables, where=where)
         if problems:
             return None, problems
@@ -286,7 +293,7 @@ def _adoption_problems(config: IdentityConfig, environment: Environment) -> list
     if environment.guarded_account_id is None:
         problems.append(
             Problem(
-                f"{config.origin}: environments (environment {environment.name!r}).account_id",
+                f"{config.origin}: {config.environment_key(environment, 'account_id')}",
                 "",
                 "is missing, and user.adopt imports the hand-made policy by its ARN, which holds the account id",
                 "set the environment's account_id (aws sts get-caller-identity prints it)",
@@ -315,7 +322,7 @@ def _access_key(
     secret_name = parameter_path = ""
     if settings.delivery == "secretsmanager":
         secret_name, problems = _render_text(
-            settings.secret_name, variables, where=f"{where}.secret_name (environment {environment.name!r})"
+            settings.secret_name, variables, where=f"{where}.{rendered_for('secret_name', environment.name)}"
         )
         if not problems and not _SECRET_NAME.fullmatch(secret_name):
             problems.append(
@@ -328,7 +335,9 @@ def _access_key(
             )
     if settings.delivery == "ssm":
         parameter_path, problems = _render_text(
-            settings.parameter_path, variables, where=f"{where}.parameter_path (environment {environment.name!r})"
+            settings.parameter_path,
+            variables,
+            where=f"{where}.{rendered_for('parameter_path', environment.name)}",
         )
         if not problems and not _parameter_path_ok(parameter_path):
             problems.append(
@@ -380,14 +389,11 @@ def _high_findings(document_json: str) -> tuple[Finding, ...]:
 def _high_risk(config: IdentityConfig, document: PolicyDocument) -> tuple[list[Problem], list[Notice]]:
     """Each high-severity finding of the document: a warning, or a problem when the configuration asks."""
     where = f"{config.origin}: policy"
-    fix = (
-        'scope those actions (policy.template = "stream-manager-2.0-hardened" does, docs/policies.md) or drop them; '
-        "`python -m programmatic_iam report` lists every finding"
-    )
     problems: list[Problem] = []
     notices: list[Notice] = []
     for finding in _high_findings(document.to_json()):
         what = f"grants {finding.title}: {', '.join(finding.actions)} ({finding.why})"
+        fix = f"{finding.fix}; `python -m programmatic_iam report` lists every finding"
         if config.policy.high_risk_findings == "error":
             problems.append(Problem(where, "", what, f'{fix}; or set policy.high_risk_findings = "warn"'))
         else:
@@ -474,7 +480,7 @@ def _managed_policies(
     if too_long:
         return (), [
             Problem(
-                f"{config.origin}: naming.policy (environment {environment.name!r})",
+                f"{config.origin}: {rendered_for('naming.policy', environment.name)}",
                 show(too_long[-1]),
                 f"is over IAM's {POLICY_NAME_MAX} characters once the part number is added",
                 "shorten naming.policy",

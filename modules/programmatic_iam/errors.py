@@ -38,26 +38,40 @@ class Notice:
         """``where: message``, control characters escaped."""
         return f"{printable(self.where)}: {printable(self.message)}"
 
+    def warning(self) -> str:
+        """The line every command prints for it: ``warning: where: message``."""
+        return f"warning: {self.render()}"
+
 
 class ConfigError(Exception):
     """Raised once, with every problem found, when the configuration cannot be used."""
 
     def __init__(
-        self, problems: Sequence[Problem], partial: object | None = None, *, subject: str = "the configuration"
+        self,
+        problems: Sequence[Problem],
+        partial: object | None = None,
+        *,
+        subject: str = "the configuration",
+        notices: Sequence[Notice] = (),
     ) -> None:
         """``partial``: the config with its broken values left at their defaults, so that later checks
-        (names, policy) can still run on the rest and report their problems in the same breath."""
+        (names, policy) can still run on the rest and report their problems in the same breath.
+        ``notices``: the warnings found on the way, printed after the problems (a user fixing the problems
+        should not meet them only on the next run)."""
         self.problems = tuple(problems)
         self.partial = partial
         self.subject = subject
+        self.notices = tuple(dict.fromkeys(notices))
         super().__init__(self.render())
 
-    def render(self, consequence: str = "") -> str:
-        """Every problem, under a header that counts them and says ``consequence`` (what did not happen)."""
+    def render(self, consequence: str = "", *, warnings: bool = True) -> str:
+        """Every problem, under a header that counts them and says ``consequence`` (what did not happen), then
+        every warning (unless ``warnings`` is false), each on a line of its own."""
         count = len(self.problems)
         header = f"{count} problem{'s' if count != 1 else ''} in {printable(self.subject)}"
         header += f"; {consequence}:" if consequence else ":"
-        return "\n".join([header, *(f"  - {p.render()}" for p in capped_per_key(self.problems))])
+        lines = [header, *(f"  - {p.render()}" for p in capped_per_key(self.problems))]
+        return "\n".join(lines + ([notice.warning() for notice in self.notices] if warnings else []))
 
 
 PROBLEMS_PER_KEY_MAX = 20
@@ -68,6 +82,29 @@ SUGGESTIONS_MAX = PROBLEMS_PER_KEY_MAX
 """How many "did you mean" searches a list (or a document, or the file's keys) gets: each costs up to
 milliseconds, and problems past the first few of a key are not printed one by one anyway."""
 _INDEX = re.compile(r"\[[0-9]+\]")
+
+
+def key_path(*parts: str | int) -> str:
+    """A configuration key as every problem and warning names it: dotted, list items by their index in the
+    file, counted from 0 (``key_path("environments", 1, "region")`` is ``environments[1].region``).
+
+    A part may itself be dotted (``"naming.user"``). One form everywhere, so that a user can search the
+    output for a key, and the loader and the later checks name the same key the same way.
+    """
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else part
+    return text
+
+
+def rendered_for(key: str, environment: str) -> str:
+    """A key whose template is rendered once per environment (``naming.user``), as a problem of one
+    rendering names it: ``naming.user (environment 'staging')``. Keys inside an environment's entry are
+    named by :func:`key_path` instead (``environments[1].region``)."""
+    return f"{key} (environment {environment!r})"
 
 
 def capped_per_key(problems: Sequence[Problem], limit: int = PROBLEMS_PER_KEY_MAX) -> list[Problem]:

@@ -76,10 +76,27 @@ def read_text(path: Path, *, limit: int, inside: Path | None = None, encoding: s
     (UTF-8, a byte-order mark allowed, by default).
     """
     data = read_bytes(path, limit=limit, inside=inside)
+    if encoding.startswith("utf-8") and is_utf16(data):
+        raise RefusedError(UTF16_WHY, UTF16_FIX, reason="unreadable")
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as error:
         raise RefusedError(f"cannot be read ({error})", "check the path and encoding", reason="unreadable") from None
+
+
+UTF16_WHY = "is UTF-16 text (what Windows PowerShell's `>` writes), not UTF-8"
+UTF16_FIX = "save it as UTF-8: in an editor's save dialog, or in PowerShell with `| Out-File -Encoding utf8 FILE` instead of `> FILE`"
+_UTF16_SAMPLE = 64
+
+
+def is_utf16(data: bytes) -> bool:
+    """Whether ``data`` is UTF-16 text: a UTF-16 byte-order mark, or, without one, text whose first characters
+    are ASCII with a zero byte beside each (no UTF-8 text has that)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return True
+    sample = data[: min(len(data), _UTF16_SAMPLE) // 2 * 2]
+    first, second = sample[0::2], sample[1::2]
+    return bool(sample) and ((all(first) and not any(second)) or (all(second) and not any(first)))
 
 
 def read_bytes(path: Path, *, limit: int, inside: Path | None = None) -> bytes:

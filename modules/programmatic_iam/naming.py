@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import re
 
 from .config.model import IAM_NAME_CHARACTER, Environment, IdentityConfig, Naming
-from .errors import Problem, show
+from .errors import Problem, rendered_for, show
 from .templating import render, variables_used
 
 # IAM's length limits for user, group and policy names (CreateUser / CreateGroup / CreatePolicy API model).
@@ -115,7 +115,7 @@ def resolve_names(config: IdentityConfig, environment: Environment) -> tuple[Nam
     if config.user.attach_policies_to == "group":  # an unused group's template is not the user's concern
         kinds.append(("group", naming.group, GROUP_NAME_MAX))
     for kind, template, limit in kinds:
-        where = f"{config.origin}: naming.{kind} (environment {environment.name!r})"
+        where = f"{config.origin}: {rendered_for(f'naming.{kind}', environment.name)}"
         name, render_problems = render_name(template, variables, naming.delimiter, where=where)
         problems += render_problems or name_problems(name, kind=kind, limit=limit, where=where, template=template)
         if kind == "user" and not render_problems:

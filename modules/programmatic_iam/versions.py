@@ -37,3 +37,24 @@ def semver_range(constraint: str) -> str:
             options = [f"{operator}{version}"]
         alternatives = [f"{alternative} {option}".strip() for alternative in alternatives for option in options]
     return " || ".join(alternatives)
+
+
+def without_lower_floors(constraint: str) -> str:
+    """``constraint`` without the ``>=`` parts that a higher ``>=`` part makes redundant, the rest as written.
+
+    ``>= 1.10.0, >= 1.11.0`` (the configured floor, and the one the store deliveries add) reads as
+    ``>= 1.11.0``: what a person reads in an exported module's ``versions.tf``. A floor with a pre-release
+    suffix is kept, as is any constraint that is not one this module parses.
+    """
+    parts = [part.strip() for part in constraint.split(",")]
+    floors: dict[int, tuple[int, ...]] = {}
+    for index, part in enumerate(parts):
+        match = _PART.fullmatch(part)
+        if match is None:
+            return constraint
+        if match.group(1) == ">=" and match.group(3) is None:
+            floors[index] = tuple([*map(int, match.group(2).split(".")), 0, 0][:3])
+    if len(floors) < 2:
+        return constraint
+    highest = max(floors, key=lambda index: (floors[index], index))
+    return ", ".join(part for index, part in enumerate(parts) if index not in floors or index == highest)

@@ -93,7 +93,8 @@ class AwsEmulator:
     def enforce_iam(self, after_calls: int | None) -> None:
         """Make the emulator check every call against IAM policies, after ``after_calls`` free calls.
 
-        ``None`` turns the checks off again. The emulator checks actions, not resource ARNs or conditions.
+        ``None`` turns the checks off again. The emulator checks the key (known, active) and the actions, not
+        resource ARNs or conditions (docs/local-emulator.md).
         """
         self._post("/moto-api/reset-auth", b"inf" if after_calls is None else str(after_calls).encode())
 
@@ -124,7 +125,8 @@ def running_emulator(log: Path | None = None, port: int | None = None) -> Iterat
     beforehand could be taken by another emulator starting at the same moment (tests run one per worker),
     and this one would then answer for that one.
 
-    Bucket-policy statements with a condition are not enforced (see :mod:`.moto_server`).
+    Bucket-policy statements with a condition are not enforced, and a request signed with an inactive key is
+    refused as AWS refuses it (see :mod:`.moto_server`).
     """
     with tempfile.TemporaryDirectory(prefix="moto-") as scratch:
         log = log or Path(scratch) / "moto.log"

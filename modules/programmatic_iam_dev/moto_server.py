@@ -1,10 +1,15 @@
-"""moto's server, with bucket-policy statements that carry a ``Condition`` left out of its access checks.
+"""moto's server, with two of its access checks made to behave as AWS's do (docs/local-emulator.md).
 
-moto checks bucket policies without any request context and takes every condition as met, so the
-state bucket's "deny unless TLS" statement (``aws:SecureTransport`` false) would deny every object
-request, the state's reads and writes included. On AWS the backend always speaks HTTPS, which the
-emulator's plain HTTP stands in for, and that statement never applies: leaving conditional statements
-out is what AWS does with the policies this project writes. Unconditional statements are still enforced.
+Bucket-policy statements that carry a ``Condition`` are left out. moto checks bucket policies without any
+request context and takes every condition as met, so the state bucket's "deny unless TLS" statement
+(``aws:SecureTransport`` false) would deny every object request, the state's reads and writes included.
+On AWS the backend always speaks HTTPS, which the emulator's plain HTTP stands in for, and that statement
+never applies: leaving conditional statements out is what AWS does with the policies this project writes.
+Unconditional statements are still enforced.
+
+An inactive access key is refused. moto finds the key a request is signed with but ignores its status, so
+a key deactivated by a rotation's second step would go on working; AWS refuses it
+(``InvalidClientTokenId``), and the rotation tests must see that.
 
 Run as a script (``python -I moto_server.py -H ... -p ...``) so that it needs nothing but moto.
 """
@@ -38,8 +43,28 @@ def patch_bucket_policy_checks() -> None:
     FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
 
 
+def patch_inactive_key_checks() -> None:
+    """Make moto refuse a request signed with an inactive access key, as AWS does.
+
+    The key is refused the way moto refuses an unknown one: ``InvalidClientTokenId`` (S3:
+    ``InvalidAccessKeyId``), which is what AWS answers for a deactivated key.
+    """
+    from moto.iam.access_control import CreateAccessKeyFailure, IAMUserAccessKey
+
+    find_key = IAMUserAccessKey.__init__
+
+    def refuse_inactive(self: Any, *arguments: Any, **keywords: Any) -> None:
+        find_key(self, *arguments, **keywords)
+        key = self.backend.get_user(self._owner_user_name).get_access_key_by_id(self._access_key_id)
+        if key.status != "Active":
+            raise CreateAccessKeyFailure(reason="InvalidId")
+
+    IAMUserAccessKey.__init__ = refuse_inactive  # type: ignore[method-assign]
+
+
 if __name__ == "__main__":
     patch_bucket_policy_checks()
+    patch_inactive_key_checks()
     from moto.server import main
 
     main(sys.argv[1:])

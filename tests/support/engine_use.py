@@ -85,6 +85,8 @@ def _engine_uses() -> tuple[int, int]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    from programmatic_iam.cdk.engine import DEFAULT_ENGINE
+
     from .engines import RUN_ENGINE
 
     for item in items:
@@ -93,7 +95,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(
                 pytest.mark.skip(
                     reason=f"uses {' and '.join(marker.args)} whatever the run's engine: "
-                    f"`make test ENGINE={marker.args[0]}` runs it"
+                    f"`make test{'' if marker.args[0] == DEFAULT_ENGINE else f' ENGINE={marker.args[0]}'}` runs it"
                 )
             )
 

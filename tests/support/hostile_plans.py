@@ -38,6 +38,9 @@ FIELDS = (
     "other_address",
     "drifted_address",
     "folder_label",
+    "import_id",
+    "output_name",
+    "key_id",
 )
 """Every value of a plan that the comment shows, each given its own value by the test."""
 
@@ -167,7 +170,33 @@ def _identity_plan(v: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _other_plan(v: Mapping[str, str]) -> dict[str, Any]:
-    return _plan([_change("null_resource.other", v["other_type"], ["create"], None, {"triggers": None})])
+    """A stack named by its folder: an import, an output, and a rotation's second step (the old key deactivated)."""
+    current = {"user": "other-user", "status": "Active", "id": "AKIACURRENTKEY000001"}
+    return _plan(
+        [
+            _change("null_resource.other", v["other_type"], ["create"], None, {"triggers": None}),
+            _change(
+                "aws_iam_policy.adopted",
+                "aws_iam_policy",
+                ["no-op"],
+                {},
+                {},
+                change={"importing": {"id": v["import_id"]}},
+            ),
+            _change("aws_iam_access_key.access_key_2", "aws_iam_access_key", ["no-op"], current, current),
+            _change(
+                "aws_iam_access_key.access_key",
+                "aws_iam_access_key",
+                ["update"],
+                {"user": "other-user", "status": "Active", "id": v["key_id"]},
+                {"user": "other-user", "status": "Inactive", "id": v["key_id"]},
+            ),
+        ],
+        output_changes={
+            v["output_name"]: {"actions": ["create"], "before": None, "after": "x"},
+            "access_key_id": {"actions": ["no-op"], "before": current["id"], "after": current["id"]},
+        },
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------------

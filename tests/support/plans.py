@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 import json
 from pathlib import Path
@@ -9,7 +10,8 @@ from typing import Any
 
 from programmatic_iam.policy.catalogue import load_catalogue
 from programmatic_iam_dev.emulator import AwsEmulator
-from tests.support.helpers import split_policy_config, synth, write_config
+from tests.support.helpers import REPO, split_policy_config, synth, write_config
+from tests.support.review_plans import ROTATION_READINGS, Settings
 from tests.support.terraform import Terraform
 
 STACK = "production-streammanager"
@@ -90,9 +92,14 @@ def _save_plan(terraform: Terraform, stack: Path, name: str, *extra: str) -> Pat
     return folder / PLAN
 
 
-def _plan_variant(terraform: Terraform, deployed: Path, directory: Path, config: str) -> Path:
-    """A plan of ``config`` against the deployed stack's state: its JSON swapped into the initialised folder."""
+def _plan_variant(
+    terraform: Terraform, deployed: Path, directory: Path, config: str, files: Mapping[str, str] | None = None
+) -> Path:
+    """A plan of ``config`` (with ``files`` beside it) against the deployed stack's state: its JSON swapped into
+    the initialised folder."""
     directory.mkdir()
+    for name, text in (files or {}).items():
+        (directory / name).write_text(text, encoding="utf-8")
     variant = _synth_stack(config, directory)
     original = (deployed / "cdk.tf.json").read_bytes()
     (deployed / "cdk.tf.json").write_bytes((variant / "cdk.tf.json").read_bytes())
@@ -136,3 +143,119 @@ def _seed_actions(stack: Path) -> list[str]:
     (policy,) = config["resource"]["aws_iam_policy"].values()
     document = json.loads(policy["policy"])
     return [action for statement in document["Statement"] for action in statement["Action"]]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The scenarios whose comments are kept as Markdown snapshots (tests/test_review_snapshots.py)
+# ---------------------------------------------------------------------------------------------------------------------
+
+ADOPTED_USER = "legacy-streammanager"
+HAND_MADE_POLICY = "stream-manager-ec2"
+SEED_POLICY = (REPO / "tests" / "fixtures" / "seed-console-policy.json").read_text(encoding="utf-8")
+ADOPT = f"""\
+[naming]
+policy = "{HAND_MADE_POLICY}"
+
+[policy]
+file = "seed-console-policy.json"
+description = ""
+
+[user]
+adopt = true
+
+[access_key]
+create = false
+
+[[environments]]
+name = "legacy"
+region = "us-east-1"
+account_id = "123456789012"
+"""
+"""docs/adopting.md's configuration, for a user made by hand as the guide has it."""
+
+SCOPED_BUCKET = "arn:aws:s3:::bucket"
+
+
+def scoped_document(seed_actions: tuple[str, ...]) -> dict[str, Any]:
+    """The seed's actions, one re-scoped by a condition, one removed, and new ones on ``*``, on each user's
+    prefix of a bucket and (a wildcard) on the bucket."""
+    kept = [a for a in seed_actions if a not in ("ec2:RebootInstances", "ec2:TerminateInstances")]
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": [*kept, "ec2:CreateSnapshot"], "Resource": "*"},
+            {
+                "Effect": "Allow",
+                "Action": "ec2:RebootInstances",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:ResourceTag/app": "streammanager"}},
+            },
+            {"Effect": "Allow", "Action": "s3:GetObjectVersion", "Resource": f"{SCOPED_BUCKET}/${{aws:username}}/*"},
+            {"Effect": "Allow", "Action": "s3:List*", "Resource": SCOPED_BUCKET},
+        ],
+    }
+
+
+PLANNED_ROTATIONS = tuple(
+    (before, after)
+    for (before, after), (_, title) in ROTATION_READINGS.items()
+    if after[0] != 1 and (title is not None or after == (4, "none"))
+)
+"""The changes of the rotation settings planned for real: lowering the generation by one plans exactly as raising
+it does, and of the changes that plan nothing one is enough (the generation raised by two)."""
+
+
+def rotation_config(settings: Settings) -> str:
+    generation, previous = settings
+    return f'[access_key]\ngeneration = {generation}\nprevious = "{previous}"\n'
+
+
+def make_scenario_plans(terraform: Terraform, aws: AwsEmulator, work: Path) -> dict[str, Path]:
+    """Plans of an adoption, a scoped-versus-unscoped change, two changes of delivery and the changes of the
+    rotation settings in :data:`PLANNED_ROTATIONS` (named ``rotation (2, 'none') -> (3, 'active')``)."""
+    aws.reset()
+    aws.client("s3").create_bucket(Bucket=STATE_BUCKET)
+    files = {"adoption": _adoption_plan(terraform, aws, work / "adoption")}
+
+    default = work / "default"
+    default.mkdir()
+    stack = _synth_stack(None, default)
+    terraform.init(stack)
+    terraform.apply(stack)
+    seed_actions = tuple(_seed_actions(stack))
+    files["scoped"] = _plan_variant(
+        terraform,
+        stack,
+        work / "scoped",
+        '[policy]\nfile = "scoped.json"\nallow_wildcards = true\n',
+        {"scoped.json": json.dumps(scoped_document(seed_actions), indent=2)},
+    )
+    for delivery in ("secretsmanager", "ssm"):
+        files[f"delivery {delivery}"] = _plan_variant(
+            terraform, stack, work / f"delivery-{delivery}", f'[access_key]\ndelivery = "{delivery}"\n'
+        )
+
+    for base in ("active", "inactive", "none"):  # the order a rotation takes them, from generation 1
+        _synth_stack(rotation_config((2, base)), default)
+        terraform.apply(stack)
+        for before, after in PLANNED_ROTATIONS:
+            if before == (2, base):
+                _synth_stack(rotation_config(after), default)
+                name = f"rotation {before} -> {after}"
+                files[name] = _save_plan(terraform, stack, name.replace(" ", "_").replace("'", ""))
+    return files
+
+
+def _adoption_plan(terraform: Terraform, aws: AwsEmulator, directory: Path) -> Path:
+    """What the guide has people make by hand (a key included), then the plan that adopts it."""
+    iam = aws.client("iam")
+    policy = iam.create_policy(PolicyName=HAND_MADE_POLICY, PolicyDocument=SEED_POLICY)["Policy"]
+    iam.create_user(UserName=ADOPTED_USER)
+    iam.attach_user_policy(UserName=ADOPTED_USER, PolicyArn=policy["Arn"])
+    iam.create_access_key(UserName=ADOPTED_USER)
+    directory.mkdir()
+    (directory / "seed-console-policy.json").write_text(SEED_POLICY, encoding="utf-8")
+    synth(ADOPT, directory)
+    stack = directory / "cdktf.out" / "stacks" / ADOPTED_USER
+    terraform.init(stack)
+    return _save_plan(terraform, stack, "adoption")

@@ -23,10 +23,46 @@ def test_each_environment_gets_its_own_stack_state_and_region(tmp_path: Path) ->
     ]
 
 
+@pytest.mark.parametrize(
+    ("toml", "where"),
+    [
+        (TWO_ENVIRONMENTS.replace("eu-west-1", "eu-wset-1"), "iam.toml: environments[1].region"),
+        ('[backend]\nregion = "eu-wset-1"\n', "iam.toml: backend.region"),
+        ('[policy.hardening]\nregions = ["us-east-1", "eu-wset-1"]\n', "iam.toml: policy.hardening.regions[1]"),
+    ],
+)
+def test_an_unknown_region_warns_at_its_key_path(tmp_path: Path, toml: str, where: str) -> None:
+    (notice,) = [n for n in blueprint_of(toml, tmp_path).notices if "eu-wset-1" in n.message]
+    assert notice.where == where
+
+
 def test_environment_tags_override_the_top_level_ones(tmp_path: Path) -> None:
     toml = '[tags]\nteam = "video"\nstage = "any"\n[[environments]]\nname = "a"\nregion = "us-east-1"\ntags = { stage = "a" }\n'
     (stack,) = blueprint_of(toml, tmp_path).stacks
-    assert dict(stack.default_tags) == {"team": "video", "stage": "a"}
+    assert dict(stack.default_tags) == {
+        "team": "video",
+        "stage": "a",
+        "programmatic-iam:identity": "streammanager",
+        "programmatic-iam:environment": "a",
+    }
+
+
+@pytest.mark.parametrize(
+    ("toml", "identity", "environment"),
+    [
+        (None, "streammanager", "production"),
+        ('[naming]\nname = "metrics,exporter"\n', "metrics_exporter", "production"),  # "," is no tag character
+    ],
+)
+def test_every_stack_is_tagged_with_its_identity_and_environment(
+    tmp_path: Path, toml: str | None, identity: str, environment: str
+) -> None:
+    """What `keys status` finds a user by once its environment has left the configuration."""
+    (stack,) = blueprint_of(toml, tmp_path).stacks
+    assert dict(stack.default_tags) == {
+        "programmatic-iam:identity": identity,
+        "programmatic-iam:environment": environment,
+    }
 
 
 @pytest.mark.parametrize(
@@ -44,8 +80,8 @@ def test_environment_tags_override_the_top_level_ones(tmp_path: Path) -> None:
             "[tags]\n"
             + "".join(f't{i} = "v"\n' for i in range(30))
             + "[user.tags]\n"
-            + "".join(f'u{i} = "v"\n' for i in range(21)),
-            "51 tags reach the user of environment 'production'; AWS allows 50",
+            + "".join(f'u{i} = "v"\n' for i in range(19)),
+            "51 tags reach the user of environment 'production' (the 2 programmatic-iam: tags included); AWS allows 50",
         ),
     ],
 )

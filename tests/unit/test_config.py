@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 
 from programmatic_iam.config import IdentityConfig, load_config
-from programmatic_iam.errors import PROBLEMS_PER_KEY_MAX, SUGGESTIONS_MAX, ConfigError, Notice, Problem
+from programmatic_iam.errors import (
+    PROBLEMS_PER_KEY_MAX,
+    SUGGESTIONS_MAX,
+    ConfigError,
+    Notice,
+    Problem,
+    key_path,
+    rendered_for,
+)
 from tests.support.helpers import write_config
 
 
@@ -98,7 +106,13 @@ def test_rejects_invalid_toml_with_the_position(tmp_path: Path) -> None:
         (
             '[tags]\n"aws:owner" = "me"\n',
             "iam.toml: tags: has the tag key 'aws:owner', whose prefix 'aws:' AWS reserves\n"
-            "    fix: use letters, digits, spaces and _ . : / = + - @, at most 50 tags",
+            "    fix: use letters, digits, spaces and _ . : / = + - @, at most 50 tags, "
+            "no key starting aws: or programmatic-iam:",
+        ),
+        (
+            '[tags]\n"Programmatic-IAM:environment" = "staging"\n',
+            "iam.toml: tags: has the tag key 'Programmatic-IAM:environment', whose prefix 'programmatic-iam:' this "
+            "tool reserves for the tags by which `keys status` finds what it made",
         ),
         ('[tags]\nowner = "${var.x}"\n', "with characters AWS tags do not allow"),
         ('[naming]\ndelimiter = "/"\n', "iam.toml: naming.delimiter: '/' should be '-', '_' or '.'"),
@@ -124,10 +138,73 @@ def test_rejects_bad_values_naming_file_key_and_value(tmp_path: Path, text: str,
     assert all("\n    fix: " in problem for problem in problems)
 
 
+@pytest.mark.parametrize("key", ["user.path", "policy.path"])
+@pytest.mark.parametrize("path", ["/streaming", "streaming/", "streaming", "//", "/a b/", "/" + "a" * 511 + "/"])
+def test_rejects_an_iam_path_that_does_not_start_and_end_with_a_slash(tmp_path: Path, key: str, path: str) -> None:
+    section, name = key.split(".")
+    (problem,) = problems_of(tmp_path, f'[{section}]\n{name} = "{path}"\n')
+    assert problem.startswith(f"iam.toml: {key}: '{path[:20]}"), problem
+    assert "is not an IAM path" in problem
+
+
+@pytest.mark.parametrize("path", ["/", "/streaming/", "/division/streaming/", "/" + "a" * 510 + "/"])
+def test_accepts_an_iam_path(tmp_path: Path, path: str) -> None:
+    write_config(tmp_path, f'[user]\npath = "{path}"\n[policy]\npath = "{path}"\n')
+    config = load_config({}, cwd=tmp_path)
+    assert (config.user.path, config.policy.path) == (path, path)
+
+
 @pytest.mark.parametrize("name", ["prod env", "-prod", "prod/eu", "prodüction"])
 def test_rejects_an_unusable_environment_name_at_its_key(tmp_path: Path, name: str) -> None:
     (problem,) = problems_of(tmp_path, f'[[environments]]\nname = "{name}"\nregion = "us-east-1"\n')
     assert problem.startswith(f"iam.toml: environments[0].name: {name!r} is not a usable environment name"), problem
+
+
+@pytest.mark.parametrize(
+    ("parts", "expected"),
+    [
+        (("environments", 1, "region"), "environments[1].region"),
+        (("naming.user",), "naming.user"),
+        (("policy", "resources", 10), "policy.resources[10]"),
+        (("environments", 0, "assume_role", "role_arn"), "environments[0].assume_role.role_arn"),
+        ((), ""),
+    ],
+)
+def test_a_key_path_is_dotted_with_list_items_by_index(parts: tuple[str | int, ...], expected: str) -> None:
+    assert key_path(*parts) == expected
+
+
+def test_a_key_rendered_per_environment_names_the_environment() -> None:
+    assert rendered_for("naming.user", "staging") == "naming.user (environment 'staging')"
+
+
+ENTRIES = (
+    '[[environments]]\nname = "a"\nregion = "us-east-1"\n'
+    '[[environments]]\nname = "{second}"\nregion = "us-east-1"\n'
+    '[[environments]]\nname = "c"\nregion = "eu-west-1"\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("entries", "expected"),
+    [
+        (ENTRIES.format(second="b"), ["environments[0].region", "environments[1].region", "environments[2].region"]),
+        # The second entry is dropped for its name: the third keeps its own index, not the one it has after.
+        (ENTRIES.format(second="bad name"), ["environments[0].region", "environments[2].region"]),
+        (ENTRIES.format(second="b") + '[naming]\nnmae = "x"\n', [f"environments[{i}].region" for i in range(3)]),
+        # An environment from the defaults: named where the user would add it.
+        ("", ["environments[0].region"]),
+    ],
+)
+def test_an_environment_is_named_by_its_index_in_the_file(tmp_path: Path, entries: str, expected: list[str]) -> None:
+    write_config(tmp_path, entries)
+    config: object
+    try:
+        config = load_config({}, cwd=tmp_path)
+    except ConfigError as error:
+        config = error.partial  # what the later checks run on
+    assert isinstance(config, IdentityConfig)
+    assert [config.environment_key(e, "region") for e in config.environments] == expected
 
 
 def test_a_file_that_is_not_utf8_is_a_problem_not_a_traceback(tmp_path: Path) -> None:
@@ -137,6 +214,19 @@ def test_a_file_that_is_not_utf8_is_a_problem_not_a_traceback(tmp_path: Path) ->
     (problem,) = [p.render() for p in caught.value.problems]
     assert problem.startswith("iam.toml: the file cannot be read ('utf-8' codec can't decode"), problem
     assert problem.endswith("fix: check the path and encoding")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le"])
+def test_a_utf16_file_is_named_as_such_with_how_to_save_it_as_utf8(tmp_path: Path, encoding: str) -> None:
+    (tmp_path / "iam.toml").write_bytes('[naming]\nname = "x"\n'.encode(encoding))
+    with pytest.raises(ConfigError) as caught:
+        load_config({}, cwd=tmp_path)
+    (problem,) = [p.render() for p in caught.value.problems]
+    assert problem == (
+        "iam.toml: the file is UTF-16 text (what Windows PowerShell's `>` writes), not UTF-8\n"
+        "    fix: save it as UTF-8: in an editor's save dialog, or in PowerShell with `| Out-File -Encoding utf8 "
+        "FILE` instead of `> FILE`"
+    )
 
 
 def test_a_long_value_is_shown_shortened(tmp_path: Path) -> None:

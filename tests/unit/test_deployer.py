@@ -250,6 +250,23 @@ def test_boundary_conditioned_actions_support_the_permissions_boundary_condition
             id="boundary-removal-denied",
         ),
         pytest.param(
+            'kind = "instance-profile"\n',
+            "PassRoleToInstanceProfile",
+            {
+                "Action": ["iam:PassRole"],
+                "Resource": "arn:aws:iam::*:role/production-streammanager",
+                "Condition": None,
+            },
+            id="instance-profile-passes-its-role",
+        ),
+        pytest.param(
+            'kind = "instance-profile"\n[user]\npath = "/streaming/"\n'
+            '[[environments]]\nname = "production"\nregion = "cn-north-1"\naccount_id = "111111111111"\n',
+            "PassRoleToInstanceProfile",
+            {"Resource": "arn:aws-cn:iam::111111111111:role/streaming/production-streammanager"},
+            id="instance-profile-passes-its-role-china-account-id",
+        ),
+        pytest.param(
             "[user]\nforce_destroy = true\n",
             "ForceDestroyMfaDevices",
             {"Action": ["iam:DeleteVirtualMFADevice"], "Resource": "arn:aws:iam::*:mfa/*"},
@@ -271,7 +288,11 @@ def test_statement_follows_the_configuration(toml: str, sid: str, expected: dict
 @pytest.mark.parametrize(
     ("toml", "absent"),
     [
-        pytest.param(None, {"Groups", "UsersWithinBoundary", "StateLockTable", "StateEncryptionKey"}, id="default"),
+        pytest.param(
+            None,
+            {"Groups", "UsersWithinBoundary", "StateLockTable", "StateEncryptionKey", "PassRoleToInstanceProfile"},
+            id="default",
+        ),
         pytest.param("[backend]\nuse_lockfile = false\n", {"StateLockFiles"}, id="no-lock-file"),
         pytest.param(
             "[user]\nforce_destroy = false\n", {"ForceDestroyMfaDevices", "ForceDestroyListMfaDevices"}, id="keep"
@@ -331,6 +352,21 @@ def test_the_report_flags_the_old_unconditioned_shape_and_not_the_new(tmp_path: 
     }
     (finding,) = [finding for finding in assess([old]) if finding.kind == "attach-any-policy"]
     assert (finding.severity, finding.actions) == ("high", ("iam:AttachUserPolicy",))
+
+
+def test_an_instance_profile_deployer_may_pass_only_its_role_and_the_report_finds_nothing(tmp_path: Path) -> None:
+    """AddRoleToInstanceProfile needs iam:PassRole on the role: granted on that one ARN, which no finding flags."""
+    document = document_of('kind = "instance-profile"\n', tmp_path)
+    passing = [statement for statement in document["Statement"] if "iam:PassRole" in statement["Action"]]
+    assert passing == [
+        {
+            "Sid": "PassRoleToInstanceProfile",
+            "Effect": "Allow",
+            "Action": ["iam:PassRole"],
+            "Resource": "arn:aws:iam::*:role/production-streammanager",
+        }
+    ]
+    assert assess([document]) == ()
 
 
 def test_every_environment_and_every_split_policy_is_named(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from programmatic_iam.files import (
     MAX_CONFIG_BYTES,
     MAX_PLAN_BYTES,
     MAX_POLICY_BYTES,
+    UTF16_WHY,
     RefusedError,
     check_replaceable,
     read_text,
@@ -73,7 +74,10 @@ def make_socket(path: Path) -> None:
         pytest.param(
             lambda p: p.write_bytes(b"x" * (MAX_POLICY_BYTES + 1)), "bytes or more, over the limit of 1 MiB", id="large"
         ),
-        pytest.param(lambda p: p.write_bytes(b"\xff\xfe"), "cannot be read ('utf-8' codec can't decode", id="binary"),
+        pytest.param(lambda p: p.write_bytes(b"\xc3\x28"), "cannot be read ('utf-8' codec can't decode", id="binary"),
+        pytest.param(lambda p: p.write_bytes(ACTIONS.encode("utf-16")), UTF16_WHY, id="utf-16-with-a-mark"),
+        pytest.param(lambda p: p.write_bytes(ACTIONS.encode("utf-16-le")), UTF16_WHY, id="utf-16-le"),
+        pytest.param(lambda p: p.write_bytes(ACTIONS.encode("utf-16-be")), UTF16_WHY, id="utf-16-be"),
     ],
 )
 def test_rejects_what_is_not_a_small_regular_text_file(tmp_path: Path, make: Callable[[Path], None], why: str) -> None:
@@ -218,6 +222,24 @@ def test_rejects_an_oversized_configuration_file(tmp_path: Path) -> None:
             lambda p: p.write_bytes(b" " * (MAX_PLAN_BYTES + 1)),
             "plan.json: is 16,777,217 bytes or more, over the limit of 16 MiB",
             id="large",
+        ),
+        # What Windows PowerShell's `terraform show -json PLANFILE > plan.json` writes.
+        pytest.param(
+            lambda p: p.write_bytes('{"format_version": "1.2"}'.encode("utf-16")),
+            "plan.json: is UTF-16 text (what Windows PowerShell's `>` writes), not UTF-8\n    fix: write the JSON as "
+            "UTF-8: in PowerShell, `terraform show -json PLANFILE | Out-File -Encoding utf8 plan.json`",
+            id="utf-16",
+        ),
+        pytest.param(
+            lambda p: p.write_bytes('{"format_version": "1.2"}'.encode("utf-16-le")),
+            "plan.json: is UTF-16 text",
+            id="utf-16-without-a-mark",
+        ),
+        # What that fix writes in Windows PowerShell: UTF-8 with a byte-order mark, read as JSON (here a state).
+        pytest.param(
+            lambda p: p.write_bytes('\ufeff{"format_version": "1.2", "values": {}}'.encode()),
+            "plan.json: is a state (`terraform show -json` without a plan file), not a plan",
+            id="utf-8-with-a-mark",
         ),
     ],
 )

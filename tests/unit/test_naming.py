@@ -27,6 +27,42 @@ def documented_examples() -> list[tuple[str, str, str]]:
     return [(m["title"], m["toml"], m["expected"]) for m in pattern.finditer(text)]
 
 
+TWO_ENVIRONMENTS = (
+    '[[environments]]\nname = "staging"\nregion = "eu-west-1"\n'
+    '[[environments]]\nname = "production"\nregion = "us-east-1"\n'
+)
+
+
+def documented_rejections() -> list[tuple[str, str]]:
+    """(TOML, quoted error) for every row of the table under "What is rejected" in docs/naming.md."""
+    text = (REPO / "docs" / "naming.md").read_text(encoding="utf-8").partition("## What is rejected")[2]
+    rows = []
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+        if len(cells) != 2 or cells[0] in ("input", "---"):
+            continue
+        setting = re.match(r"`([^`]+)`", cells[0])
+        error = re.match(r"`([^`]+)`", cells[1])
+        assert setting and error, line
+        toml = "[naming]\n" + setting[1].replace("\\|", "|") + "\n"
+        rows.append((toml + (TWO_ENVIRONMENTS if "two environments" in cells[0] else ""), error[1]))
+    return rows
+
+
+def test_the_naming_doc_lists_what_is_rejected() -> None:
+    assert len(documented_rejections()) >= 7
+
+
+@pytest.mark.parametrize(("toml", "error"), documented_rejections(), ids=lambda value: value[:40])
+def test_documented_rejection(tmp_path: Path, toml: str, error: str) -> None:
+    """The message the doc quotes is the one a user gets: each part around a `...` in it, in that order."""
+    with pytest.raises(ConfigError) as caught:
+        blueprint_of(toml, tmp_path)
+    pattern = ".*".join(re.escape(part.strip()) for part in error.split("...") if part.strip())
+    rendered = [p.render() for p in caught.value.problems]
+    assert any(re.search(pattern, problem, re.S) for problem in rendered), rendered
+
+
 def test_the_naming_doc_has_examples() -> None:
     assert len(documented_examples()) >= 5
 
@@ -86,6 +122,17 @@ def test_rejects_names_iam_would_refuse(name: str, limit: int, reason: str) -> N
 @pytest.mark.parametrize("name", ["a", "u" * 64, "Prod+Sm=1,x.y@z_w-v"])
 def test_accepts_names_iam_allows(name: str) -> None:
     assert name_problems(name, kind="user", limit=64, where="w", template="t") == []
+
+
+def test_a_user_name_of_64_characters_is_accepted_and_one_of_65_refused(tmp_path: Path) -> None:
+    """IAM's limit, through the configuration: "production-" and a name of 53 characters make 64."""
+    (stack,) = blueprint_of(f'[naming]\nname = "{"n" * 53}"\n', tmp_path).stacks
+    assert len(stack.identity.principal.name) == 64
+    with pytest.raises(ConfigError) as caught:
+        blueprint_of(f'[naming]\nname = "{"n" * 54}"\n', tmp_path)
+    (problem,) = caught.value.problems
+    assert problem.where == "iam.toml: naming.user (environment 'production')"
+    assert problem.why.endswith("of 65 characters; IAM allows 1 to 64")
 
 
 @pytest.mark.parametrize(

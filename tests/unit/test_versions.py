@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from programmatic_iam.spec import AccessKey
-from programmatic_iam.versions import semver_range
+from programmatic_iam.versions import semver_range, without_lower_floors
 from tests.support.helpers import blueprint_of
 
 
@@ -31,6 +31,23 @@ from tests.support.helpers import blueprint_of
 )
 def test_terraform_constraints_become_the_same_npm_semver_range(constraint: str, expected: str) -> None:
     assert semver_range(constraint) == expected
+
+
+@pytest.mark.parametrize(
+    ("constraint", "expected"),
+    [
+        (">= 1.10.0, >= 1.11.0", ">= 1.11.0"),
+        (">= 1.12, >= 1.11.0", ">= 1.12"),
+        (">=1.11, >= 1.11.0", ">= 1.11.0"),
+        (">= 1.10.0, < 2.0.0, >= 1.11.0", "< 2.0.0, >= 1.11.0"),
+        # Nothing redundant, or nothing this reads for sure: as written.
+        (">= 1.10.0", ">= 1.10.0"),
+        ("~> 1.10, >= 1.11.0", "~> 1.10, >= 1.11.0"),
+        (">= 1.11.0-beta1, >= 1.11.0", ">= 1.11.0-beta1, >= 1.11.0"),
+    ],
+)
+def test_a_floor_under_a_higher_floor_is_left_out(constraint: str, expected: str) -> None:
+    assert without_lower_floors(constraint) == expected
 
 
 @pytest.mark.parametrize("constraint", [">= one", ">= \u0665.0", ">=\u00a01.10"])

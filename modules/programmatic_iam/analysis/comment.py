@@ -154,12 +154,17 @@ def _render(
 
 
 def _truncate(text: str, limit: int, details_url: str) -> str:
+    """As much of ``text`` as fits before a closing note, to exactly ``limit`` (one less if the character at the
+    cut takes two UTF-16 units: a surrogate pair is never split)."""
     where = f" The full plans: {details_url}" if details_url else ""
     note = f"\n\n_Cut here to stay within {limit:,} characters.{where}_\n"
-    keep = limit - length(note)
-    while length(text[:keep]) > keep:
-        keep -= 1
-    return text[:keep] + note
+    budget = limit - length(note)
+    used = 0
+    for index, character in enumerate(text):
+        used += 2 if ord(character) > 0xFFFF else 1
+        if used > budget:
+            return text[:index] + note
+    return text + note
 
 
 @cache

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..arns import partition_of
 from ..config.model import KMS_KEY_ARN, outside_latin1
-from ..errors import ConfigError, Notice, Problem, did_you_mean, show
+from ..errors import ConfigError, Notice, Problem, did_you_mean, rendered_for, show
 from ..policy.catalogue import load_catalogue
 from ..policy.document import ActionRules, PolicyDocument, Statement, check_actions
 from ..policy.sizing import MANAGED_POLICY_MAX_CHARACTERS, iam_size
@@ -120,6 +120,9 @@ INSTANCE_PROFILE_ACTIONS = (
     "iam:TagInstanceProfile",
     "iam:UntagInstanceProfile",
 )
+# AddRoleToInstanceProfile also needs iam:PassRole on the role it adds (AWS's API reference): on that one role,
+# without an iam:PassedToService condition, since AWS documents no such key for this call (docs/deployer-policy.md).
+INSTANCE_PROFILE_ROLE_ACTIONS = ("iam:PassRole",)
 # access_key.delivery = "secretsmanager": aws_iam_secretsmanager_secret (created, read with its resource policy,
 # tagged, deleted at once) and its version (written, read back by listing versions and their stages).
 SECRET_ACTIONS = (
@@ -188,6 +191,7 @@ _SID_ORDER = (
     "RolesWithinBoundary",
     "RoleAttachments",
     "InstanceProfiles",
+    "PassRoleToInstanceProfile",
     "KeySecret",
     "KeyParameters",
     "KeyParameterListing",
@@ -374,6 +378,7 @@ def _role_grants(stack: StackSpec, role: RolePrincipal) -> list[Grant]:
         Grant("Roles", ROLE_ACTIONS, role_arn),
         Grant("RoleAttachments", ROLE_ATTACHMENT_ACTIONS, role_arn, own_policies),
         Grant("InstanceProfiles", INSTANCE_PROFILE_ACTIONS, profile_arn),
+        Grant("PassRoleToInstanceProfile", INSTANCE_PROFILE_ROLE_ACTIONS, role_arn),
     ]
     if role.permissions_boundary:
         boundary: _Condition = (("StringEquals", "iam:PermissionsBoundary", exact_literal(role.permissions_boundary)),)
@@ -431,7 +436,7 @@ def state_grants_of(backend: BackendSpec, *, environment: str) -> tuple[list[Gra
         else:
             problems.append(
                 Problem(
-                    f"backend.kms_key_id (environment {environment!r})",
+                    rendered_for("backend.kms_key_id", environment),
                     show(backend.kms_key_id),
                     "is not a KMS key ARN, and an IAM policy can grant the use of a key only by the key's ARN "
                     "(not by an alias or a bare key id)",

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import Problem
-from ..files import MAX_PLAN_BYTES, RefusedError, read_bytes, read_text
+from ..files import MAX_PLAN_BYTES, UTF16_WHY, RefusedError, is_utf16, read_bytes, read_text
 from ..strict_json import parse_json
 from .plan_shape import POLICY_TYPES, plan_shape_problems, policy_document_problems
 
@@ -50,11 +50,26 @@ class ResourceChange:
     replace_paths: tuple[str, ...] = ()
     previous_address: str = ""
     """Where the resource was before a ``moved`` block moved it; ``""`` when it did not move."""
+    importing: bool = False
+    """Whether the plan imports the resource (an ``import`` block): it exists already and is not created."""
+    import_id: str = ""
+    """The id it is imported by (a user's name, a policy's ARN), when the plan says."""
 
     def value(self, attribute: str) -> Any:
         """The attribute after the change, or before it when the resource is destroyed."""
         source = self.before if self.action == "delete" else self.after
         return source.get(attribute)
+
+
+@dataclass(frozen=True, slots=True)
+class OutputChange:
+    """One root output's planned change, its values redacted where sensitive and marked where unknown."""
+
+    name: str
+    action: Action
+    before: Any
+    after: Any
+    sensitive: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +94,10 @@ class StackPlan:
     references: Mapping[str, tuple[str, ...]]
     """Each configured resource's attribute expressions' references (``address.attr`` -> referenced addresses)."""
     sensitive_strings: frozenset[str] = field(default=frozenset(), repr=False)
+    outputs: tuple[OutputChange, ...] = ()
+    """The root outputs' changes, no-ops included, in the plan's order."""
+    output_references: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Each configured root output's references (``access_key_id`` -> ``aws_iam_access_key.access_key.id``...)."""
 
 
 class PlanError(Exception):
@@ -102,6 +121,8 @@ def read_plan(path: Path, *, display: str) -> StackPlan:
         problems += change_problems
         if change is not None:
             changes.append(change)
+    outputs, output_problems = _output_changes(data, display, secrets)
+    problems += output_problems
     backend, backend_problems = _backend(path.parent / STACK_CONFIG, display)
     problems += backend_problems
     if problems:
@@ -118,6 +139,8 @@ def read_plan(path: Path, *, display: str) -> StackPlan:
         backend=backend,
         references=_references(data),
         sensitive_strings=frozenset(secret for secret in secrets if len(secret) >= _SHORTEST_GUARDED_SECRET),
+        outputs=outputs,
+        output_references=_output_references(data),
     )
 
 
@@ -154,10 +177,13 @@ def _load_json(path: Path, display: str) -> Any:
         content = read_bytes(path, limit=MAX_PLAN_BYTES)
     except RefusedError as refused:
         raise PlanError([Problem(display, "", refused.why, fix)]) from None
+    if is_utf16(content):
+        utf8 = "in PowerShell, `terraform show -json PLANFILE | Out-File -Encoding utf8 plan.json` (not `> plan.json`)"
+        raise PlanError([Problem(display, "", UTF16_WHY, f"write the JSON as UTF-8: {utf8}")])
     if content.lstrip().startswith((b"PK", b"\x1f")) or b"\x00" in content[:512]:  # never the start of JSON
         raise PlanError([Problem(display, "", "is a binary plan file, not its JSON", fix)])
     try:
-        text = content.decode("utf-8")
+        text = content.decode("utf-8-sig")  # the byte-order mark of Windows PowerShell's `Out-File -Encoding utf8`
     except UnicodeDecodeError as error:
         raise PlanError(
             [Problem(display, "", f"is not UTF-8 text ({error.reason} at byte {error.start})", fix)]
@@ -207,9 +233,7 @@ def _resource_change(raw: Any, where: str, secrets: set[str]) -> tuple[ResourceC
     if not isinstance(change, Mapping):
         return None, [Problem(f"{where}.change", "", "is missing or not an object", fix)]
     actions = change.get("actions")
-    action = (
-        _ACTIONS.get(tuple(actions)) if isinstance(actions, list) and all(isinstance(a, str) for a in actions) else None
-    )
+    action = _action(actions)
     if action is None:
         return None, [Problem(f"{where}.change.actions", repr(actions), "is not an action list Terraform writes", fix)]
     if raw.get("mode", "managed") != "managed":
@@ -220,6 +244,8 @@ def _resource_change(raw: Any, where: str, secrets: set[str]) -> tuple[ResourceC
     replace_paths = tuple(
         ".".join(str(step) for step in path) for path in change.get("replace_paths") or [] if isinstance(path, list)
     )
+    importing = change.get("importing")
+    import_id = importing.get("id") if isinstance(importing, Mapping) else None
     resource = ResourceChange(
         address=str(raw.get("address", "")),
         type=str(raw.get("type", "")),
@@ -229,8 +255,43 @@ def _resource_change(raw: Any, where: str, secrets: set[str]) -> tuple[ResourceC
         reason=str(raw.get("action_reason", "") or ""),
         replace_paths=replace_paths,
         previous_address=str(raw.get("previous_address", "") or ""),
+        importing=isinstance(importing, Mapping),
+        import_id=import_id if isinstance(import_id, str) else "",
     )
     return resource, _policy_problems(resource, where)
+
+
+def _action(actions: Any) -> Action | None:
+    """The one action an action list stands for; ``None`` for a list Terraform does not write."""
+    if isinstance(actions, list) and all(isinstance(action, str) for action in actions):
+        return _ACTIONS.get(tuple(actions))
+    return None
+
+
+def _output_changes(
+    data: Mapping[str, Any], display: str, secrets: set[str]
+) -> tuple[tuple[OutputChange, ...], list[Problem]]:
+    """Every root output's change, with sensitive values redacted (and remembered) and unknown ones marked."""
+    outputs, problems = [], []
+    for name, change in (data.get("output_changes") or {}).items():
+        action = _action(change.get("actions"))
+        if action is None:
+            problems.append(
+                Problem(
+                    f"{display}: output_changes.{name}.actions",
+                    repr(change.get("actions")),
+                    "is not an action list Terraform writes",
+                    "pass the plan JSON as Terraform wrote it",
+                )
+            )
+            continue
+        before = _redacted(change.get("before"), change.get("before_sensitive"), secrets)
+        after = _with_unknowns(
+            _redacted(change.get("after"), change.get("after_sensitive"), secrets), change.get("after_unknown")
+        )
+        sensitive = change.get("before_sensitive") is True or change.get("after_sensitive") is True
+        outputs.append(OutputChange(str(name), action, before, after, sensitive))
+    return tuple(outputs), problems
 
 
 def _policy_problems(change: ResourceChange, where: str) -> list[Problem]:
@@ -360,6 +421,16 @@ def _backend_of(terraform: Mapping[str, Any]) -> Backend:
     if kind == "local":
         return Backend(kind=kind, encrypted=False, locked=False)
     return Backend(kind=str(kind), encrypted=True, locked=True)
+
+
+def _output_references(data: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    module = (data.get("configuration") or {}).get("root_module") or {}
+    found: dict[str, tuple[str, ...]] = {}
+    for name, output in (module.get("outputs") or {}).items():
+        expression = output.get("expression") if isinstance(output, Mapping) else None
+        if isinstance(expression, Mapping) and isinstance(expression.get("references"), list):
+            found[str(name)] = tuple(str(r) for r in expression["references"])
+    return found
 
 
 def _references(data: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:

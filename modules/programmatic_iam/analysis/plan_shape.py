@@ -86,6 +86,8 @@ def plan_shape_problems(data: Mapping[str, Any], where: str) -> list[Problem]:
         details = check.field(change, "change", path, OBJECT) or {}
         for side in ("before", "after"):
             check.field(details, side, (*path, "change"), OBJECT)
+        importing = check.field(details, "importing", (*path, "change"), OBJECT) or {}
+        check.field(importing, "id", (*path, "change", "importing"), STRING)
         replace_paths = check.field(details, "replace_paths", (*path, "change"), LIST) or []
         for index, replace_path in enumerate(replace_paths):
             check.value(replace_path, (*path, "change", "replace_paths", index), LIST)
@@ -97,7 +99,8 @@ def plan_shape_problems(data: Mapping[str, Any], where: str) -> list[Problem]:
     for item, path in check.objects(data, "relevant_attributes", ()):
         check.field(item, "resource", path, STRING)
         check.field(item, "attribute", path, LIST)
-    check.entries(data, "output_changes", (), OBJECT)
+    for output, path in check.entries(data, "output_changes", (), OBJECT):
+        check.field(output, "actions", path, LIST)
     prior = check.field(data, "prior_state", (), OBJECT) or {}
     for raw, path in (
         (prior.get("values"), ("prior_state", "values")),
@@ -114,6 +117,9 @@ def plan_shape_problems(data: Mapping[str, Any], where: str) -> list[Problem]:
         for name, expression in expressions.items():
             if isinstance(expression, Mapping):  # a nested block's expressions are a list: not read
                 check.field(expression, "references", (*path, "expressions", name), LIST)
+    for output, path in check.entries(root, "outputs", ("configuration", "root_module"), OBJECT):
+        expression = check.field(output, "expression", path, OBJECT) or {}
+        check.field(expression, "references", (*path, "expression"), LIST)
     return check.problems
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+import textwrap
 from typing import Any
 
 from ..policy.catalogue import ACCESS_LEVELS, Catalogue
 from ..policy.sizing import MANAGED_POLICY_MAX_CHARACTERS, normalised_size
 from ..spec import StackSpec
-from .risk import Finding, assess
+from .risk import Finding, assess, grants
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,9 @@ class StackReport:
     """Actions a Resource ARN can narrow."""
     wildcard_only: tuple[str, ...]
     """Actions that work only on ``*``: conditions are the only way to narrow them."""
+    unscoped: tuple[str, ...]
+    """Allowed actions that the policies leave on every resource, with no condition that narrows them: what
+    docs/policy.md ("What counts as scoped") calls unscoped. The other allowed actions are scoped."""
     condition_keys: tuple[str, ...]
     unknown: tuple[str, ...]
     """Allowed actions the catalogue does not know (``policy.allow_unlisted_actions``)."""
@@ -53,11 +58,18 @@ class StackReport:
     def high(self) -> tuple[Finding, ...]:
         return tuple(finding for finding in self.findings if finding.severity == "high")
 
+    @property
+    def scoped(self) -> tuple[str, ...]:
+        """Allowed actions that a Resource or a Condition of the policies narrows."""
+        unscoped = set(self.unscoped)
+        return tuple(action for action in self.actions if action not in unscoped)
+
 
 def stack_report(stack: StackSpec, catalogue: Catalogue) -> StackReport:
     """The report of one stack of a blueprint."""
     documents = [policy.document.to_json_value() for policy in stack.identity.policies]
     allowed, unknown, not_action = _allowed_actions(documents, catalogue)
+    unconstrained = grants(documents).unconstrained
     by_level = {
         level: tuple(sorted(a for a in allowed if catalogue.access_level(a) == level)) for level in ACCESS_LEVELS
     }
@@ -68,6 +80,7 @@ def stack_report(stack: StackSpec, catalogue: Catalogue) -> StackReport:
         by_level=by_level,
         scopable=tuple(sorted(a for a in allowed if catalogue.resource_types(a))),
         wildcard_only=tuple(sorted(a for a in allowed if not catalogue.resource_types(a))),
+        unscoped=tuple(sorted(allowed & unconstrained)),
         condition_keys=tuple(sorted({key for action in allowed for key in catalogue.condition_keys(action)})),
         unknown=tuple(sorted(unknown)),
         not_action_statements=not_action,
@@ -117,6 +130,8 @@ def report_json(reports: Sequence[StackReport], catalogue: Catalogue) -> dict[st
                 "actions": {level: list(actions) for level, actions in report.by_level.items()},
                 "scopable_by_resource_arn": list(report.scopable),
                 "wildcard_only": list(report.wildcard_only),
+                "scoped": list(report.scoped),
+                "unscoped": list(report.unscoped),
                 "condition_keys": list(report.condition_keys),
                 "unknown_to_the_catalogue": list(report.unknown),
                 "not_action_statements": report.not_action_statements,
@@ -127,6 +142,7 @@ def report_json(reports: Sequence[StackReport], catalogue: Catalogue) -> dict[st
                         "title": finding.title,
                         "actions": list(finding.actions),
                         "why": finding.why,
+                        "fix": finding.fix,
                         "link": finding.link,
                     }
                     for finding in report.findings
@@ -141,36 +157,97 @@ def report_json(reports: Sequence[StackReport], catalogue: Catalogue) -> dict[st
 
 
 def report_text(reports: Sequence[StackReport], catalogue: Catalogue) -> str:
-    """The report for a terminal: the summary and findings first, the long lists last."""
+    """The report for a terminal: the summary and findings first, the long lists last, wrapped.
+
+    Stacks whose policies allow the same (environments that share one document) are reported once, under
+    all their names. Condition keys are only counted here: ``--format json`` lists them.
+    """
     lines: list[str] = []
-    for report in reports:
+    for group in _alike(reports):
+        report = group[0]
         counts = ", ".join(f"{level} {len(actions)}" for level, actions in report.by_level.items())
-        lines += [
-            f"{report.stack} ({report.environment}, {report.region})",
-            f"  {len(report.actions)} actions: {counts}",
-            f"  {len(report.scopable)} can be scoped by resource ARN; {len(report.wildcard_only)} work only on '*' "
-            "(conditions are the only way to narrow those)",
-        ]
+        lines += [f"{each.stack} ({each.environment}, {each.region})" for each in group]
+        lines += [f"  {len(report.actions)} actions: {counts}", *_scope_summary(report)]
         if report.unknown:
-            lines.append(f"  {len(report.unknown)} not in the catalogue: {', '.join(report.unknown)}")
+            lines += _wrapped(f"  {len(report.unknown)} not in the catalogue: {', '.join(report.unknown)}")
         if report.not_action_statements:
             lines.append(
                 f"  {report.not_action_statements} Allow statement(s) with NotAction: everything else is granted"
             )
-        for size in report.policies:
+        for size in (size for each in group for size in each.policies):
             lines.append(f"  policy {size.name}: {size.characters:,} of {size.limit:,} characters ({size.share:.0%})")
         if report.findings:
             lines.append(f"  findings ({len(report.high)} high):")
             for finding in report.findings:
                 lines.append(f"    {finding.severity.upper():<7}{finding.title}: {', '.join(finding.actions)}")
                 lines.append(f"           {finding.why}{f' ({finding.link})' if finding.link else ''}")
+                lines.append(f"           fix: {finding.fix}")
         else:
             lines.append("  findings: none")
         lines.append("  actions by access level:")
         for level, actions in report.by_level.items():
             if actions:
-                lines.append(f"    {level} ({len(actions)}): {', '.join(actions)}")
-        lines.append(f"  condition keys available ({len(report.condition_keys)}): {', '.join(report.condition_keys)}")
+                lines += _wrapped(f"    {level} ({len(actions)}): {', '.join(actions)}")
+        lines.append("  actions by scope:")
+        unscoped = set(report.unscoped)
+        for title, listed in (
+            ("scoped by the policy's resources or conditions", report.scoped),
+            ("on every resource; a resource ARN could scope them", [a for a in report.scopable if a in unscoped]),
+            ("on every resource; only a condition can narrow them", [a for a in report.wildcard_only if a in unscoped]),
+        ):
+            if listed:
+                lines += _wrapped(f"    {title} ({len(listed)}): {', '.join(listed)}")
+        services = Counter(key.partition(":")[0] for key in report.condition_keys)
+        lines += _wrapped(
+            f"  condition keys available: {len(report.condition_keys)} "
+            f"({', '.join(f'{service} {count}' for service, count in sorted(services.items()))}); "
+            "`report --format json` lists them"
+            if report.condition_keys
+            else "  condition keys available: none"
+        )
         lines.append("")
     lines.append(f"Catalogue: {catalogue.source}.")
     return "\n".join(lines) + "\n"
+
+
+_WIDTH = 120
+"""Where the text report wraps its long lists (every line but a finding's own text)."""
+
+
+def _wrapped(line: str, *, indent: int = 6) -> list[str]:
+    """``line`` broken at its spaces (never inside an action or a key) into lines of at most :data:`_WIDTH`."""
+    return textwrap.wrap(
+        line, width=_WIDTH, subsequent_indent=" " * indent, break_long_words=False, break_on_hyphens=False
+    )
+
+
+def _scope_summary(report: StackReport) -> list[str]:
+    """Whether the policies scope each action, in numbers: what they scope, and what they leave everywhere."""
+    unscoped = set(report.unscoped)
+    lines = [f"  scoped by the policy's resources or conditions: {len(report.scoped)} of {len(report.actions)} actions"]
+    if unscoped:
+        by_arn = sum(1 for action in report.scopable if action in unscoped)
+        only_conditions = sum(1 for action in report.wildcard_only if action in unscoped)
+        lines.append(
+            f"  on every resource: {len(unscoped)} ({by_arn} a resource ARN could scope; {only_conditions} work only "
+            "on '*', where only a condition narrows them)"
+        )
+    return lines
+
+
+def _alike(reports: Sequence[StackReport]) -> list[list[StackReport]]:
+    """The reports in groups that differ only in their stack's and policies' names, in order of first appearance."""
+    groups: dict[tuple[Any, ...], list[StackReport]] = {}
+    for report in reports:
+        same = (
+            tuple(report.by_level.items()),
+            report.scopable,
+            report.unscoped,
+            report.condition_keys,
+            report.unknown,
+            report.not_action_statements,
+            report.findings,
+            tuple(size.characters for size in report.policies),
+        )
+        groups.setdefault(same, []).append(report)
+    return list(groups.values())

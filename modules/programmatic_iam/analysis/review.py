@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..policy.catalogue import load_catalogue
@@ -12,18 +12,37 @@ from .plan import REDACTED, UNKNOWN, ResourceChange, StackPlan
 from .risk import Finding, assess, new_findings
 
 CHANGING = ("create", "update", "replace", "delete")
+COUNTED = ("import", *CHANGING)
+"""What the stacks table counts per stack: imports, and the changes Terraform makes."""
 
 VERDICTS = (
     "destroys the identity",
     "creates the identity",
     "replaces a key",
     "rotates a key",
+    "adds a key",
+    "removes a key",
+    "changes the key's delivery",
     "changes permissions",
+    "imports existing resources",
     "changes other settings",
     "only moves addresses",
     "unchanged",
 )
 """What a stack's plan does, most serious first; each stack is counted under the first that applies."""
+
+KEY_OUTPUT = "access_key_id"
+"""The output that names the current key: which key it refers to says where the outputs and stores point."""
+
+DELIVERY_OUTPUTS = {
+    "secret_access_key": "output",
+    "encrypted_secret_access_key": "pgp",
+    "secret_arn": "secretsmanager",
+    "parameter_names": "ssm",
+}
+"""The output each ``access_key.delivery`` adds: one going and another coming is a change of delivery."""
+
+STORE_TYPES = ("aws_secretsmanager_secret", "aws_ssm_parameter")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +65,11 @@ class Phrase:
 
     def __str__(self) -> str:
         return self.render()
+
+    @staticmethod
+    def join(phrases: Sequence[Phrase], separator: str) -> Phrase:
+        """The phrases one after another, ``separator`` (words of ours, no slot) between them."""
+        return Phrase(separator.join(p.words for p in phrases), tuple(name for p in phrases for name in p.names))
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +103,30 @@ class StackReview:
     label: str
     verdict: str
     counts: Mapping[str, int]
+    """Per :data:`COUNTED` kind, how many resources."""
     changes: tuple[Change, ...]
     permissions: PermissionChange
     warnings: tuple[Warning, ...]
+    outputs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Root outputs created, updated and deleted (by action; no-ops left out)."""
+
+    @property
+    def summary(self) -> str:
+        """The plan's own count, in Terraform's words: ``3 to import, 0 to add, 0 to change, 0 to destroy``."""
+        counts = self.counts
+        imports = f"{counts['import']} to import, " if counts["import"] else ""
+        return (
+            f"{imports}{counts['create'] + counts['replace']} to add, {counts['update']} to change, "
+            f"{counts['delete'] + counts['replace']} to destroy"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What a plan does to the user's keys, read as a step of a rotation (or as no sensible one)."""
+
+    verdict: str
+    warning: Warning
 
 
 def review_stack(plan: StackPlan) -> StackReview:
@@ -91,23 +136,37 @@ def review_stack(plan: StackPlan) -> StackReview:
     added_findings = new_findings(assess(permissions.before_documents), assess(permissions.after_documents))
     changing = [change for change in plan.changes if change.action in CHANGING]
     counts = {action: sum(1 for change in changing if change.action == action) for action in CHANGING}
+    counts["import"] = sum(1 for change in plan.changes if change.importing)
     names = _names(plan)
     describe = _describer(names, plan.references)
-    rotation = _rotation_warnings(plan)
+    rotation = read_rotation(plan)
+    outputs = {
+        action: tuple(output.name for output in plan.outputs if output.action == action)
+        for action in ("create", "update", "delete")
+    }
+    delivery = _delivery_warnings(plan, describe)
+    warnings = [rotation.warning] if rotation else []
+    warnings += delivery
+    warnings += _warnings(plan, changing, permissions, added_findings, describe, rotating=rotation is not None)
     return StackReview(
         label=plan.label,
-        verdict="rotates a key" if rotation else _verdict(plan.changes, changing, permissions),
+        verdict=_verdict(plan, changing, permissions, rotation, delivery=bool(delivery)),
         counts=counts,
         changes=tuple(
-            Change(c.action if c.action in CHANGING else "move", describe(c), c.address, _detail(c))
+            Change(_shown_action(c), describe(c), c.address, _detail(c))
             for c in plan.changes
-            if c.action in CHANGING or c.previous_address
+            if c.action in CHANGING or c.previous_address or c.importing
         ),
         permissions=permissions,
-        warnings=tuple(
-            rotation + _warnings(plan, changing, permissions, added_findings, describe, rotating=bool(rotation))
-        ),
+        warnings=tuple(warnings),
+        outputs={action: names for action, names in outputs.items() if names},
     )
+
+
+def _shown_action(change: ResourceChange) -> str:
+    if change.action in CHANGING:
+        return f"import and {change.action}" if change.importing else change.action
+    return "import" if change.importing else "move"
 
 
 def verdict_line(stacks: Sequence[StackReview]) -> str:
@@ -119,22 +178,40 @@ def verdict_line(stacks: Sequence[StackReview]) -> str:
 
 
 def _verdict(
-    changes: Sequence[ResourceChange], changing: Sequence[ResourceChange], permissions: PermissionChange
+    plan: StackPlan,
+    changing: Sequence[ResourceChange],
+    permissions: PermissionChange,
+    rotation: Reading | None,
+    *,
+    delivery: bool,
 ) -> str:
+    """The most serious of :data:`VERDICTS` that the plan does."""
     users = [change for change in changing if change.type == "aws_iam_user"]
+    keys = [change for change in changing if change.type == "aws_iam_access_key"]
+    applies = set()
     if any(change.action == "delete" for change in users):
-        return "destroys the identity"
+        applies.add("destroys the identity")
     if any(change.action == "create" for change in users):
-        return "creates the identity"
-    if any(
-        change.type == "aws_iam_access_key" and change.action in ("replace", "delete", "create") for change in changing
-    ):
-        return "replaces a key"
+        applies.add("creates the identity")
+    if rotation is not None:
+        applies.add(rotation.verdict)
+    elif any(key.action == "replace" for key in keys) or {"create", "delete"} <= {key.action for key in keys}:
+        applies.add("replaces a key")
+    elif any(key.action == "create" for key in keys):
+        applies.add("adds a key")
+    elif any(key.action == "delete" for key in keys):
+        applies.add("removes a key")
+    if delivery:
+        applies.add("changes the key's delivery")
     if permissions.changed or any("attachment" in change.type for change in changing):
-        return "changes permissions"
-    if changing:
-        return "changes other settings"
-    return "only moves addresses" if any(change.previous_address for change in changes) else "unchanged"
+        applies.add("changes permissions")
+    if any(change.importing for change in plan.changes):
+        applies.add("imports existing resources")
+    if changing or any(output.action != "no-op" for output in plan.outputs):
+        applies.add("changes other settings")
+    if any(change.previous_address for change in plan.changes):
+        applies.add("only moves addresses")
+    return next((verdict for verdict in VERDICTS if verdict in applies), "unchanged")
 
 
 def _names(plan: StackPlan) -> dict[str, str]:
@@ -147,43 +224,56 @@ def _names(plan: StackPlan) -> dict[str, str]:
     return names
 
 
+READABLE_TYPES = {
+    "aws_iam_user": "user",
+    "aws_iam_policy": "policy",
+    "aws_iam_role": "role",
+    "aws_iam_instance_profile": "instance profile",
+    "aws_iam_group": "group",
+    "aws_iam_user_policy": "inline policy",
+    "aws_iam_group_policy": "inline policy",
+    "aws_iam_role_policy": "inline policy",
+    "aws_secretsmanager_secret": "Secrets Manager secret",
+    "aws_ssm_parameter": "SSM parameter",
+}
+"""Resource types named by what they are, followed by the resource's ``name``; :func:`_describer` names the rest."""
+
+
 def _describer(names: Mapping[str, str], references: Mapping[str, Sequence[str]]) -> Callable[[ResourceChange], Phrase]:
     """A function naming a change for people: user `production-streammanager`, access key of user `...`."""
 
     def name_of(change: ResourceChange, attribute: str) -> str:
-        known = _text(change.value(attribute))
-        if known:
-            return known.rpartition("/")[2] if attribute.endswith("_arn") else known
-        # Not known until apply (a policy created in the same plan): name the resource it refers to.
+        # The resource it refers to first: a secret's ARN (secret_id) ends in a random suffix, not its name.
         for reference in references.get(f"{change.address}.{attribute}", ()):
             if reference in names:
                 return names[reference]
-        return ""
+        known = _text(change.value(attribute))
+        return known.rpartition("/")[2] if attribute.endswith("_arn") else known
+
+    def named(words: str, name: str) -> Phrase:
+        return Phrase(f"{words} {{}}", (name,)) if name else Phrase(words)
 
     def describe(change: ResourceChange) -> Phrase:
         name = names.get(change.address, "")
         user = name_of(change, "user")
-        if change.type == "aws_iam_user":
-            return Phrase("user {}", (name,))
-        if change.type == "aws_iam_policy":
-            return Phrase("policy {}", (name,))
         if change.type == "aws_iam_access_key":
-            return Phrase("access key of user {}", (user,)) if user else Phrase("access key")
+            return named("access key of user", user) if user else Phrase("access key")
         if change.type.endswith("_policy_attachment"):
             policy = name_of(change, "policy_arn") or UNKNOWN
             target = user or name_of(change, "group") or name_of(change, "role") or "its principal"
             return Phrase("attachment of policy {} to {}", (policy, target))
-        if change.type in ("aws_iam_user_policy", "aws_iam_group_policy", "aws_iam_role_policy"):
-            return Phrase("inline policy {}", (name,))
-        readable = {
-            "aws_iam_role": "role {}",
-            "aws_iam_instance_profile": "instance profile {}",
-            "aws_iam_group": "group {}",
-            "aws_secretsmanager_secret": "secret {}",
-            "aws_ssm_parameter": "parameter {}",
-        }
-        if change.type in readable and name:
-            return Phrase(readable[change.type], (name,))
+        if change.type == "aws_secretsmanager_secret_version":
+            return named("version of Secrets Manager secret", name_of(change, "secret_id"))
+        if change.type == "aws_iam_user_group_membership":
+            groups = change.value("groups")
+            listed = [_text(group) for group in groups if _text(group)] if isinstance(groups, list) else []
+            if not listed:
+                return named("group membership of user", user)
+            slots = ", ".join("{}" for _ in listed)
+            return Phrase(f"membership of user {{}} in group {slots}", (user or UNKNOWN, *listed))
+        if change.type in READABLE_TYPES:
+            return named(READABLE_TYPES[change.type], name)
+        # A type this tool never makes: only the plan can name it, so it is shown as the plan writes it.
         return Phrase("{} {}", (change.type, name)) if name else Phrase("{}", (change.type,))
 
     return describe
@@ -197,12 +287,12 @@ _SHOWN_ATTRIBUTES = ("name", "path", "status", "description", "force_destroy", "
 
 
 def _detail(change: ResourceChange) -> Phrase:
-    """What changes in the resource (:func:`_change_detail`), and where it moved from if it moved."""
-    detail = _change_detail(change)
-    if not change.previous_address:
-        return detail
-    moved = "moved from {}"
-    return Phrase(f"{detail.words}; {moved}" if detail.words else moved, (*detail.names, change.previous_address))
+    """What it is imported by, what changes in it (:func:`_change_detail`), and where it moved from."""
+    parts = [Phrase("imported by id {}", (change.import_id,))] if change.importing and change.import_id else []
+    parts.append(_change_detail(change))
+    if change.previous_address:
+        parts.append(Phrase("moved from {}", (change.previous_address,)))
+    return Phrase.join([part for part in parts if part.words], "; ")
 
 
 def _change_detail(change: ResourceChange) -> Phrase:
@@ -222,7 +312,12 @@ def _change_detail(change: ResourceChange) -> Phrase:
         words.append("document")
     for key in sorted(set(change.before) | set(change.after)):
         old, new = change.before.get(key), change.after.get(key)
-        if old == new or key in ("policy", "tags_all", "id", "arn", "unique_id"):
+        if old == new or key in ("policy", "id", "arn", "unique_id"):
+            continue
+        if key == "tags_all":
+            # tags_all is tags and the provider's default tags together: only news when tags alone do not say it.
+            if change.before.get("tags") == change.after.get("tags"):
+                words.append("default tags")
             continue
         # Only our own attribute names are words; every other name, and every value, comes from the plan.
         if key in _SHOWN_ATTRIBUTES and isinstance(old, str | bool | None) and isinstance(new, str | bool | None):
@@ -234,60 +329,212 @@ def _change_detail(change: ResourceChange) -> Phrase:
     return Phrase(", ".join(words), tuple(values))
 
 
-def _rotation_warnings(plan: StackPlan) -> list[Warning]:
-    """Name the rotation step a plan performs (docs/key-rotation.md), from what happens to the user's two keys.
+@dataclass(frozen=True, slots=True)
+class KeySlot:
+    """One access key resource of a plan, as a rotation step sees it."""
 
-    A rotation is a plan in which one key changes while another key of the user stays: step 1 creates the
-    new key, step 2 deactivates the old one, step 3 deletes it. Anything else is judged key by key.
+    address: str
+    action: str
+    before: str | None
+    """Its status before the plan (``Active``, ``Inactive``); ``None`` when the plan creates it."""
+    after: str | None
+    """Its status after; ``None`` when the plan deletes it."""
+    key_id: str = ""
+    """The key's id before the plan, where the plan shows it."""
+    current_before: bool = False
+    """The key output (:data:`KEY_OUTPUT`) named it before the plan."""
+    current_after: bool = False
+    """The key output refers to it after the plan."""
+
+
+def key_slots(plan: StackPlan) -> list[KeySlot]:
+    """The plan's access keys, with which one the outputs (and stores) name before and after."""
+    output = next((output for output in plan.outputs if output.name == KEY_OUTPUT), None)
+    named_before = _text(output.before) if output is not None else ""
+    refers_to = plan.output_references.get(KEY_OUTPUT, ())
+    slots = []
+    for change in plan.changes:
+        if change.type != "aws_iam_access_key":
+            continue
+        key_id = _text(change.before.get("id"))
+        slots.append(
+            KeySlot(
+                address=change.address,
+                action=change.action,
+                before=None if change.action == "create" else _status(change.before.get("status")),
+                after=None if change.action == "delete" else _status(change.after.get("status")),
+                key_id=key_id,
+                current_before=bool(key_id) and key_id == named_before,
+                current_after=change.action != "delete" and change.address in refers_to,
+            )
+        )
+    return slots
+
+
+def _status(value: Any) -> str:
+    return value if value in ("Active", "Inactive") else "Active"  # IAM's default, and what an unset status means
+
+
+def read_rotation(plan: StackPlan) -> Reading | None:
+    """The rotation step a plan performs (docs/key-rotation.md), or the warning that it is none.
+
+    Judged from the user's two key resources: which one the outputs name before and after (the current key),
+    and what happens to each. ``None`` when the plan makes, replaces or removes the user, replaces a key, or
+    does nothing to the keys that a rotation would: those are judged key by key.
     """
-    keys = [change for change in plan.changes if change.type == "aws_iam_access_key"]
-    staying = [key for key in keys if key.action in ("no-op", "update")]
-    if len(keys) != 2 or not staying:
-        return []
-    moving = [key for key in keys if key.action not in ("no-op",)]
-    if len(moving) != 1:
-        return []
-    (key,) = moving
+    if any(
+        change.type == "aws_iam_user" and change.action in ("create", "delete", "replace") for change in plan.changes
+    ):
+        return None
+    keys = key_slots(plan)
+    if not keys or len(keys) > 2 or any(key.action not in ("create", "update", "delete", "no-op") for key in keys):
+        return None
+    existed = [key for key in keys if key.before is not None]
+    created = [key for key in keys if key.before is None]
+    staying = [key for key in existed if key.action == "no-op"]
+    # Without the key output to tell, the current key is the only one there was, or the only one left alone.
+    guess = existed[0] if len(existed) == 1 else staying[0] if len(staying) == 1 else None
+    old = next((key for key in existed if key.current_before), guess)
+    new = next((key for key in keys if key.current_after), created[0] if len(created) == 1 else old)
+    if old is None and new in existed:
+        old = new  # nothing names the current key before: take it to be the one the outputs name after
+    if old is None or new is None:
+        return None
+    other = next((key for key in keys if key is not old), None)
     stack = plan.label
-    if key.action == "create":
-        return [
+    if new is not old and new.before is None:
+        return _new_key_reading(stack, old)
+    if new is not old:
+        return _switch_back_reading(stack, old, new)
+    if other is None or (other.before == other.after and other.action == "no-op"):
+        return None
+    return _previous_key_reading(stack, other)
+
+
+def _key(key: KeySlot) -> tuple[str, ...]:
+    return (key.key_id or key.address,)
+
+
+def _new_key_reading(stack: str, old: KeySlot) -> Reading:
+    """A new key becomes the current one; what happens to the old key says which step (or shortcut) it is."""
+    if old.after == "Active":
+        return Reading(
+            "rotates a key",
             Warning(
                 "Access key rotation, step 1 of 3: new key created",
-                "the old key stays active; the outputs and stores point at the new one once this is applied. "
+                "the old key stays active; the outputs and stores hold the new key once this is applied. "
                 'Switch every consumer to it, then set access_key.previous = "inactive"',
                 stack,
+                note=Phrase("old key {} stays active", _key(old)),
                 severity="medium",
-            )
-        ]
-    if key.action == "update" and key.before.get("status") == "Active" and key.after.get("status") == "Inactive":
-        return [
+            ),
+        )
+    if old.after == "Inactive":
+        return Reading(
+            "rotates a key",
+            Warning(
+                "Access key rotation, steps 1 and 2 at once: new key created, old key deactivated",
+                "whatever still uses the old key fails once this is applied (what you want when it leaked). "
+                'The outputs and stores hold the new key: hand it over, then set access_key.previous = "none"',
+                stack,
+                note=Phrase(
+                    f"old key {{}} {'stays inactive' if old.before == 'Inactive' else 'deactivated'}", _key(old)
+                ),
+            ),
+        )
+    return Reading(
+        "replaces a key",
+        Warning(
+            "Access key replaced with no overlap: old key deleted, new key created",
+            "every consumer of the old key fails once this is applied, with no way back. To rotate without "
+            'downtime, raise access_key.generation with access_key.previous = "active", which keeps the old key',
+            stack,
+            note=Phrase("old key {} deleted", _key(old)),
+        ),
+    )
+
+
+def _switch_back_reading(stack: str, old: KeySlot, new: KeySlot) -> Reading:
+    """The outputs move to a key that exists already: the previous generation's, not a new one."""
+    fates = {"Active": "stays active", "Inactive": "is deactivated", None: "is deleted"}
+    woken = "reactivated and " if new.before == "Inactive" else ""
+    return Reading(
+        "replaces a key",
+        Warning(
+            "Outputs switched back to the previous key: no new key created",
+            "raising (or lowering) access_key.generation by one while the previous key still exists makes that "
+            "older key the current one instead of creating a new key, and hands it to the consumers that were "
+            'moving away from it. End the rotation first (access_key.previous = "none"), then raise the generation',
+            stack,
+            note=Phrase(
+                f"older key {{}} {woken}now in the outputs and stores; key {{}} {fates[old.after]}",
+                (*_key(new), *_key(old)),
+            ),
+        ),
+    )
+
+
+def _previous_key_reading(stack: str, previous: KeySlot) -> Reading | None:
+    """The current key stays; what happens to the other key says which step it is."""
+    if previous.before is None:
+        return Reading(
+            "adds a key",
+            Warning(
+                "Access key created beside the current one: not a rotation step",
+                "the outputs and stores keep the current key and nothing delivers the new one (its secret is only "
+                "in the state). To rotate, raise access_key.generation by one; between rotations, keep "
+                'access_key.previous = "none"',
+                stack,
+                note=Phrase(f"new {str(previous.after).lower()} key {{}}", (previous.address,)),
+            ),
+        )
+    if previous.before == "Active" and previous.after == "Inactive":
+        return Reading(
+            "rotates a key",
             Warning(
                 "Access key rotation, step 2 of 3: old key deactivated",
                 'a consumer still using the old key fails from then on (set previous = "active" again to undo); '
                 'when all is well, set previous = "none"',
                 stack,
+                note=Phrase("key {} deactivated", _key(previous)),
                 severity="medium",
-            )
-        ]
-    if key.action == "delete" and key.before.get("status") == "Inactive":
-        return [
+            ),
+        )
+    if previous.before == "Inactive" and previous.after == "Active":
+        return Reading(
+            "rotates a key",
+            Warning(
+                "Access key rotation, step 2 undone: old key active again",
+                "the previous key signs requests again; the outputs and stores keep the current key. "
+                'Set previous = "inactive" again once its last consumer has switched',
+                stack,
+                note=Phrase("key {} reactivated", _key(previous)),
+                severity="medium",
+            ),
+        )
+    if previous.after is None and previous.before == "Inactive":
+        return Reading(
+            "rotates a key",
             Warning(
                 "Access key rotation, step 3 of 3: old key deleted",
                 "the deactivated key is deleted for good; the rotation is complete once this is applied",
                 stack,
+                note=Phrase("key {} deleted", _key(previous)),
                 severity="medium",
-            )
-        ]
-    if key.action == "delete":
-        return [
-            Warning(
-                "Access key deleted while still active",
-                "the rotation skipped deactivating it (step 2): a consumer that still uses it fails at once, with "
-                "no way back",
-                stack,
-            )
-        ]
-    return []
+            ),
+        )
+    if previous.after is not None:
+        return None
+    return Reading(
+        "rotates a key",
+        Warning(
+            "Access key deleted while still active",
+            "the rotation skipped deactivating it (step 2): a consumer that still uses it fails at once, with "
+            "no way back",
+            stack,
+            note=Phrase("key {} deleted", _key(previous)),
+        ),
+    )
 
 
 def _warnings(
@@ -327,6 +574,18 @@ def _warnings(
                         "Access key destroyed", "every consumer of the key loses access when this is applied", stack
                     )
                 )
+            elif _status(change.before.get("status")) != _status(change.after.get("status")):
+                active = _status(change.after.get("status")) == "Active"
+                warnings.append(
+                    Warning(
+                        "Access key reactivated" if active else "Access key deactivated",
+                        "the key signs requests again once this is applied"
+                        if active
+                        else "every consumer of the key fails once this is applied (set it active again to undo)",
+                        stack,
+                        (_text(change.before.get("id")) or change.address,),
+                    )
+                )
         elif change.type == "aws_iam_user":
             old_name, new_name = change.before.get("name"), change.after.get("name")
             if change.action == "delete":
@@ -364,6 +623,7 @@ def _warnings(
                     described.names[:1],
                 )
             )
+    warnings += _import_warnings(plan)
     for finding in added_findings:
         warnings.append(
             Warning(
@@ -424,3 +684,52 @@ def _warnings(
             Warning("Plan incomplete", "Terraform could not plan everything; fix the errors and plan again", stack)
         )
     return warnings
+
+
+def _delivery_warnings(plan: StackPlan, describe: Callable[[ResourceChange], Phrase]) -> list[Warning]:
+    """A change of ``access_key.delivery``: one delivery's output goes, another's comes, stores come or go."""
+    if any(change.type == "aws_iam_user" and change.action in ("create", "delete") for change in plan.changes):
+        return []
+    gone = [output for output in plan.outputs if output.name in DELIVERY_OUTPUTS and output.action == "delete"]
+    come = [output for output in plan.outputs if output.name in DELIVERY_OUTPUTS and output.action == "create"]
+    if not gone or not come:
+        return []
+    stores = [c for c in plan.changes if c.type in STORE_TYPES and c.action in ("create", "delete")]
+    what = [
+        *(Phrase("output {} removed", (output.name,)) for output in gone),
+        *(Phrase("output {} added", (output.name,)) for output in come),
+        *(
+            Phrase(f"{describe(c).words} {'created' if c.action == 'create' else 'deleted'}", describe(c).names)
+            for c in stores
+        ),
+    ]
+    to_pgp = any(DELIVERY_OUTPUTS[output.name] == "pgp" for output in come)
+    why = (
+        "consumers must switch to the new key, which only the holder of access_key.pgp_key can decrypt; from now "
+        "on no plaintext secret enters the state, but the earlier versions of the state object keep the old one "
+        "until those versions expire or are deleted"
+        if to_pgp
+        else "consumers must read the key from its new place once this is applied; the state keeps the secret "
+        "in plaintext (in the key resource: only pgp keeps it out), and the earlier versions of the state object "
+        "keep every copy written before until those versions expire or are deleted"
+    )
+    return [Warning("Access key delivery changed", why, plan.label, note=Phrase.join(what, "; "))]
+
+
+def _import_warnings(plan: StackPlan) -> list[Warning]:
+    """Resources the plan imports: they exist already, and Terraform manages them from then on."""
+    imported = [change for change in plan.changes if change.importing]
+    if not imported:
+        return []
+    created = sum(1 for change in plan.changes if change.action in ("create", "replace"))
+    return [
+        Warning(
+            "Existing resources imported",
+            "Terraform takes them over as they are once this is applied, and manages them from then on: "
+            "a later destroy of the stack deletes them",
+            plan.label,
+            tuple(change.import_id or change.address for change in imported),
+            Phrase(f"{len(imported)} imported, {created or 'nothing'} created"),
+            severity="medium",
+        )
+    ]

@@ -25,13 +25,15 @@ DESTRUCTIVE_VERBS = ("Delete", "Terminate", "Destroy", "Purge", "Deregister", "R
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One risk: what kind, how bad, which actions, and why it matters."""
+    """One risk: what kind, how bad, which actions, why it matters, and how to fix it."""
 
     kind: str
     severity: Severity
     title: str
     actions: tuple[str, ...]
     why: str
+    fix: str
+    """The change that removes this finding, chosen for its kind and actions (:func:`fix_for`)."""
     link: str = ""
 
     @property
@@ -131,6 +133,7 @@ def assess(documents: Iterable[Mapping[str, Any]]) -> tuple[Finding, ...]:
                 title=f"privilege escalation ({method})",
                 actions=canonical(path),
                 why="together, on any resource, these actions let the identity gain permissions it was not given",
+                fix=fix_for("privilege-escalation", canonical(path)),
                 link=pathfinding.get(method) or "",
             )
         )
@@ -144,6 +147,7 @@ def assess(documents: Iterable[Mapping[str, Any]]) -> tuple[Finding, ...]:
                 title="iam:PassRole on any role",
                 actions=pass_role,
                 why="the identity can hand any role in the account to a service it controls",
+                fix=fix_for("pass-role-on-any", pass_role),
             )
         )
     others = tuple(action for action in permissions_management if action != "iam:PassRole")
@@ -155,6 +159,7 @@ def assess(documents: Iterable[Mapping[str, Any]]) -> tuple[Finding, ...]:
                 title="permissions management on any resource",
                 actions=others,
                 why="these actions change who may do what, on any resource",
+                fix=fix_for("permissions-management", others),
             )
         )
     attaching = canonical(allowed.attach_any)
@@ -167,6 +172,7 @@ def assess(documents: Iterable[Mapping[str, Any]]) -> tuple[Finding, ...]:
                 actions=attaching,
                 why="without an iam:PolicyARN condition these attach any policy, AdministratorAccess included, "
                 "to the principals they name; with a key for one of them, that is the whole account",
+                fix=fix_for("attach-any-policy", attaching),
             )
         )
     credentials = canonical(combined.credentials_exposure)
@@ -178,6 +184,7 @@ def assess(documents: Iterable[Mapping[str, Any]]) -> tuple[Finding, ...]:
                 title="actions that return credentials",
                 actions=credentials,
                 why="their responses carry passwords, keys or tokens",
+                fix=fix_for("credentials-exposure", credentials),
             )
         )
     destructive = tuple(
@@ -193,6 +200,7 @@ def assess(documents: Iterable[Mapping[str, Any]]) -> tuple[Finding, ...]:
                 title="destructive actions on any resource",
                 actions=destructive,
                 why="each can delete or stop resources anywhere in the account and region, not only the application's",
+                fix=fix_for("destructive-on-any", destructive),
             )
         )
     exfiltration = canonical(combined.allows_data_exfiltration_actions)
@@ -204,6 +212,7 @@ def assess(documents: Iterable[Mapping[str, Any]]) -> tuple[Finding, ...]:
                 title="data reads on any resource",
                 actions=exfiltration,
                 why="they read stored data (objects, parameters, secrets) anywhere in the account",
+                fix=fix_for("data-exfiltration", exfiltration),
             )
         )
     wildcards = tuple(sorted(f"{service}:*" for service in allowed.service_wildcards))
@@ -215,10 +224,55 @@ def assess(documents: Iterable[Mapping[str, Any]]) -> tuple[Finding, ...]:
                 title="every action of a service",
                 actions=wildcards,
                 why="grants every current and future action of the service",
+                fix=fix_for("service-wildcard", wildcards),
             )
         )
     order = {severity: index for index, severity in enumerate(SEVERITIES)}
     return tuple(sorted(findings, key=lambda finding: (order[finding.severity], finding.kind, finding.title)))
+
+
+_USER_DATA_PATH = frozenset({"ec2:ModifyInstanceAttribute", "ec2:StartInstances", "ec2:StopInstances"})
+_FIXES = {
+    "pass-role": "name the roles the application passes in Resource (arn:aws:iam::ACCOUNT:role/NAME) and add "
+    '{"StringEquals": {"iam:PassedToService": "SERVICE.amazonaws.com"}} naming the one service that receives '
+    "them, or drop iam:PassRole",
+    "iam": "drop them: a key that can change IAM can give itself any permission; if the application must, name "
+    "the exact users, groups, roles or policies in Resource (its own user: arn:aws:iam::*:user/${aws:username})",
+    "user-data": "require the application's tag on the instances (aws:ResourceTag/KEY) so that only its own "
+    'can be changed and restarted; for Stream Manager, policy.template = "stream-manager-2.0-hardened" does '
+    "(docs/policies.md)",
+    "lambda": "name the application's own functions in Resource (arn:aws:lambda:REGION:ACCOUNT:function:NAME): "
+    "new code runs with the function's role, so any function means any function role",
+    "escalation": "name the application's own resources in Resource, or add a condition that narrows each action "
+    '(docs/policy.md, "What counts as scoped"), or drop one action of the path',
+    "permissions-management": "name the exact resources in Resource, or drop them",
+    "attach-any-policy": 'add {"ArnEquals": {"iam:PolicyARN": [...]}} naming the policies it may attach, or drop them',
+    "credentials-exposure": "drop them unless the application needs those credentials; otherwise name the "
+    "exact resources in Resource",
+    "destructive-on-any": "name the application's resources in Resource, or require its tag (aws:ResourceTag/KEY)",
+    "data-exfiltration": "name the buckets, parameters or secrets the application reads in Resource",
+    "service-wildcard": "list the actions the application calls instead of every action of the service",
+}
+
+
+def fix_for(kind: str, actions: Sequence[str]) -> str:
+    """The change that removes a finding of ``kind`` on ``actions``: the fix that applies to that grant.
+
+    An escalation path is fixed where its lever is: the role it passes, the IAM change it makes, the function
+    code it replaces, the instance user data it rewrites (the one path the hardened EC2 template narrows).
+    """
+    granted = set(actions)
+    if kind == "pass-role-on-any" or (kind == "privilege-escalation" and _PASS_ROLE in granted):
+        return _FIXES["pass-role"]
+    if kind != "privilege-escalation":
+        return _FIXES[kind]
+    if all(action.startswith(("iam:", "sts:")) for action in granted):
+        return _FIXES["iam"]
+    if granted == _USER_DATA_PATH:
+        return _FIXES["user-data"]
+    if "lambda:UpdateFunctionCode" in granted:
+        return _FIXES["lambda"]
+    return _FIXES["escalation"]
 
 
 def new_findings(before: Sequence[Finding], after: Sequence[Finding]) -> tuple[Finding, ...]:

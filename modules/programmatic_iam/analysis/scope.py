@@ -18,6 +18,7 @@ import re
 from typing import Any
 
 from ..policy.catalogue import Catalogue
+from ..policy.document import CONDITION_OPERATORS
 
 NARROWING_GLOBAL_KEYS = ("aws:SourceIp", "aws:SourceVpc", "aws:SourceVpce", "aws:VpcSourceIp")
 """Global condition keys that scope every action: the network a request must come from, so a leaked key is
@@ -30,26 +31,7 @@ NETWORK_KEYS = ("aws:SourceIp", "aws:VpcSourceIp")
 MAX_SOURCE_ADDRESSES = {4: 2**24, 6: 2**112}
 """At most a /8 of IPv4 or a /16 of IPv6 in all: a wider source range is most of the internet."""
 
-OPERATORS = (
-    "StringEquals",
-    "StringEqualsIgnoreCase",
-    "StringLike",
-    "NumericEquals",
-    "NumericLessThan",
-    "NumericLessThanEquals",
-    "NumericGreaterThan",
-    "NumericGreaterThanEquals",
-    "DateEquals",
-    "DateLessThan",
-    "DateLessThanEquals",
-    "DateGreaterThan",
-    "DateGreaterThanEquals",
-    "Bool",
-    "BinaryEquals",
-    "IpAddress",
-    "ArnEquals",
-    "ArnLike",
-)
+OPERATORS = tuple(operator for operator in CONDITION_OPERATORS if operator != "Null" and "Not" not in operator)
 """IAM's condition operators that say what a value must be. The others cannot narrow a grant: the negated
 ones (``StringNotEquals``, ``NotIpAddress``, ``ArnNotLike``...) allow every value but a few, and ``Null`` tests
 only whether a key is there. ``...IfExists`` holds whenever the key is missing (a request without tags, an

@@ -90,5 +90,6 @@ Module.prototype._compile = function (content, filename) {
   return compile.call(this, source ?? content, filename);
 };
 
-// For the tests (tests/test_fast_load.py), which check every fallback with node itself.
-module.exports = { lazySource };
+// For the tests (tests/test_fast_load.py), which check every fallback with node itself; CHECKED so that they
+// can pin a changed index's digest, as a new version's entry would, and reach the line-by-line check behind it.
+module.exports = { lazySource, CHECKED };

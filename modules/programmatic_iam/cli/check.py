@@ -24,11 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(arguments: argparse.Namespace, context: Context) -> int:
-    """Print the problems (exit 2) or the stacks a synth would write (exit 0), warnings either way."""
+    """Print the problems (exit 2) or the stacks a synth would write (exit 0), warnings either way (after the
+    problems), unless ``--quiet``."""
     try:
         blueprint = load_blueprint(context.environ, context.cwd)
     except ConfigError as error:
-        return report_problems(error, context.stderr, wrote_nothing=False)
+        return report_problems(error, context.stderr, wrote_nothing=False, warnings=not arguments.quiet)
     if arguments.quiet:
         return EXIT_OK
     report_notices(blueprint.notices, context.stderr)

@@ -25,7 +25,7 @@ from ..module_export import GENERATED_MARK, POLICIES_FOLDER, export_module
 from ..spec import Blueprint, StackSpec
 from .context import Context
 from .inputs import load_configured
-from .problems import EXIT_BAD_INPUT, EXIT_OK, report_notices, report_problems, report_unwritable
+from .problems import EXIT_OK, report_notices, report_problems, report_unwritable
 
 NAME = "export-module"
 HELP = (
@@ -61,10 +61,9 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
         config, blueprint = load_configured(context.environ, context.cwd)
         stack = _selected(blueprint, arguments.environment)
     except ConfigError as error:
-        report_problems(error, context.stderr)
-        return report_problems(unusable, context.stderr) if unusable is not None else EXIT_BAD_INPUT
+        return report_problems(error, context.stderr, then=unusable)
     if unusable is not None:
-        return report_problems(unusable, context.stderr)
+        return report_problems(unusable, context.stderr, notices=blueprint.notices)
     module = export_module(stack, config.origin)
     report_notices([*blueprint.notices, *module.notices], context.stderr)
     try:
@@ -98,6 +97,7 @@ def _selected(blueprint: Blueprint, environment: str | None) -> StackSpec:
                 )
             ],
             subject="the command line",
+            notices=blueprint.notices,
         )
     for stack in blueprint.stacks:
         if stack.environment == environment:
@@ -105,6 +105,7 @@ def _selected(blueprint: Blueprint, environment: str | None) -> StackSpec:
     raise ConfigError(
         [Problem("--environment", environment, "is not a configured environment", f"use one of {', '.join(names)}")],
         subject="the command line",
+        notices=blueprint.notices,
     )
 
 

@@ -15,7 +15,7 @@ def load_blueprint(environ: Mapping[str, str], cwd: Path) -> Blueprint:
     """Load the configuration and resolve it, reporting problems from both steps in one :class:`ConfigError`.
 
     When the file has problems, the blueprint is still resolved from what was valid, so that name and
-    policy problems are reported in the same run.
+    policy problems, and the warnings of every step, are reported in the same run.
     """
     return load_configured(environ, cwd)[1]
 
@@ -25,10 +25,13 @@ def load_configured(environ: Mapping[str, str], cwd: Path) -> tuple[IdentityConf
     try:
         config = load_config(environ, cwd)
     except ConfigError as error:
-        if isinstance(error.partial, IdentityConfig):
-            try:
-                build_blueprint(error.partial)
-            except ConfigError as more:
-                raise ConfigError(list(dict.fromkeys([*error.problems, *more.problems]))) from None
-        raise
+        if not isinstance(error.partial, IdentityConfig):
+            raise
+        problems, notices = error.problems, error.notices
+        try:
+            notices += build_blueprint(error.partial).notices
+        except ConfigError as more:
+            problems += more.problems
+            notices += more.notices
+        raise ConfigError(list(dict.fromkeys(problems)), subject=error.subject, notices=notices) from None
     return config, build_blueprint(config)

@@ -1,37 +1,45 @@
-"""``keys status``: how old each stack's access keys are in AWS; exit 1 when one is overdue (for a scheduled job)."""
+"""``keys status``: every key the project made, in AWS: whose, which, how old; exit 1 when one is overdue."""
 
 from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
+import json
 from typing import Any
 
-from ..analysis.keys import KeyAge, status_text, user_keys
+from ..analysis.keys import KeyReader, Survey, UserInIam, WatchedStack, status_json, status_text, survey
 from ..errors import ConfigError, Problem
-from ..spec import StackSpec
+from ..spec import AssumedRole, Blueprint, StackSpec
 from .context import Context
-from .inputs import load_blueprint
+from .inputs import load_configured
 from .problems import EXIT_FAILED, EXIT_OK, report_problems
 
 NAME = "keys"
-HELP = "the access keys in AWS: `keys status` says how old each is and exits 1 when one is overdue"
+HELP = "the access keys in AWS: `keys status` says whose each is, how old, and exits 1 when one is overdue"
+
+# What IAM answers when the credentials may not list the account's users or read their tags.
+_DENIED = "AccessDenied"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``keys status [--as-of YYYY-MM-DD]``."""
+    """``keys status [--as-of YYYY-MM-DD] [--format text|json]``."""
     actions = parser.add_subparsers(dest="keys_action", required=True, metavar="ACTION")
-    status = actions.add_parser("status", help="each key's age, last use and whether it is due for rotation")
+    status = actions.add_parser(
+        "status",
+        help="every key the project made (those of removed environments too): role, age, last use, whether it is due",
+    )
     status.add_argument(
         "--as-of",
         metavar="YYYY-MM-DD",
         help="judge the ages on this day instead of today (which keys will be overdue by then)",
     )
+    status.add_argument("--format", choices=("text", "json"), default="text", help="text for people, json for tools")
 
 
 def run(arguments: argparse.Namespace, context: Context) -> int:
-    """Print every stack's keys; exit 1 if one is overdue, 2 for bad input, 0 otherwise."""
+    """Print every key; exit 1 if one is overdue (or IAM cannot be read), 2 for bad input, 0 otherwise."""
     try:
-        blueprint = load_blueprint(context.environ, context.cwd)
+        config, blueprint = load_configured(context.environ, context.cwd)
     except ConfigError as error:
         return report_problems(error, context.stderr, wrote_nothing=False)
     now = datetime.now(UTC)
@@ -46,25 +54,69 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
     import botocore.exceptions
 
     try:
-        stacks: list[tuple[str, str, int, list[KeyAge] | None]] = []
-        for stack in blueprint.stacks:
-            key = stack.identity.credentials
-            if not key.create:  # an instance profile, or an adopted user whose key is not managed yet
-                stacks.append((stack.stack_id, stack.identity.principal.name, key.max_age_days, None))
-                continue
-            found = user_keys(
-                _iam_client(boto3, stack),
-                stack=stack.stack_id,
-                user=stack.identity.principal.name,
-                now=now,
-                max_age_days=key.max_age_days,
-            )
-            stacks.append((stack.stack_id, stack.identity.principal.name, key.max_age_days, found))
+        result = _survey(boto3, blueprint, now, config.access_key.max_age_days)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
         print(f"keys status: cannot read the keys from IAM ({error}); check the AWS credentials", file=context.stderr)
         return EXIT_FAILED
-    context.stdout.write(status_text(stacks, now))
-    return EXIT_FAILED if any(key.verdict == "overdue" for *_, keys in stacks for key in keys or ()) else EXIT_OK
+    if arguments.format == "json":
+        context.stdout.write(json.dumps(status_json(result), indent=2) + "\n")
+        for account, why in result.accounts_not_searched:
+            print(
+                f"warning: account {account} not searched for keys of removed environments: {why}", file=context.stderr
+            )
+    else:
+        context.stdout.write(status_text(result))
+    return EXIT_FAILED if result.with_verdict("overdue") else EXIT_OK
+
+
+def _survey(boto3: Any, blueprint: Blueprint, now: datetime, orphan_max_age: int) -> Survey:
+    """Read every configured stack's user, then every account they reach for users the configuration no longer has."""
+    import botocore.exceptions
+
+    readers: dict[AssumedRole | None, KeyReader] = {}
+    accounts: dict[str, KeyReader] = {}
+    configured: list[tuple[WatchedStack, str | None, UserInIam | None]] = []
+    for stack in blueprint.stacks:
+        if stack.assume_role not in readers:
+            readers[stack.assume_role] = _reader(boto3, stack)
+        reader = readers[stack.assume_role]
+        accounts.setdefault(reader.account, reader)
+        watched = WatchedStack.of(stack)
+        configured.append((watched, reader.account, reader.user(watched.user) if watched.user else None))
+    orphans: list[UserInIam] = []
+    searched: list[str] = []
+    not_searched: list[tuple[str, str]] = []
+    for account, reader in accounts.items():
+        known = {watched.user for watched, where, _ in configured if where == account and watched.user}
+        try:
+            found = list(reader.tagged_users(known))
+        except botocore.exceptions.ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            if code != _DENIED:
+                raise
+            not_searched.append((account, f"{code}: the credentials need iam:ListUsers and iam:ListUserTags"))
+            continue
+        orphans += found
+        searched.append(account)
+    return survey(
+        now,
+        configured,
+        orphans,
+        orphan_max_age_days=orphan_max_age,
+        accounts_searched=searched,
+        accounts_not_searched=not_searched,
+    )
+
+
+def _reader(boto3: Any, stack: StackSpec) -> KeyReader:
+    """IAM in the stack's account, and that account's id."""
+    role = stack.assume_role
+    account = (
+        role.role_arn.split(":")[4]
+        if role
+        else str(boto3.client("sts", region_name=stack.region).get_caller_identity()["Account"])
+    )
+    return KeyReader(_iam_client(boto3, stack), account)
 
 
 def _iam_client(boto3: Any, stack: StackSpec) -> Any:

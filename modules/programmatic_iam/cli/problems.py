@@ -17,9 +17,23 @@ EXIT_WRONG_STEP = 3
 """A step run out of order (the state bootstrap's ``--state local`` once its state is in the bucket)."""
 
 
-def report_problems(error: ConfigError, stream: TextIO, *, wrote_nothing: bool = True) -> int:
-    """Print every problem of ``error``; return :data:`EXIT_BAD_INPUT`."""
-    print(error.render("nothing was written" if wrote_nothing else ""), file=stream)
+def report_problems(
+    error: ConfigError,
+    stream: TextIO,
+    *,
+    wrote_nothing: bool = True,
+    warnings: bool = True,
+    then: ConfigError | None = None,
+    notices: Iterable[Notice] = (),
+) -> int:
+    """Print every problem of ``error`` and of ``then`` (a second subject, such as the output folder), then
+    every warning, theirs and ``notices`` (a step that passed), unless ``warnings`` is false: all of them in
+    one run, errors first. Return :data:`EXIT_BAD_INPUT`."""
+    errors = [error] if then is None else [error, then]
+    for each in errors:
+        print(each.render("nothing was written" if wrote_nothing else "", warnings=False), file=stream)
+    if warnings:
+        report_notices([*(notice for each in errors for notice in each.notices), *notices], stream)
     return EXIT_BAD_INPUT
 
 
@@ -30,9 +44,9 @@ def report_engine_error(error: ImportError, stream: TextIO) -> int:
 
 
 def report_notices(notices: Iterable[Notice], stream: TextIO) -> None:
-    """Print each warning on a line of its own."""
-    for notice in notices:
-        print(f"warning: {notice.render()}", file=stream)
+    """Print each warning on a line of its own, once."""
+    for notice in dict.fromkeys(notices):
+        print(notice.warning(), file=stream)
 
 
 def report_unwritable(outdir: Path, error: OSError, stream: TextIO) -> int:

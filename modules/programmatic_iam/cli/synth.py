@@ -43,10 +43,10 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
     unusable = output_folder_problems(context.cwd / outdir, where=where, given=show(str(outdir)))
     if unusable is not None:  # reported after the configuration's problems, without starting the engine
         try:
-            load_blueprint(context.environ, context.cwd)
+            notices = load_blueprint(context.environ, context.cwd).notices
         except ConfigError as error:
-            report_problems(error, report)
-        return report_problems(unusable, report)
+            return report_problems(error, report, then=unusable)
+        return report_problems(unusable, report, notices=notices)
     engine = EngineStart()
     try:
         blueprint = load_blueprint(context.environ, context.cwd)

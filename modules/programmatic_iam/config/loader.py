@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import SUGGESTIONS_MAX, ConfigError, Problem, did_you_mean, show
+from ..errors import SUGGESTIONS_MAX, ConfigError, Problem, did_you_mean, key_path, show
 from ..escaping import token_marker_problems
 from ..files import MAX_CONFIG_BYTES, RefusedError, kind_of, read_text
 from .model import IdentityConfig, nested_model
@@ -103,7 +103,7 @@ def parse_config(raw: Mapping[str, Any], *, origin: str, base_dir: Path) -> Iden
         raise ConfigError([too_deep])
     problems = [
         _unknown_key_problem(origin, path, key, fields, suggest=count < SUGGESTIONS_MAX)
-        for count, (path, key, fields) in enumerate(_unknown_keys(raw, IdentityConfig, prefix=""))
+        for count, (path, key, fields) in enumerate(_unknown_keys(raw, IdentityConfig, prefix=()))
     ]
     problems += token_marker_problems(raw, origin)
     config: IdentityConfig | None = None
@@ -138,9 +138,9 @@ def _nesting_problem(raw: Mapping[str, Any], origin: str) -> Problem | None:
                 fix="remove the extra levels (docs/configuration.md lists every key)",
             )
         if isinstance(value, Mapping):
-            pending += [(item, depth + 1, f"{path}.{key}" if path else str(key)) for key, item in value.items()]
+            pending += [(item, depth + 1, key_path(path, str(key))) for key, item in value.items()]
         elif isinstance(value, list):
-            pending += [(item, depth + 1, f"{path}[{index}]") for index, item in enumerate(value)]
+            pending += [(item, depth + 1, key_path(path, index)) for index, item in enumerate(value)]
     return None
 
 
@@ -154,6 +154,9 @@ def _salvage(
     """
     data: Any = copy.deepcopy(dict(raw))
     hidden: list[Problem] = []
+    # Where each environment left stands in the file, so that later checks name it by its own index.
+    entries = data.get("environments")
+    indices = list(range(len(entries))) if isinstance(entries, list) else []
     for _ in range(4):
         # Deepest and highest index first, indices compared as numbers: deleting item 9 before item 10
         # would shift 10 onto 9 and delete a good item instead.
@@ -161,13 +164,20 @@ def _salvage(
         if not locations or () in locations:
             return None, hidden
         for location in locations:
-            _delete(data, location if _exists(data, location) else location[:-1])
+            target = location if _exists(data, location) else location[:-1]
+            if len(target) == 2 and target[0] == "environments" and _exists(data, target) and indices:
+                del indices[int(target[1])]
+            _delete(data, target)
         try:
-            return IdentityConfig.model_validate(data), hidden
+            config = IdentityConfig.model_validate(data)
         except ValidationError as again:
             error = again
             # "missing" here means a value this loop deleted, not one the user left out.
             hidden += [p for p in _validation_problems(again, origin) if p.why != _MISSING]
+            continue
+        if isinstance(data.get("environments"), list):  # not taken from the defaults
+            config._environment_indices = tuple(indices)
+        return config, hidden
     return None, hidden
 
 
@@ -195,24 +205,26 @@ def _delete(data: Any, location: tuple[int | str, ...]) -> None:
         _delete(data, location[:-1])  # an emptied list (no environments left) takes its default
 
 
-def _unknown_keys(raw: Any, model: type[BaseModel], prefix: str) -> Iterator[tuple[str, str, tuple[str, ...]]]:
-    """Each key that ``model`` does not have: its dotted path, the key, and the keys it could have been."""
+def _unknown_keys(
+    raw: Any, model: type[BaseModel], prefix: tuple[str | int, ...]
+) -> Iterator[tuple[str, str, tuple[str, ...]]]:
+    """Each key that ``model`` does not have: its key path, the key, and the keys it could have been."""
     if not isinstance(raw, Mapping):
         return
     fields = model.model_fields
     for key, value in raw.items():
-        path = f"{prefix}{key}"
+        path = (*prefix, str(key))
         if key not in fields:
-            yield path, str(key), tuple(fields)
+            yield key_path(*path), str(key), tuple(fields)
             continue
         nested = nested_model(model.model_fields[key].annotation)
         if nested is None:
             continue
         if isinstance(value, list):
             for index, item in enumerate(value):
-                yield from _unknown_keys(item, nested, f"{path}[{index}].")
+                yield from _unknown_keys(item, nested, (*path, index))
         else:
-            yield from _unknown_keys(value, nested, f"{path}.")
+            yield from _unknown_keys(value, nested, path)
 
 
 def _unknown_key_problem(origin: str, path: str, key: str, fields: tuple[str, ...], *, suggest: bool) -> Problem:
@@ -258,13 +270,7 @@ def _is_table(value: Any) -> bool:
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif not str(part).startswith("function-"):
-            text += f".{part}" if text else str(part)
-    return text
+    return key_path(*(part for part in loc if isinstance(part, int) or not str(part).startswith("function-")))
 
 
 def _why_and_fix(kind: str, message: str) -> tuple[str, str]:

@@ -19,8 +19,9 @@ from pydantic import (
     model_validator,
 )
 
-from ..errors import show
+from ..errors import key_path, show
 from ..escaping import UNCARRIED_KEY
+from ..ownership import TAG_PREFIX, is_reserved_tag_key
 
 # AWS tag rules (IAM, S3 and the provider's default_tags share them).
 TAG_KEY_MAX = 128
@@ -87,6 +88,11 @@ def _check_tags(tags: dict[str, str]) -> dict[str, str]:
             problems.append(f"has the tag key {show(key)}, AWS allows 1 to {TAG_KEY_MAX} characters")
         if key.lower().startswith("aws:"):
             problems.append(f"has the tag key {show(key)}, whose prefix 'aws:' AWS reserves")
+        if is_reserved_tag_key(key):
+            problems.append(
+                f"has the tag key {show(key)}, whose prefix {TAG_PREFIX!r} this tool reserves for the tags "
+                "by which `keys status` finds what it made"
+            )
         # IAM compares tag keys ignoring case: "Duplicate tag keys found" at apply.
         if key.lower() in seen:
             problems.append(
@@ -103,7 +109,10 @@ def _check_tags(tags: dict[str, str]) -> dict[str, str]:
         listed = problems[:_TAG_PROBLEMS_LISTED]
         if len(problems) > len(listed):
             listed.append(f"and {len(problems) - len(listed)} more")
-        raise ValueError(", ".join(listed) + "; use letters, digits, spaces and _ . : / = + - @, at most 50 tags")
+        raise ValueError(
+            ", ".join(listed) + "; use letters, digits, spaces and _ . : / = + - @, at most 50 tags, "
+            f"no key starting aws: or {TAG_PREFIX}"
+        )
     return tags
 
 
@@ -193,26 +202,37 @@ def _check_network(value: str) -> str:
 
 
 class Hardening(_Section):
-    """What the `stream-manager-2.0-hardened` template (and any policy template) scopes actions to."""
+    """Scopes of the policy: the regions and source ranges bound every policy source; the tag is for templates.
+
+    Templates see these as `hardening`. `regions` and `source_ips` are tests on global condition keys, added to
+    every Allow statement whatever the source (docs/policies.md); `tag_key` and `tag_value` are refused where no
+    statement tests the tag, since no setting may silently do nothing.
+    """
 
     tag_key: Annotated[str, AfterValidator(_check_tag_key)] = Field(
         default="Application",
-        description="The tag that marks the application's own EC2 resources: launches must set it, and only "
-        "resources carrying it may be started, stopped, terminated, modified, attached or detached.",
+        description="The tag that marks the application's own resources, for a policy template that tests it "
+        "(`stream-manager-2.0-hardened`: launches must set it, and only EC2 resources carrying it may be started, "
+        "stopped, terminated, modified, attached or detached). Setting it is an error where no condition of the "
+        "policy tests the tag.",
     )
     tag_value: Annotated[str, AfterValidator(_check_tag_value)] = Field(
         default="",
-        description="The tag's value; empty means the application's name (`naming.name`).",
+        description="The tag's value; empty means the application's name (`naming.name`). Setting it is an error "
+        "where no condition of the policy tests the tag against it.",
     )
     regions: tuple[Region, ...] = Field(
         default=(),
         strict=False,
-        description="Regions the actions may be called in (`aws:RequestedRegion`); empty means the environment's.",
+        description="Regions every Allow statement may be called in (`aws:RequestedRegion`), whatever the policy "
+        "source. Empty: no such bound, but the hardened template still keeps to the environment's region. "
+        "Calls to global services are requested in `us-east-1` (IAM, for one): list it if the policy grants them.",
     )
     source_ips: tuple[Annotated[str, AfterValidator(_check_network)], ...] = Field(
         default=(),
         strict=False,
-        description="IP address ranges the key may be used from (`aws:SourceIp`); empty means anywhere.",
+        description="IP address ranges every Allow statement may be called from (`aws:SourceIp`), whatever the "
+        "policy source; empty means anywhere. Calls through a VPC endpoint carry no source address and are denied.",
     )
 
 
@@ -263,7 +283,8 @@ class Policy(_Section):
     path: str = Field(default="/", description="IAM path of the managed policy.")
     hardening: Hardening = Field(
         default_factory=Hardening,
-        description="Settings of the hardened template, seen by policy templates as `hardening`.",
+        description="Scopes of the policy: regions and source ranges for every source, the tag for templates that "
+        "test it; policy templates see them as `hardening`.",
     )
     high_risk_findings: Literal["warn", "error"] = Field(
         default="warn",
@@ -797,11 +818,17 @@ class IdentityConfig(_Section):
     tags: Tags = Field(
         default_factory=dict,
         description="Default tags on every resource of every stack. IAM compares tag keys ignoring case, so keys "
-        "that differ only in case (`Owner`, `owner`) are refused here and across `environments.tags` and `user.tags`.",
+        "that differ only in case (`Owner`, `owner`) are refused here and across `environments.tags` and `user.tags`. "
+        "Besides these, every resource gets `programmatic-iam:identity` and `programmatic-iam:environment`, by which "
+        "`keys status` finds the keys of removed environments (docs/key-rotation.md); keys with that prefix are "
+        "refused here.",
     )
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _origin: str = PrivateAttr(default="<built-in default>")
+    _environment_indices: tuple[int, ...] | None = PrivateAttr(default=None)
+    """Each environment's index among the file's [[environments]] entries, when entries with problems were
+    dropped before it (the loader sets it; ``None``: each is where it stands)."""
 
     @property
     def base_dir(self) -> Path:
@@ -812,6 +839,16 @@ class IdentityConfig(_Section):
     def origin(self) -> str:
         """The configuration file as the user named it, or ``<built-in default>``."""
         return self._origin
+
+    def environment_key(self, environment: Environment, *key: str) -> str:
+        """A key of ``environment``'s entry as problems and warnings name it: ``environments[1].region``,
+        the index counted in the file (entries dropped for their own problems included)."""
+        names = [candidate.name for candidate in self.environments]
+        if environment.name not in names:
+            return key_path("environments", *key)
+        position = names.index(environment.name)
+        indices = self._environment_indices
+        return key_path("environments", indices[position] if indices is not None else position, *key)
 
     @field_validator("environments")
     @classmethod

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+import ipaddress
 import json
 import re
 from typing import Any
@@ -117,6 +118,76 @@ class PolicyDocument:
         return tuple(sorted({a for s in self.statements if not s.negated_actions for a in s.actions}))
 
 
+# Operators whose values :func:`with_condition` can intersect with those a statement already tests.
+_INTERSECTED_OPERATORS = ("StringEquals", "IpAddress")
+
+
+def with_condition(statement: Statement, operator: str, key: str, values: Sequence[str]) -> tuple[Statement, str]:
+    """``statement`` also requiring ``{operator: {key: values}}``, or why it cannot: ``(statement, "")`` when done.
+
+    IAM requires every key of every operator block, and any one value of a key. So the test goes in the
+    statement's own block of ``operator`` beside its other keys, or in a new block. Where that block already
+    tests ``key``, adding ``values`` to its list would widen the statement: its values become those both allow
+    instead (for ``StringEquals`` the common strings, for ``IpAddress`` the common ranges). No value in common,
+    or one that cannot be compared (a policy variable, a malformed range), is returned as the reason, with the
+    statement unchanged. A Deny is returned as it is: a condition on it narrows the denial, so widens access.
+    ``operator`` is ``StringEquals`` or ``IpAddress``.
+    """
+    if operator not in _INTERSECTED_OPERATORS:
+        raise ValueError(f"with_condition cannot intersect {operator!r} tests")
+    if statement.effect != "Allow":
+        return statement, ""
+    condition: dict[str, dict[str, Any]] = {name: dict(tests) for name, tests in (statement.condition or {}).items()}
+    blocks = [name for name in condition if name.lower() == operator.lower()]
+    for block in blocks:
+        for tested, given in condition[block].items():
+            if tested.lower() != key.lower():
+                continue
+            theirs = given if isinstance(given, list) else [given]
+            common = _common_values(operator, theirs, values)
+            if common is None:
+                return statement, (
+                    f"tests {tested} under {block} with {show(given)}, which cannot be compared with {show(list(values))}"
+                )
+            if not common:
+                return statement, (
+                    f"tests {tested} under {block} with {show(given)}, which has no value in common with "
+                    f"{show(list(values))}: the statement would allow nothing"
+                )
+            if set(common) == set(theirs):
+                return statement, ""  # its own test is already as narrow: left exactly as written
+            condition[block][tested] = common
+            return replace(statement, condition=condition), ""
+    condition.setdefault(blocks[0] if blocks else operator, {})[key] = list(values)
+    return replace(statement, condition=condition), ""
+
+
+def _common_values(operator: str, theirs: Sequence[Any], ours: Sequence[str]) -> list[str] | None:
+    """What both lists allow under ``operator`` (``theirs`` spelt as given), or ``None`` if they cannot be compared."""
+    if not all(isinstance(value, str) for value in theirs):
+        return None
+    if operator == "StringEquals":
+        if any("${" in value for value in theirs):  # a policy variable: its value is known only per request
+            return None
+        return [value for value in dict.fromkeys(theirs) if value in ours]
+    try:
+        their_ranges = [ipaddress.ip_network(value, strict=False) for value in theirs]
+        our_ranges = [ipaddress.ip_network(value, strict=False) for value in ours]
+    except ValueError:
+        return None
+    common: list[str] = []
+    for their_text, their_range in zip(theirs, their_ranges, strict=True):
+        for our_text, our_range in zip(ours, our_ranges, strict=True):
+            if their_range.version != our_range.version:
+                continue
+            # Two ranges either nest or do not meet: what both allow is the smaller one.
+            if their_range.subnet_of(our_range):  # type: ignore[arg-type]
+                common.append(their_text)
+            elif our_range.subnet_of(their_range):  # type: ignore[arg-type]
+                common.append(our_text)
+    return list(dict.fromkeys(common))
+
+
 def check_actions(
     given: Sequence[Any], rules: ActionRules, *, where: str, suggestions: int = SUGGESTIONS_MAX
 ) -> tuple[tuple[str, ...], list[Problem], list[Notice]]:
@@ -183,6 +254,15 @@ def _lower_prefix(action: str) -> str:
 def _wildcard_problems(action: str, rules: ActionRules, place: str, *, example: bool) -> list[Problem]:
     if not rules.allow_wildcards:
         matched = rules.catalogue.matching(action) if example else []
+        if example and not matched and action != "*":  # allowing wildcards would not make it right either
+            return [
+                Problem(
+                    place,
+                    show(action),
+                    f"is a wildcard, and matches no action in the IAM catalogue ({rules.catalogue.source})",
+                    "check the service prefix and the pattern, then list the actions the application needs",
+                )
+            ]
         example_text = f" (it matches {len(matched)} actions today, e.g. {', '.join(matched[:3])})" if matched else ""
         return [
             Problem(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 import json
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from ..resources import templates_dir
 from ..strict_json import parse_json
 from ..templating import render
 from .catalogue import load_catalogue
-from .document import ActionRules, PolicyDocument, Statement, check_actions, parse_document
+from .document import ActionRules, PolicyDocument, Statement, check_actions, parse_document, with_condition
 
 TEMPLATES_DIR = templates_dir("policies")
 TEMPLATE_SUFFIX = ".json.j2"
@@ -31,7 +32,38 @@ def shipped_templates() -> list[str]:
 def load_policy(
     config: IdentityConfig, variables: Mapping[str, str]
 ) -> tuple[PolicyDocument | None, list[Problem], list[Notice]]:
-    """The configured policy for one environment (templates may use the environment's variables)."""
+    """The configured policy for one environment (templates may use the environment's variables).
+
+    ``policy.hardening.regions`` and ``source_ips`` bound every Allow statement, whatever the source; the tag
+    settings must be tested by some statement (docs/policies.md). The document returned is final: what is
+    sized and split is what AWS receives.
+    """
+    document, problems, notices = _load_source(config, variables)
+    if document is None:
+        return None, problems, notices
+    source = source_name(config)
+    problems = _unused_tag_problems(document, config, variables, source)
+    document, bound_problems = bound_by_hardening(document, config, source)
+    problems += bound_problems
+    return (None, problems, notices) if problems else (document, [], notices)
+
+
+def source_name(config: IdentityConfig) -> str:
+    """The policy source as a problem names it: ``policy.actions``, ``policy.file 'p.json'``, ..."""
+    policy = config.policy
+    if policy.actions is not None:
+        return "policy.actions"
+    if policy.file is not None:
+        return f"policy.file {show(policy.file)}"
+    if policy.template is None:
+        return f"the default policy template {DEFAULT_TEMPLATE!r}"
+    return f"policy template {policy.template!r}"
+
+
+def _load_source(
+    config: IdentityConfig, variables: Mapping[str, str]
+) -> tuple[PolicyDocument | None, list[Problem], list[Notice]]:
+    """The document of the configured source, checked, before ``policy.hardening`` bounds it."""
     policy = config.policy
     rules = ActionRules(load_catalogue(), policy.allow_wildcards, frozenset(policy.allow_unlisted_actions))
     if policy.actions is not None:
@@ -73,6 +105,96 @@ def hardening_variables(config: IdentityConfig, variables: Mapping[str, str]) ->
         "partition": partition_of(region),
         "account": variables["account_id"] or "*",
     }
+
+
+# Global condition keys, so a test on them holds for every action: (setting, operator, key).
+_GLOBAL_BOUNDS = (
+    ("regions", "StringEquals", "aws:RequestedRegion"),
+    ("source_ips", "IpAddress", "aws:SourceIp"),
+)
+
+
+def bound_by_hardening(
+    document: PolicyDocument, config: IdentityConfig, source: str
+) -> tuple[PolicyDocument, list[Problem]]:
+    """Every Allow statement of ``document`` also requiring the configured regions and source ranges.
+
+    Each is a test on a global condition key, merged into the statement's own Condition
+    (:func:`~programmatic_iam.policy.document.with_condition`: never widening a test the statement already
+    has). Deny statements are left as they are. A statement whose own test leaves nothing in common with the
+    setting is a problem, not a statement that silently allows nothing.
+    """
+    settings = config.policy.hardening
+    bounds = [
+        (setting, operator, key, values)
+        for setting, operator, key in _GLOBAL_BOUNDS
+        if (values := tuple(getattr(settings, setting)))
+    ]
+    if not bounds:
+        return document, []
+    statements: list[Statement] = []
+    problems: list[Problem] = []
+    for index, statement in enumerate(document.statements):
+        for setting, operator, key, values in bounds:
+            statement, conflict = with_condition(statement, operator, key, values)
+            if conflict:
+                named = f"Statement[{index}]" + (f" ({statement.sid})" if statement.sid else "")
+                problems.append(
+                    Problem(
+                        f"{config.origin}: policy.hardening.{setting}",
+                        show(list(values)),
+                        f"cannot bound {named} of {source}, which {conflict}",
+                        f"make that statement's {key} test a plain list that shares values with "
+                        f"policy.hardening.{setting}, or remove the test and let the setting bound it",
+                    )
+                )
+        statements.append(statement)
+    return replace(document, statements=tuple(statements)), problems
+
+
+def _unused_tag_problems(
+    document: PolicyDocument, config: IdentityConfig, variables: Mapping[str, str], source: str
+) -> list[Problem]:
+    """``tag_key`` or ``tag_value`` set where no condition tests that tag (or with that value): they would do nothing.
+
+    Unlike the regions and the source ranges, a tag cannot bound every statement: an action whose resources
+    carry no tag would be denied for good. Only a policy (a template) that tests the tag uses these settings.
+    """
+    settings = config.policy.hardening
+    given = [name for name in ("tag_key", "tag_value") if name in settings.model_fields_set]
+    if not given:
+        return []
+    suffix = f"tag/{settings.tag_key}".lower()
+    tested_values: list[list[Any]] = []
+    names_key = False
+    for statement in document.statements:
+        for tests in (statement.condition or {}).values():
+            for key, value in tests.items():
+                values = value if isinstance(value, list) else [value]
+                if key.lower().endswith(suffix):
+                    tested_values.append(values)
+                elif key.lower() == "aws:tagkeys" and settings.tag_key in values:
+                    names_key = True
+    tag_value = settings.tag_value or variables["name"]
+    used = {
+        "tag_key": bool(tested_values) or names_key,
+        "tag_value": any(tag_value in values for values in tested_values),
+    }
+    what = {
+        "tag_key": f"no condition of {source} tests the tag {settings.tag_key!r}",
+        "tag_value": f"no condition of {source} tests the tag {settings.tag_key!r} against {tag_value!r}",
+    }
+    return [
+        Problem(
+            f"{config.origin}: policy.hardening.{name}",
+            show(getattr(settings, name)),
+            f"does nothing: {what[name]}",
+            "remove it; the tag settings are for policy templates that test them in conditions (policy.template = "
+            '"stream-manager-2.0-hardened" does), while regions and source_ips bound every policy source',
+        )
+        for name in given
+        if not used[name]
+    ]
 
 
 def _from_actions(
