@@ -27,6 +27,17 @@ LAZY_HELPER_START = "function lazy(name, load) {"
 CONFIGS = ["default", "ssm-parameters", "secrets-manager", "instance-profile", "group-attachment", "multi-environment"]
 
 
+# Started from a fresh interpreter: a child's peak RSS counts the process it was forked from until its exec, and the
+# pytest worker that would otherwise be that process may hold a loaded engine of its own (about 750 MiB).
+PEAK_OF_TREE = """
+import os, subprocess, sys
+process = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(process.pid, 0)
+open(sys.argv[1], "w").write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_app(folder: Path, command: list[str], *, plain: bool, jsii_cache: Path | None = None) -> int:
     """Run ``command`` (Python's arguments) in ``folder`` with the fast load on or off; the peak RSS (KiB) of its tree."""
     # Not this process's NODE_OPTIONS, which holds the hook since the engine was loaded here; only the probe.
@@ -35,13 +46,17 @@ def run_app(folder: Path, command: list[str], *, plain: bool, jsii_cache: Path |
         env[PLAIN_LOAD_VARIABLE] = "1"
     if jsii_cache is not None:
         env["JSII_RUNTIME_PACKAGE_CACHE_ROOT"] = str(jsii_cache)
-    process = subprocess.Popen(
-        [sys.executable, *command], cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    peak_file = folder.parent / f"{folder.name}.peak-rss"
+    # wait4 in the launcher: the largest process of the tree that the app waited for, the Node jsii kernel included.
+    finished = subprocess.run(
+        [sys.executable, "-c", PEAK_OF_TREE, str(peak_file), sys.executable, *command],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        check=False,
     )
-    # wait4: the largest process of the tree that the app waited for, the Node jsii kernel included.
-    _, status, usage = os.wait4(process.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, process.stderr.read() if process.stderr else ""
-    return usage.ru_maxrss
+    assert finished.returncode == 0, finished.stderr.decode(errors="replace")
+    return int(peak_file.read_text())
 
 
 def written(out: Path) -> dict[str, bytes]:
