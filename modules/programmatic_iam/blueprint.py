@@ -1,24 +1,30 @@
-"""From a loaded configuration to the specs of each stack: names, documents, backend, tags (no file is read here
-but the policy sources the configuration names)."""
+"""From a resolved fleet to the specs of each stack: names, documents, backend, tags (no file is read here but the
+policy sources the configuration names). It only assembles: the checks across keys and stacks are in checks.py."""
 
 from __future__ import annotations
 
-from functools import lru_cache
-import json
 import re
 import unicodedata
 
-from .analysis.risk import Finding, assess
 from .arns import partition_of
-from .config.model import TAGS_PER_RESOURCE_MAX, Environment, IdentityConfig
-from .errors import ConfigError, Notice, Problem, key_path, rendered_for, show
+from .checks import (
+    adoption_problems,
+    fleet_problems,
+    high_risk,
+    kind_problems,
+    region_notices,
+    state_key_problems,
+    tag_problems,
+)
+from .config.fleet import Fleet, StackConfig, resolve_fleet
+from .config.model import Environment, IdentityConfig
+from .errors import ConfigError, Notice, Problem, did_you_mean, merged_renderings, show
 from .escaping import has_token_marker
-from .naming import POLICY_NAME_MAX, Names, duplicate_name_problems, resolve_names, template_variables
-from .ownership import OWNERSHIP_TAGS, ownership_tags
+from .naming import POLICY_NAME_MAX, Names, resolve_names, template_variables
+from .ownership import ownership_tags
 from .policy.document import PolicyDocument
 from .policy.sizing import MANAGED_POLICY_MAX_CHARACTERS, iam_size, split_document
-from .policy.sources import load_policy
-from .regions import unknown_region_message
+from .policy.sources import PolicyMemo, load_policy
 from .spec import (
     AccessKey,
     Adoption,
@@ -37,68 +43,71 @@ from .templating import render
 from .versions import WRITE_ONLY_TERRAFORM
 
 POLICY_DESCRIPTION_MAX = 1000
-STATE_KEY_MAX = 1024  # S3 object key limit, in bytes of UTF-8
 
 
-def build_blueprint(config: IdentityConfig) -> Blueprint:
-    """Resolve every environment; raise :class:`ConfigError` with every problem found in any of them."""
+def build_blueprint(source: Fleet | IdentityConfig) -> Blueprint:
+    """One :class:`StackSpec` per stack of the fleet (an :class:`IdentityConfig` is resolved into its fleet
+    first), in the fleet's order; raise :class:`ConfigError` with every problem found in any of them."""
+    fleet = source if isinstance(source, Fleet) else resolve_fleet(source)
     problems: list[Problem] = []
     notices: list[Notice] = []
-    stacks: list[StackSpec] = []
-    for environment in config.environments:
-        stack, stack_problems, stack_notices = _stack_spec(config, environment)
-        problems += stack_problems
+    resolved: list[tuple[IdentityConfig, StackSpec]] = []
+    documents = PolicyMemo()
+    for config in fleet.stacks:
+        stack, stack_problems, stack_notices = _stack_spec(config, config.environment, documents)
+        problems += stack_problems + kind_problems(config)
         notices += [n for n in stack_notices if n not in notices]
         if stack is not None:
-            stacks.append(stack)
-    problems += _cross_stack_problems(config, stacks) + _kind_problems(config)
-    notices = _region_notices(config) + notices
+            resolved.append((config, stack))
+    problems += fleet_problems(resolved)
+    notices = region_notices(fleet.config, fleet.stacks) + notices
     if problems:  # the warnings too: a user fixing the problems should not meet them only on the next run
-        raise ConfigError(list(dict.fromkeys(problems)), notices=notices)
-    return Blueprint(tuple(stacks), tuple(notices))
+        raise ConfigError(merged_renderings(problems), notices=notices)
+    return Blueprint(tuple(stack for _, stack in resolved), tuple(notices))
 
 
-def _region_notices(config: IdentityConfig) -> list[Notice]:
-    """A warning for each configured region botocore does not know (a typo, or a region newer than botocore)."""
-    places = [
-        *((config.environment_key(e, "region"), e.region) for e in config.environments),
-        ("backend.region", config.backend.region),
-        *(
-            (key_path("policy.hardening.regions", i), region)
-            for i, region in enumerate(config.policy.hardening.regions)
-        ),
-    ]
-    return [
-        Notice(f"{config.origin}: {where}", message)
-        for where, region in places
-        if (message := unknown_region_message(region)) is not None
-    ]
-
-
-def identity_spec(config: IdentityConfig, environment: str) -> IdentitySpec:
-    """The identity of one environment, for users who add it to a stack of their own."""
-    for candidate in build_blueprint(config).stacks:
-        if candidate.environment == environment:
+def identity_spec(source: Fleet | IdentityConfig, environment: str, identity: str | None = None) -> IdentitySpec:
+    """The identity of one environment (of ``identity``, in a file with several), for users who add it to a stack
+    of their own."""
+    fleet = source if isinstance(source, Fleet) else resolve_fleet(source)
+    if identity is None and len(fleet.identities) > 1:
+        raise ConfigError(
+            [
+                Problem(
+                    f"{fleet.origin}: identities",
+                    f"{len(fleet.identities)} identities",
+                    "leave the identity to choose open",
+                    f"name one: identity_spec(config, {environment!r}, identity=...) with one of "
+                    f"{', '.join(fleet.identities)}",
+                )
+            ]
+        )
+    for candidate in build_blueprint(fleet).stacks:
+        if candidate.environment == environment and identity in (None, candidate.identity_name):
             return candidate.identity
-    known = ", ".join(e.name for e in config.environments)
+    if identity is not None and identity not in fleet.identities:
+        known, what, given, where = list(fleet.identities), "an identity", identity, "identities"
+    else:
+        known = [s.environment.name for s in fleet.stacks if identity in (None, s.identity)]
+        what, given, where = "a configured environment", environment, "environments"
     raise ConfigError(
         [
             Problem(
-                f"{config.origin}: environments",
-                show(environment),
-                "is not a configured environment",
-                f"use one of {known}",
+                f"{fleet.origin}: {where}",
+                show(given),
+                f"is not {what}{did_you_mean(given, known)}",
+                f"use one of {', '.join(known)}",
             )
         ]
     )
 
 
 def _stack_spec(
-    config: IdentityConfig, environment: Environment
+    config: StackConfig, environment: Environment, documents: PolicyMemo
 ) -> tuple[StackSpec | None, list[Problem], list[Notice]]:
     names, problems = resolve_names(config, environment)
     variables = template_variables(config.naming, environment)
-    document, policy_problems, notices = load_policy(config, variables)
+    document, policy_problems, notices = load_policy(config, variables, documents)
     problems += policy_problems
     # An empty description is IAM's default, and what a policy made in the console often has (user.adopt).
     description, description_problems = (
@@ -107,29 +116,29 @@ def _stack_spec(
         else _render_text(
             config.policy.description,
             variables,
-            where=f"{config.origin}: {rendered_for('policy.description', environment.name)}",
+            where=config.rendered_where("policy.description", environment),
         )
     )
     problems += description_problems
     key, key_problems = _render_text(
         config.backend.key,
         {**variables, "user": names.user},
-        where=f"{config.origin}: {rendered_for('backend.key', environment.name)}",
+        where=config.rendered_where("backend.key", environment),
     )
     problems += key_problems
     if names.user and not key_problems:  # without a user name the key would be wrong for that reason alone
-        problems += _state_key_problems(key, where=f"{config.origin}: backend.key")
+        problems += state_key_problems(key, where=config.where("backend.key"))
     cloud, cloud_problems = _cloud(config, {**variables, "user": names.user}, environment)
     if names.user:
         problems += cloud_problems
     credentials, credential_problems = _access_key(config, {**variables, "user": names.user}, environment)
     if names.user:  # without a user name the store's name would be wrong for that reason alone
         problems += credential_problems
-    problems += _adoption_problems(config, environment)
+    problems += adoption_problems(config, environment)
     if len(description) > POLICY_DESCRIPTION_MAX:
         problems.append(
             Problem(
-                f"{config.origin}: policy.description",
+                config.where("policy.description"),
                 show(description[:40] + "..."),
                 f"renders to {len(description)} characters; IAM allows {POLICY_DESCRIPTION_MAX}",
                 "shorten it",
@@ -140,27 +149,18 @@ def _stack_spec(
     if unprintable:
         problems.append(
             Problem(
-                f"{config.origin}: {rendered_for('policy.description', environment.name)}",
+                config.rendered_where("policy.description", environment),
                 show(description),
                 f"renders with control or format characters ({''.join(unprintable)!r}), which IAM refuses",
                 "remove them; a description is one line of text",
             )
         )
-    # The tool's own tags last: the configuration cannot write them (config/model.py refuses their prefix).
-    default_tags = {**config.tags, **environment.tags, **ownership_tags(config.naming.name, environment.name)}
-    problems += _tag_case_problems({**default_tags, **config.user.tags}, config.origin, environment.name)
-    if len(default_tags) + len(config.user.tags) > TAGS_PER_RESOURCE_MAX:
-        problems.append(
-            Problem(
-                f"{config.origin}: tags",
-                f"{len(default_tags) + len(config.user.tags)} tags",
-                f"reach the user of environment {environment.name!r} (the {len(OWNERSHIP_TAGS)} programmatic-iam: "
-                f"tags included); AWS allows {TAGS_PER_RESOURCE_MAX}",
-                "drop some of tags, environments.tags and user.tags",
-            )
-        )
+    # The effective tags hold the environment's (config/fleet.py merges them). The tool's own tags last: the
+    # configuration cannot write them (config/model.py refuses their prefix).
+    default_tags = {**config.tags, **ownership_tags(config.naming.name, environment.name)}
+    problems += tag_problems(config, default_tags, environment)
     if document is not None:
-        risk_problems, risk_notices = _high_risk(config, document)
+        risk_problems, risk_notices = high_risk(config, document)
         problems += risk_problems
         notices += [notice for notice in risk_notices if notice not in notices]
     policies: tuple[ManagedPolicy, ...] = ()
@@ -171,6 +171,7 @@ def _stack_spec(
         return None, problems, notices
     stack_credentials = credentials if config.kind == "user" else AccessKey(create=False)
     stack = StackSpec(
+        identity_name=config.naming.name,
         environment=environment.name,
         region=environment.region,
         account_id=environment.guarded_account_id,
@@ -216,7 +217,7 @@ def _cloud(
         return None, []
     workspace = None
     if cloud.workspace:
-        where = f"{config.origin}: {rendered_for('cloud.workspace', environment.name)}"
+        where = config.rendered_where("cloud.workspace", environment)
         workspace, problems = _render_text(cloud.workspace, variables, where=where)
         if problems:
             return None, problems
@@ -260,74 +261,21 @@ def _principal(config: IdentityConfig, name: str, environment: Environment) -> U
     )
 
 
-def _kind_problems(config: IdentityConfig) -> list[Problem]:
-    """An instance profile has no key and no group: settings for those cannot apply to it."""
-    if config.kind != "instance-profile":
-        return []
-    conflicts = [
-        (key, value)
-        for key, value, default in (
-            ("user.attach_policies_to", config.user.attach_policies_to, "user"),
-            ("user.adopt", config.user.adopt, False),
-            ("user.force_destroy", config.user.force_destroy, False),
-            ("access_key.delivery", config.access_key.delivery, "output"),
-            ("access_key.generation", config.access_key.generation, 1),
-        )
-        if value != default
-    ]
-    return [
-        Problem(
-            f"{config.origin}: {key}",
-            show(value) if isinstance(value, str) else str(value).lower(),
-            'does not apply with kind = "instance-profile", which makes a role and no user or key',
-            f'drop {key}, or use kind = "user"',
-        )
-        for key, value in conflicts
-    ]
-
-
-def _adoption_problems(config: IdentityConfig, environment: Environment) -> list[Problem]:
-    if not config.user.adopt:
-        return []
-    problems = []
-    if environment.guarded_account_id is None:
-        problems.append(
-            Problem(
-                f"{config.origin}: {config.environment_key(environment, 'account_id')}",
-                "",
-                "is missing, and user.adopt imports the hand-made policy by its ARN, which holds the account id",
-                "set the environment's account_id (aws sts get-caller-identity prints it)",
-            )
-        )
-    if config.user.attach_policies_to != "user":
-        problems.append(
-            Problem(
-                f"{config.origin}: user.attach_policies_to",
-                show(config.user.attach_policies_to),
-                "cannot be adopted: the guide attaches the policy to the user, and a group made by hand is not "
-                "imported",
-                'adopt with attach_policies_to = "user", then move to a group in a later change',
-            )
-        )
-    return problems
-
-
 def _access_key(
     config: IdentityConfig, variables: dict[str, str], environment: Environment
 ) -> tuple[AccessKey, list[Problem]]:
     """The key's delivery for one environment, its store's name rendered and checked."""
     settings = config.access_key
-    where = f"{config.origin}: access_key"
     problems: list[Problem] = []
     secret_name = parameter_path = ""
     if settings.delivery == "secretsmanager":
         secret_name, problems = _render_text(
-            settings.secret_name, variables, where=f"{where}.{rendered_for('secret_name', environment.name)}"
+            settings.secret_name, variables, where=config.rendered_where("access_key.secret_name", environment)
         )
         if not problems and not _SECRET_NAME.fullmatch(secret_name):
             problems.append(
                 Problem(
-                    f"{where}.secret_name",
+                    config.where("access_key.secret_name"),
                     show(secret_name),
                     "is not a Secrets Manager name: 1 to 512 letters, digits and / _ + = . @ -",
                     "change the template",
@@ -337,12 +285,12 @@ def _access_key(
         parameter_path, problems = _render_text(
             settings.parameter_path,
             variables,
-            where=f"{where}.{rendered_for('parameter_path', environment.name)}",
+            where=config.rendered_where("access_key.parameter_path", environment),
         )
         if not problems and not _parameter_path_ok(parameter_path):
             problems.append(
                 Problem(
-                    f"{where}.parameter_path",
+                    config.where("access_key.parameter_path"),
                     show(parameter_path),
                     "is not an SSM parameter path: it starts with '/', uses letters, digits and / _ . -, has at "
                     "most 13 levels, and does not start with 'aws' or 'ssm'",
@@ -380,65 +328,6 @@ def _parameter_path_ok(path: str) -> bool:
     )
 
 
-@lru_cache(maxsize=64)
-def _high_findings(document_json: str) -> tuple[Finding, ...]:
-    # Environments usually share one document: judge it once, not once per stack.
-    return tuple(finding for finding in assess([json.loads(document_json)]) if finding.severity == "high")
-
-
-def _high_risk(config: IdentityConfig, document: PolicyDocument) -> tuple[list[Problem], list[Notice]]:
-    """Each high-severity finding of the document: a warning, or a problem when the configuration asks."""
-    where = f"{config.origin}: policy"
-    problems: list[Problem] = []
-    notices: list[Notice] = []
-    for finding in _high_findings(document.to_json()):
-        what = f"grants {finding.title}: {', '.join(finding.actions)} ({finding.why})"
-        fix = f"{finding.fix}; `python -m programmatic_iam report` lists every finding"
-        if config.policy.high_risk_findings == "error":
-            problems.append(Problem(where, "", what, f'{fix}; or set policy.high_risk_findings = "warn"'))
-        else:
-            notices.append(Notice(where, f"{what}; {fix}"))
-    return problems, notices
-
-
-def _tag_case_problems(tags: dict[str, str], origin: str, environment: str) -> list[Problem]:
-    """Keys that differ only in case across tags, environments.tags and user.tags: IAM takes them for one."""
-    first: dict[str, str] = {}
-    problems = []
-    for key in tags:
-        if key.lower() in first:
-            problems.append(
-                Problem(
-                    f"{origin}: tags",
-                    f"{show(first[key.lower()])} and {show(key)}",
-                    f"reach the user of environment {environment!r} as two tag keys, which IAM refuses as "
-                    "duplicates (it compares tag keys ignoring case)",
-                    "spell the key the same way in tags, environments.tags and user.tags",
-                )
-            )
-        first.setdefault(key.lower(), key)
-    return problems
-
-
-def _state_key_problems(key: str, *, where: str) -> list[Problem]:
-    # Backend settings are read before Terraform evaluates anything: a template sequence there is not
-    # escapable, so it is refused rather than written.
-    if "${" in key or "%{" in key:
-        return [
-            Problem(where, show(key), "contains '${' or '%{', which Terraform refuses in backend settings", "remove it")
-        ]
-    if key.startswith("/") or len(key.encode("utf-8")) > STATE_KEY_MAX:
-        return [
-            Problem(
-                where,
-                show(key),
-                f"must not start with '/' and may have at most {STATE_KEY_MAX} bytes in UTF-8 (S3's limit for a key)",
-                "shorten it",
-            )
-        ]
-    return []
-
-
 def _render_text(template: str, variables: dict[str, str], *, where: str) -> tuple[str, list[Problem]]:
     rendered, problems = render(template, variables, where=where)
     if rendered is not None and not rendered.strip():
@@ -460,7 +349,7 @@ def _render_text(template: str, variables: dict[str, str], *, where: str) -> tup
 def _managed_policies(
     config: IdentityConfig, names: Names, document: PolicyDocument, description: str, environment: Environment
 ) -> tuple[tuple[ManagedPolicy, ...], list[Problem]]:
-    where = f"{config.origin}: policy"
+    where = config.where("policy")
     parts, problems = split_document(document, where=where)
     if problems:
         return (), problems
@@ -480,42 +369,10 @@ def _managed_policies(
     if too_long:
         return (), [
             Problem(
-                f"{config.origin}: {rendered_for('naming.policy', environment.name)}",
+                config.rendered_where("naming.policy", environment),
                 show(too_long[-1]),
                 f"is over IAM's {POLICY_NAME_MAX} characters once the part number is added",
                 "shorten naming.policy",
             )
         ]
     return tuple(ManagedPolicy(name, part, description, config.policy.path) for name, part in named), []
-
-
-def _cross_stack_problems(config: IdentityConfig, stacks: list[StackSpec]) -> list[Problem]:
-    problems = duplicate_name_problems(
-        ((s.environment, s.identity.principal.name) for s in stacks), kind="user", origin=config.origin
-    )
-    problems += duplicate_name_problems(
-        ((s.environment, p.name) for s in stacks for p in s.identity.policies), kind="policy", origin=config.origin
-    )
-    if config.user.attach_policies_to == "group":
-        problems += duplicate_name_problems(
-            ((s.environment, s.identity.attachment.group_name) for s in stacks), kind="group", origin=config.origin
-        )
-    seen: dict[tuple[str, str], str] = {}
-    for stack in stacks:
-        if stack.cloud is not None:
-            if stack.cloud.workspace is None:
-                continue
-            where, shown, location = "cloud.workspace", stack.cloud.workspace, ("cloud", stack.cloud.workspace)
-        else:
-            where, shown, location = "backend.key", stack.backend.key, (stack.backend.bucket, stack.backend.key)
-        if location in seen:
-            problems.append(
-                Problem(
-                    f"{config.origin}: {where}",
-                    show(shown),
-                    f"is the state of both {seen[location]!r} and {stack.environment!r}; they would overwrite each other",
-                    f"use {{{{ user }}}} or {{{{ environment }}}} in {where}",
-                )
-            )
-        seen.setdefault(location, stack.environment)
-    return problems

@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 import difflib
+import json
 import re
 
 
@@ -82,6 +83,7 @@ SUGGESTIONS_MAX = PROBLEMS_PER_KEY_MAX
 """How many "did you mean" searches a list (or a document, or the file's keys) gets: each costs up to
 milliseconds, and problems past the first few of a key are not printed one by one anyway."""
 _INDEX = re.compile(r"\[[0-9]+\]")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def key_path(*parts: str | int) -> str:
@@ -100,11 +102,42 @@ def key_path(*parts: str | int) -> str:
     return text
 
 
-def rendered_for(key: str, environment: str) -> str:
+def rendered_for(key: str, environment: str, identity: str | None = None) -> str:
     """A key whose template is rendered once per environment (``naming.user``), as a problem of one
-    rendering names it: ``naming.user (environment 'staging')``. Keys inside an environment's entry are
-    named by :func:`key_path` instead (``environments[1].region``)."""
+    rendering names it: ``naming.user (environment 'staging')``, or with the identity of a fleet it is
+    rendered for, ``naming.user (identity 'backup', environment 'staging')``. Keys inside an environment's
+    entry are named by :func:`key_path` instead (``environments[1].region``)."""
+    if identity is not None:
+        return f"{key} (identity {identity!r}, environment {environment!r})"
     return f"{key} (environment {environment!r})"
+
+
+_QUOTED = r"""(?:'[^']*'|"[^"]*")"""
+_RENDERED_FOR_IDENTITY = re.compile(rf" \(identity {_QUOTED}, environment {_QUOTED}\)$")
+
+
+def merged_renderings(problems: Sequence[Problem]) -> list[Problem]:
+    """``problems`` with those that differ only in which identity's rendering they name (``naming.user (identity
+    'a', environment 'staging')``) merged into the first, which counts the others: a template written once at the
+    top level and broken alike for 600 stacks is one problem, not 600."""
+    groups: dict[tuple[str, str, str, str], list[Problem]] = {}
+    for problem in dict.fromkeys(problems):
+        written = _RENDERED_FOR_IDENTITY.sub("", problem.where)
+        groups.setdefault((written, problem.given, problem.why, problem.fix), []).append(problem)
+    merged = []
+    for group in groups.values():
+        first, others = group[0], len(group) - 1
+        if others:
+            where = f"{first.where[:-1]}, and {others} other stack{'s' if others != 1 else ''} alike)"
+            first = Problem(where, first.given, first.why, first.fix)
+        merged.append(first)
+    return merged
+
+
+def table_name(name: str) -> str:
+    """A name as a key of a table names it: bare when TOML allows (``production``), else quoted (``"eu.prod"``),
+    so that ``identities[0].environment."eu.prod".user`` stays one key per part."""
+    return name if _BARE_KEY.fullmatch(name) else json.dumps(name)
 
 
 def capped_per_key(problems: Sequence[Problem], limit: int = PROBLEMS_PER_KEY_MAX) -> list[Problem]:

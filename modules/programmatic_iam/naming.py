@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 import re
 
 from .config.model import IAM_NAME_CHARACTER, Environment, IdentityConfig, Naming
-from .errors import Problem, rendered_for, show
+from .errors import Problem, show
 from .templating import render, variables_used
 
 # IAM's length limits for user, group and policy names (CreateUser / CreateGroup / CreatePolicy API model).
@@ -115,31 +115,10 @@ def resolve_names(config: IdentityConfig, environment: Environment) -> tuple[Nam
     if config.user.attach_policies_to == "group":  # an unused group's template is not the user's concern
         kinds.append(("group", naming.group, GROUP_NAME_MAX))
     for kind, template, limit in kinds:
-        where = f"{config.origin}: {rendered_for(f'naming.{kind}', environment.name)}"
+        where = config.rendered_where(f"naming.{kind}", environment)
         name, render_problems = render_name(template, variables, naming.delimiter, where=where)
         problems += render_problems or name_problems(name, kind=kind, limit=limit, where=where, template=template)
         if kind == "user" and not render_problems:
             problems += stack_folder_problems(name, where=where, template=template)
         rendered[kind] = name
     return Names(**rendered), problems
-
-
-def duplicate_name_problems(names: Iterable[tuple[str, str]], *, kind: str, origin: str) -> list[Problem]:
-    """IAM names are unique ignoring case within an account; report any two environments that collide."""
-    seen: dict[str, str] = {}
-    problems = []
-    for environment, name in names:
-        folded = name.casefold()
-        if folded in seen:
-            problems.append(
-                Problem(
-                    where=f"{origin}: naming.{kind}",
-                    given=show(name),
-                    why=f"environments {seen[folded]!r} and {environment!r} both get this {kind} name "
-                    "(IAM compares names ignoring case)",
-                    fix="use {{ environment }} in the template, or give the environments distinct names",
-                )
-            )
-        else:
-            seen[folded] = environment
-    return problems

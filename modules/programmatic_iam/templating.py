@@ -835,14 +835,27 @@ def _sandbox_with_partials(roots: tuple[Path, ...]) -> SandboxedEnvironment:
     )
 
 
-def variables_used(source: str) -> set[str]:
+# Every stack of a fleet asks this of the same few templates: parsing each once took the blueprint of 600 stacks
+# from 0.58 s to 0.32 s.
+@lru_cache(maxsize=512)
+def variables_used(source: str) -> frozenset[str]:
     """The variables a template reads (assumes it parses; :func:`render` reports when it does not)."""
     try:
         parsed = sandbox().parse(source)
     except jinja2.TemplateSyntaxError:
-        return set()
+        return frozenset()
     # meta.find_undeclared_variables() hides names of jinja2 globals, and `namespace` is one of them.
-    return {node.name for node in parsed.find_all(nodes.Name) if node.ctx == "load"}
+    return frozenset(node.name for node in parsed.find_all(nodes.Name) if node.ctx == "load")
+
+
+def includes_templates(source: str) -> bool:
+    """Whether a template loads another (``include``, ``import``, ``from ... import``, ``extends``); ``True``
+    when it does not parse, so that a caller never takes a broken template for a self-contained one."""
+    try:
+        parsed = sandbox().parse(source)
+    except jinja2.TemplateSyntaxError:
+        return True
+    return any(True for _ in parsed.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)))
 
 
 # Templates are parsed and compiled once per process: every environment renders the same naming templates,

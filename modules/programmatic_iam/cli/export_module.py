@@ -58,13 +58,13 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
     else:
         unusable = None
     try:
-        config, blueprint = load_configured(context.environ, context.cwd)
+        fleet, blueprint = load_configured(context.environ, context.cwd)
         stack = _selected(blueprint, arguments.environment)
     except ConfigError as error:
         return report_problems(error, context.stderr, then=unusable)
     if unusable is not None:
         return report_problems(unusable, context.stderr, notices=blueprint.notices)
-    module = export_module(stack, config.origin)
+    module = export_module(stack, fleet.origin)
     report_notices([*blueprint.notices, *module.notices], context.stderr)
     try:
         _write(module.files, directory)

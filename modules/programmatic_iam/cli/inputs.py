@@ -1,4 +1,4 @@
-"""Reading the configuration at the edge: the file, then the blueprint, their problems reported together."""
+"""Reading the configuration at the edge: the file, its fleet, then the blueprint, their problems reported together."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..blueprint import build_blueprint
-from ..config import IdentityConfig, load_config
+from ..config import Fleet, load_fleet
 from ..errors import ConfigError
 from ..spec import Blueprint
 
 
 def load_blueprint(environ: Mapping[str, str], cwd: Path) -> Blueprint:
-    """Load the configuration and resolve it, reporting problems from both steps in one :class:`ConfigError`.
+    """Load the configuration and resolve it, reporting problems from every step in one :class:`ConfigError`.
 
     When the file has problems, the blueprint is still resolved from what was valid, so that name and
     policy problems, and the warnings of every step, are reported in the same run.
@@ -20,18 +20,25 @@ def load_blueprint(environ: Mapping[str, str], cwd: Path) -> Blueprint:
     return load_configured(environ, cwd)[1]
 
 
-def load_configured(environ: Mapping[str, str], cwd: Path) -> tuple[IdentityConfig, Blueprint]:
-    """:func:`load_blueprint`, with the configuration it came from (its ``origin`` names the file)."""
+def load_configured(environ: Mapping[str, str], cwd: Path) -> tuple[Fleet, Blueprint]:
+    """:func:`load_blueprint`, with the fleet it came from (its ``origin`` names the file; ``config`` is the
+    file's top level, ``stacks`` each stack's effective configuration)."""
     try:
-        config = load_config(environ, cwd)
+        fleet = load_fleet(environ, cwd)
     except ConfigError as error:
-        if not isinstance(error.partial, IdentityConfig):
-            raise
-        problems, notices = error.problems, error.notices
-        try:
-            notices += build_blueprint(error.partial).notices
-        except ConfigError as more:
-            problems += more.problems
-            notices += more.notices
-        raise ConfigError(list(dict.fromkeys(problems)), subject=error.subject, notices=notices) from None
-    return config, build_blueprint(config)
+        raise with_blueprint_problems(error) from None
+    return fleet, build_blueprint(fleet)
+
+
+def with_blueprint_problems(error: ConfigError) -> ConfigError:
+    """``error`` (of loading the fleet) with the problems and warnings of the blueprint of what resolved (its
+    ``partial`` fleet), so that they are reported in the same run; ``error`` itself when nothing resolved."""
+    if not isinstance(error.partial, Fleet):
+        return error
+    problems, notices = error.problems, error.notices
+    try:
+        notices += build_blueprint(error.partial).notices
+    except ConfigError as more:
+        problems += more.problems
+        notices += more.notices
+    return ConfigError(list(dict.fromkeys(problems)), error.partial, subject=error.subject, notices=notices)

@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(arguments: argparse.Namespace, context: Context) -> int:
     """Print every key; exit 1 if one is overdue (or IAM cannot be read), 2 for bad input, 0 otherwise."""
     try:
-        config, blueprint = load_configured(context.environ, context.cwd)
+        fleet, blueprint = load_configured(context.environ, context.cwd)
     except ConfigError as error:
         return report_problems(error, context.stderr, wrote_nothing=False)
     now = datetime.now(UTC)
@@ -54,7 +54,7 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
     import botocore.exceptions
 
     try:
-        result = _survey(boto3, blueprint, now, config.access_key.max_age_days)
+        result = _survey(boto3, blueprint, now, fleet.config.access_key.max_age_days)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
         print(f"keys status: cannot read the keys from IAM ({error}); check the AWS credentials", file=context.stderr)
         return EXIT_FAILED

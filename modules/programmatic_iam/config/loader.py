@@ -11,17 +11,19 @@ import tomllib
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
-from ..errors import SUGGESTIONS_MAX, ConfigError, Problem, did_you_mean, key_path, show
+from ..errors import SUGGESTIONS_MAX, ConfigError, Problem, did_you_mean, key_path, show, table_name
 from ..escaping import token_marker_problems
 from ..files import MAX_CONFIG_BYTES, RefusedError, kind_of, read_text
-from .model import IdentityConfig, nested_model
+from .model import IdentityConfig, keyed_by, layer_of, nested_model, refused_keys
 
 DEFAULT_CONFIG_FILE = "iam.toml"
 CONFIG_FILE_VARIABLE = "IAM_CONFIG"
 _MISSING = "is missing"
 NESTING_MAX = 12
-"""Tables and arrays in each other; the deepest key needs 4 (``environments[0].assume_role.role_arn``)."""
+"""Tables and arrays in each other; the deepest key needs 8
+(``identities[0].environment.production.policy.hardening.regions[0]``)."""
 # pydantic's type errors in TOML's words.
 _EXPECTED = {
     "string_type": 'text in quotes, such as "value"',
@@ -103,7 +105,9 @@ def parse_config(raw: Mapping[str, Any], *, origin: str, base_dir: Path) -> Iden
         raise ConfigError([too_deep])
     problems = [
         _unknown_key_problem(origin, path, key, fields, suggest=count < SUGGESTIONS_MAX)
-        for count, (path, key, fields) in enumerate(_unknown_keys(raw, IdentityConfig, prefix=()))
+        if refusal is None
+        else Problem(f"{origin}: {path}", "this key", *refusal)
+        for count, (path, key, fields, refusal) in enumerate(_unknown_keys(raw, IdentityConfig, prefix=()))
     ]
     problems += token_marker_problems(raw, origin)
     config: IdentityConfig | None = None
@@ -154,9 +158,9 @@ def _salvage(
     """
     data: Any = copy.deepcopy(dict(raw))
     hidden: list[Problem] = []
-    # Where each environment left stands in the file, so that later checks name it by its own index.
-    entries = data.get("environments")
-    indices = list(range(len(entries))) if isinstance(entries, list) else []
+    # Where each environment and identity left stands in the file, so that later checks name it by its own index.
+    indices = {key: list(range(len(data[key]))) for key in _INDEXED_LISTS if isinstance(data.get(key), list)}
+    dropped_environments: set[str] = set()
     for _ in range(4):
         # Deepest and highest index first, indices compared as numbers: deleting item 9 before item 10
         # would shift 10 onto 9 and delete a good item instead.
@@ -165,8 +169,11 @@ def _salvage(
             return None, hidden
         for location in locations:
             target = location if _exists(data, location) else location[:-1]
-            if len(target) == 2 and target[0] == "environments" and _exists(data, target) and indices:
-                del indices[int(target[1])]
+            if len(target) == 2 and target[0] in indices and _exists(data, target) and indices[str(target[0])]:
+                del indices[str(target[0])][int(target[1])]
+                entry = data[target[0]][target[1]]
+                if target[0] == "environments" and isinstance(entry, Mapping) and isinstance(entry.get("name"), str):
+                    dropped_environments.add(entry["name"])
             _delete(data, target)
         try:
             config = IdentityConfig.model_validate(data)
@@ -176,9 +183,15 @@ def _salvage(
             hidden += [p for p in _validation_problems(again, origin) if p.why != _MISSING]
             continue
         if isinstance(data.get("environments"), list):  # not taken from the defaults
-            config._environment_indices = tuple(indices)
+            config._environment_indices = tuple(indices.get("environments", ()))
+        if isinstance(data.get("identities"), list):
+            config._identity_indices = tuple(indices.get("identities", ()))
+        config._dropped_environments = frozenset(dropped_environments)
         return config, hidden
     return None, hidden
+
+
+_INDEXED_LISTS = ("environments", "identities")
 
 
 def _location_order(location: tuple[int | str, ...]) -> list[tuple[int, str]]:
@@ -197,6 +210,10 @@ def _exists(data: Any, location: tuple[int | str, ...]) -> bool:
 def _delete(data: Any, location: tuple[int | str, ...]) -> None:
     if not location or not _exists(data, location):
         return
+    if location == ("identities",):
+        # A fleet whose identities are all refused stays a fleet, of none: the file's top level is not an identity.
+        data["identities"] = []
+        return
     container = data
     for part in location[:-1]:
         container = container[part]
@@ -205,26 +222,43 @@ def _delete(data: Any, location: tuple[int | str, ...]) -> None:
         _delete(data, location[:-1])  # an emptied list (no environments left) takes its default
 
 
+_Refusal = tuple[frozenset[str], str, str]
+_NOTHING_REFUSED: _Refusal = (frozenset(), "", "")
+
+
 def _unknown_keys(
-    raw: Any, model: type[BaseModel], prefix: tuple[str | int, ...]
-) -> Iterator[tuple[str, str, tuple[str, ...]]]:
-    """Each key that ``model`` does not have: its key path, the key, and the keys it could have been."""
+    raw: Any, model: type[BaseModel], prefix: tuple[str | int, ...], refused: _Refusal = _NOTHING_REFUSED
+) -> Iterator[tuple[str, str, tuple[str, ...], tuple[str, str] | None]]:
+    """Each key that ``model`` does not have, or that this place may not set (``refused``): its key path, the
+    key, the keys it could have been, and for a refused key why and what to do instead.
+
+    A fleet's layer tables (``[environments.access_key]``, ``[identities.naming]``) are checked against the
+    section they set; ``identities.environment`` against an identity's settings, under each environment's name.
+    """
     if not isinstance(raw, Mapping):
         return
     fields = model.model_fields
     for key, value in raw.items():
         path = (*prefix, str(key))
         if key not in fields:
-            yield key_path(*path), str(key), tuple(fields)
+            yield key_path(*path), str(key), tuple(fields), None
             continue
-        nested = nested_model(model.model_fields[key].annotation)
+        if key in refused[0]:
+            yield key_path(*path), str(key), tuple(fields), refused[1:]
+            continue
+        field = fields[key]
+        section = layer_of(field)
+        nested = nested_model(IdentityConfig.model_fields[section].annotation if section else field.annotation)
         if nested is None:
             continue
-        if isinstance(value, list):
+        if keyed_by(field) is not None and isinstance(value, Mapping):
+            for name, item in value.items():
+                yield from _unknown_keys(item, nested, (*path, table_name(str(name))))
+        elif isinstance(value, list):
             for index, item in enumerate(value):
                 yield from _unknown_keys(item, nested, (*path, index))
         else:
-            yield from _unknown_keys(value, nested, path)
+            yield from _unknown_keys(value, nested, path, refused_keys(field))
 
 
 def _unknown_key_problem(origin: str, path: str, key: str, fields: tuple[str, ...], *, suggest: bool) -> Problem:
@@ -240,17 +274,21 @@ def _validation_problems(error: ValidationError, origin: str) -> Iterator[Proble
     for detail in error.errors(include_url=False):
         if detail["type"] == "extra_forbidden":
             continue  # reported with a suggestion by _unknown_key_problem
-        location = _location(detail["loc"])
-        given = "" if detail["type"] == "missing" or _is_table(detail["input"]) else _as_toml(detail["input"])
-        if detail["type"] in ("tuple_type", "list_type") and isinstance(detail["input"], Mapping):
-            why = f"is a single [{location}] table, but a list of tables is expected"
-            fix = f"write [[{location}]] (double brackets) before each entry"
-        elif detail["type"] in ("model_type", "dict_type") and isinstance(detail["input"], list):
-            why = f"is a list of tables ([[{location}]]), but a single table is expected"
-            fix = f"write [{location}] (single brackets), once"
-        else:
-            why, fix = _why_and_fix(detail["type"], detail["msg"])
-        yield Problem(where=f"{origin}: {location or '(top level)'}", given=given, why=why, fix=fix)
+        yield validation_problem(detail, origin, _location(detail["loc"]))
+
+
+def validation_problem(detail: ErrorDetails, origin: str, location: str) -> Problem:
+    """pydantic's error ``detail`` as a problem of the key at ``location`` (``key_path`` form) in ``origin``."""
+    given = "" if detail["type"] == "missing" or _is_table(detail["input"]) else _as_toml(detail["input"])
+    if detail["type"] in ("tuple_type", "list_type") and isinstance(detail["input"], Mapping):
+        why = f"is a single [{location}] table, but a list of tables is expected"
+        fix = f"write [[{location}]] (double brackets) before each entry"
+    elif detail["type"] in ("model_type", "dict_type") and isinstance(detail["input"], list):
+        why = f"is a list of tables ([[{location}]]), but a single table is expected"
+        fix = f"write [{location}] (single brackets), once"
+    else:
+        why, fix = _why_and_fix(detail["type"], detail["msg"])
+    return Problem(where=f"{origin}: {location or '(top level)'}", given=given, why=why, fix=fix)
 
 
 def _as_toml(value: Any) -> str:
@@ -270,7 +308,12 @@ def _is_table(value: Any) -> bool:
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
-    return key_path(*(part for part in loc if isinstance(part, int) or not str(part).startswith("function-")))
+    return key_path(*location_parts(loc))
+
+
+def location_parts(loc: tuple[int | str, ...]) -> tuple[str | int, ...]:
+    """The key of pydantic's error location ``loc``, without the validators' own steps (``function-after[...]``)."""
+    return tuple(part for part in loc if isinstance(part, int) or not str(part).startswith("function-"))
 
 
 def _why_and_fix(kind: str, message: str) -> tuple[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
 import ipaddress
 from pathlib import Path
 import re
@@ -18,8 +19,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 
-from ..errors import key_path, show
+from ..errors import key_path, rendered_for, show
 from ..escaping import UNCARRIED_KEY
 from ..ownership import TAG_PREFIX, is_reserved_tag_key
 
@@ -136,6 +138,58 @@ def _check_carried_keys(tags: dict[str, str]) -> dict[str, str]:
 
 Region = Annotated[str, AfterValidator(_check_region)]
 Tags = Annotated[dict[str, str], AfterValidator(_check_tags), AfterValidator(_check_carried_keys)]
+
+
+LAYER_OF = "settings_of"
+"""The ``json_schema_extra`` key that marks a field holding settings of a top-level section for one layer of a
+fleet (an environment, an identity, an identity in an environment): its value names the section. Such a
+table is checked key by key against that section and merged by config/fleet.py, never used as it stands."""
+KEYED_BY = "keyed_by"
+"""The ``json_schema_extra`` key of a table of tables keyed by a name (``identities.environment.<environment>``):
+what its keys are, as the reference shows them."""
+
+Layer = dict[str, Any] | None
+"""Settings of one section for one layer of the fleet: a table, checked and merged by config/fleet.py."""
+
+
+_REFUSED = "refused"
+
+
+def layer(section: str, description: str, *, refused: tuple[tuple[str, ...], str, str] | None = None) -> Any:
+    """A field holding ``section``'s settings for one layer of the fleet (not set by default).
+
+    ``refused``: the keys of ``section`` this layer may not set, and why and what to do instead (the loader
+    reports each such key as it reports an unknown one).
+    """
+    extra: dict[str, Any] = {LAYER_OF: section}
+    if refused is not None:
+        extra[_REFUSED] = [list(refused[0]), refused[1], refused[2]]
+    return Field(default=None, description=description, json_schema_extra=extra)
+
+
+def layer_of(field: FieldInfo) -> str | None:
+    """The section whose settings ``field`` holds for one layer of the fleet, or ``None`` for any other field."""
+    extra = field.json_schema_extra
+    section = extra.get(LAYER_OF) if isinstance(extra, dict) else None
+    return section if isinstance(section, str) else None
+
+
+def refused_keys(field: FieldInfo) -> tuple[frozenset[str], str, str]:
+    """The keys a layer field may not set, why, and what to do instead (no keys for any other field)."""
+    extra = field.json_schema_extra
+    refused = extra.get(_REFUSED) if isinstance(extra, dict) else None
+    if not isinstance(refused, list):
+        return frozenset(), "", ""
+    keys, why, fix = refused
+    assert isinstance(keys, list) and isinstance(why, str) and isinstance(fix, str)
+    return frozenset(str(key) for key in keys), why, fix
+
+
+def keyed_by(field: FieldInfo) -> str | None:
+    """What the keys of a table of tables are (``<environment>``), or ``None`` for any other field."""
+    extra = field.json_schema_extra
+    name = extra.get(KEYED_BY) if isinstance(extra, dict) else None
+    return name if isinstance(name, str) else None
 
 
 class _Section(BaseModel):
@@ -447,12 +501,33 @@ class Environment(_Section):
         description="When set, the provider refuses to run against any other account (`allowed_account_ids`).",
     )
     tags: Tags = Field(
-        default_factory=dict, description="Default tags for this environment, over the top-level `tags`."
+        default_factory=dict,
+        description="Default tags for this environment, over the top-level `tags` (and under an identity's own).",
     )
     assume_role: AssumeRole | None = Field(
         default=None,
         description="A role in the environment's account that the provider assumes (docs/terraform-workflows.md); "
         "`account_id`, when set, must be the role's account, and defaults to it.",
+    )
+    access_key: Layer = layer(
+        "access_key",
+        "Any key of `access_key`, for every identity in this environment: over the top level's, under an "
+        "identity's own ([precedence](#precedence)).",
+    )
+    user: Layer = layer(
+        "user",
+        "Any key of `user`, for every identity in this environment: over the top level's, under an identity's own.",
+    )
+    policy: Layer = layer(
+        "policy",
+        "Only `hardening` (`[environments.policy.hardening]`): any key of `policy.hardening`, for every identity "
+        "in this environment, over the top level's, under an identity's own.",
+        refused=(
+            tuple(name for name in Policy.model_fields if name != "hardening"),
+            "cannot be set for an environment, which may set only policy.hardening of the policy",
+            "set it at the top level, for an identity ([[identities]] policy), or for an identity in this environment "
+            "([identities.environment.<environment>.policy])",
+        ),
     )
 
     @field_validator("name")
@@ -773,6 +848,67 @@ class Terraform(_Section):
     )
 
 
+_KIND_DESCRIPTION = "`user` or `instance-profile`, over the top-level `kind`."
+_IDENTITY_NAME_REFUSED = (
+    ("name",),
+    "cannot be set for an identity: templates see the identity's own `name` as `name`",
+    "set name in the [[identities]] entry, and rename the identity there",
+)
+
+
+def _check_identity_name(value: str) -> str:
+    return Naming._iam_name_part(value)
+
+
+class IdentityInEnvironment(_Section):
+    """``[identities.environment.<environment>]``: one identity's settings in one environment, the most specific."""
+
+    kind: Literal["user", "instance-profile"] | None = Field(
+        default=None, description="`user` or `instance-profile`, over the identity's `kind`."
+    )
+    naming: Layer = layer("naming", "Any key of `naming` but `name`.", refused=_IDENTITY_NAME_REFUSED)
+    policy: Layer = layer("policy", "Any key of `policy`; a policy source set here replaces the one it would inherit.")
+    user: Layer = layer("user", "Any key of `user`.")
+    access_key: Layer = layer(
+        "access_key",
+        "Any key of `access_key`: a rotation of this identity in this environment alone, for example `generation = 2`.",
+    )
+    tags: Layer = layer("tags", "Tags, over the identity's own.")
+
+
+class IdentityEntry(_Section):
+    """One ``[[identities]]`` entry: an identity of the fleet, with the settings that are its own."""
+
+    name: Annotated[str, AfterValidator(_check_identity_name)] = Field(
+        min_length=1,
+        description="The identity: what templates see as `name` (in place of `naming.name`), and the value of its "
+        "`programmatic-iam:identity` tag. Unique in the file, ignoring case.",
+    )
+    environments: tuple[str, ...] | None = Field(
+        default=None,
+        strict=False,
+        description="The names of the `[[environments]]` it is deployed to; not set: every environment.",
+    )
+    kind: Literal["user", "instance-profile"] | None = Field(default=None, description=_KIND_DESCRIPTION)
+    naming: Layer = layer(
+        "naming", "Any key of `naming` but `name` (the identity's `name` is its name).", refused=_IDENTITY_NAME_REFUSED
+    )
+    policy: Layer = layer(
+        "policy",
+        "Any key of `policy`. A policy source set here (`actions`, `file` or `template`) replaces the one it "
+        "would inherit.",
+    )
+    user: Layer = layer("user", "Any key of `user`.")
+    access_key: Layer = layer("access_key", "Any key of `access_key`.")
+    tags: Layer = layer("tags", "Tags of this identity's resources, over the environment's and the top-level ones.")
+    environment: dict[str, IdentityInEnvironment] = Field(
+        default_factory=dict,
+        description="`[identities.environment.<environment>]`: this identity's settings in one of its environments, "
+        "over every other layer ([precedence](#precedence)).",
+        json_schema_extra={KEYED_BY: "<environment>"},
+    )
+
+
 def nested_model(annotation: Any) -> type[BaseModel] | None:
     """The section model inside a field's type (``Naming``, ``tuple[Environment, ...]``), or ``None``."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -782,6 +918,19 @@ def nested_model(annotation: Any) -> type[BaseModel] | None:
         if found is not None:
             return found
     return None
+
+
+def origin_key(origins: Mapping[tuple[str, ...], str] | None, *key: str | int) -> str:
+    """The key where the value at ``key`` was written, by ``origins`` (effective key -> written key, ``key_path``
+    form): the entry of ``key``, or of the nearest table or list holding it, with the rest of ``key`` after it;
+    ``key`` itself when none has one. A part may be dotted (``"policy.hardening"``)."""
+    parts = tuple(piece for part in key for piece in (part.split(".") if isinstance(part, str) else (part,)))
+    if origins:
+        for end in range(len(parts), 0, -1):
+            head = parts[:end]
+            if all(isinstance(part, str) for part in head) and head in origins:
+                return key_path(origins[head], *parts[end:])  # type: ignore[index]
+    return key_path(*parts)
 
 
 def _default_environments() -> tuple[Environment, ...]:
@@ -823,12 +972,28 @@ class IdentityConfig(_Section):
         "`keys status` finds the keys of removed environments (docs/key-rotation.md); keys with that prefix are "
         "refused here.",
     )
+    identities: tuple[IdentityEntry, ...] = Field(
+        default=(),
+        strict=False,
+        description="The identities of a fleet, each deployed to its environments with settings of its own over the "
+        "top level's ([precedence](#precedence)). Not set: one identity, named by `naming.name`.",
+    )
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _origin: str = PrivateAttr(default="<built-in default>")
     _environment_indices: tuple[int, ...] | None = PrivateAttr(default=None)
     """Each environment's index among the file's [[environments]] entries, when entries with problems were
     dropped before it (the loader sets it; ``None``: each is where it stands)."""
+    _identity_indices: tuple[int, ...] | None = PrivateAttr(default=None)
+    """Each identity's index among the file's [[identities]] entries, as ``_environment_indices``."""
+    _dropped_environments: frozenset[str] = PrivateAttr(default=frozenset())
+    """The names of the [[environments]] entries dropped for their own problems: an identity naming one is not
+    blamed for it."""
+    _origins: dict[tuple[str, ...], str] | None = PrivateAttr(default=None)
+    """Where each value was written, by its key (config/fleet.py sets it on a stack's effective configuration;
+    ``None``: every value is written where it stands)."""
+    _identity: str | None = PrivateAttr(default=None)
+    """The name of the [[identities]] entry this configuration is of (``None``: the file has no [[identities]])."""
 
     @property
     def base_dir(self) -> Path:
@@ -849,6 +1014,35 @@ class IdentityConfig(_Section):
         position = names.index(environment.name)
         indices = self._environment_indices
         return key_path("environments", indices[position] if indices is not None else position, *key)
+
+    def environment_index(self, position: int) -> int:
+        """The index in the file of the environment at ``position`` in :attr:`environments`."""
+        indices = self._environment_indices
+        return indices[position] if indices is not None else position
+
+    def identity_index(self, position: int) -> int:
+        """The index in the file of the identity at ``position`` in :attr:`identities`."""
+        indices = self._identity_indices
+        return indices[position] if indices is not None else position
+
+    def written_key(self, *key: str | int) -> str:
+        """The key where the value at ``key`` was written, as problems name it (``key_path`` form).
+
+        A stack's effective configuration (config/fleet.py) names the layer a value came from
+        (``identities[1].environment.production.access_key.generation``); a table, the most specific layer that
+        wrote into it; a value nobody wrote, its own key. Any other configuration names ``key`` itself.
+        """
+        return origin_key(self._origins, *key)
+
+    def where(self, *key: str | int) -> str:
+        """``origin: written key``: how a problem or a warning names the value at ``key``."""
+        return f"{self.origin}: {self.written_key(*key)}"
+
+    def rendered_where(self, key: str, environment: Environment) -> str:
+        """How a problem names the template at ``key`` rendered for ``environment`` (and this identity)."""
+        written = self.written_key(key)
+        identity = self._identity if not written.startswith("identities[") else None
+        return f"{self.origin}: {rendered_for(written, environment.name, identity)}"
 
     @field_validator("environments")
     @classmethod

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from .model import IdentityConfig, nested_model
+from .model import IdentityConfig, keyed_by, layer_of, nested_model
 
 BEGIN = "<!-- BEGIN GENERATED REFERENCE: make docs -->"
 END = "<!-- END GENERATED REFERENCE -->"
@@ -34,11 +34,17 @@ def documented_keys(model: type[BaseModel] = IdentityConfig, prefix: str = "") -
 def _rows(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, str, str, str]]:
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"
+        text = (field.description or "").replace("|", "\\|")
+        section = layer_of(field)
+        if section is not None:  # a fleet's layer: the keys of its section, documented there
+            yield key, "table of strings" if section == "tags" else "table", "not set", text
+            continue
         nested = nested_model(field.annotation)
         if nested is not None:
-            yield from _rows(nested, f"{key}.")
+            names = keyed_by(field)
+            yield from _rows(nested, f"{key}.{names}." if names else f"{key}.")
             continue
-        yield key, _type_name(field.annotation), _default(field), (field.description or "").replace("|", "\\|")
+        yield key, _type_name(field.annotation), _default(field), text
 
 
 def _type_name(annotation: Any) -> str:

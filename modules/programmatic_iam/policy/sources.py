@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 import json
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from ..escaping import token_marker_problems
 from ..files import MAX_POLICY_BYTES, RefusedError, read_text
 from ..resources import templates_dir
 from ..strict_json import parse_json
-from ..templating import render
+from ..templating import includes_templates, render, variables_used
 from .catalogue import load_catalogue
 from .document import ActionRules, PolicyDocument, Statement, check_actions, parse_document, with_condition
 
@@ -29,15 +30,97 @@ def shipped_templates() -> list[str]:
     return sorted(p.name.removesuffix(TEMPLATE_SUFFIX) for p in TEMPLATES_DIR.glob(f"*{TEMPLATE_SUFFIX}"))
 
 
+@dataclass
+class PolicyMemo:
+    """Documents already made in one run (of a blueprint), by everything they depend on: see :func:`load_policy`."""
+
+    documents: dict[tuple[Any, ...], tuple[PolicyDocument | None, tuple[Problem, ...], tuple[Notice, ...]]] = field(
+        default_factory=dict
+    )
+    reads: dict[tuple[str, Path], set[str]] = field(default_factory=dict)
+    """The template variables each policy template (by name, and the folder it is looked for in) reads."""
+
+
+TEMPLATE_VARIABLES = frozenset({"namespace", "name", "environment", "region", "account_id", "hardening"})
+# What `hardening` holds is made from these (hardening_variables).
+_HARDENING_VARIABLES = frozenset({"name", "region", "account_id"})
+# The keys a problem of the policy may be named at: part of what a document (with its problems) depends on.
+_POLICY_KEYS = (
+    "policy.actions",
+    "policy.file",
+    "policy.template",
+    "policy.hardening.regions",
+    "policy.hardening.source_ips",
+    "policy.hardening.tag_key",
+    "policy.hardening.tag_value",
+)
+
+
 def load_policy(
-    config: IdentityConfig, variables: Mapping[str, str]
+    config: IdentityConfig, variables: Mapping[str, str], memo: PolicyMemo | None = None
 ) -> tuple[PolicyDocument | None, list[Problem], list[Notice]]:
     """The configured policy for one environment (templates may use the environment's variables).
 
     ``policy.hardening.regions`` and ``source_ips`` bound every Allow statement, whatever the source; the tag
     settings must be tested by some statement (docs/policies.md). The document returned is final: what is
     sized and split is what AWS receives.
+
+    ``memo``, kept by the caller for one run, holds the documents made so far: a stack whose policy settings, the
+    keys they were written at, and the template variables its source reads are those of an earlier stack gets
+    that stack's document, problems and warnings without making them again. Inline actions and a policy file
+    read no variable, nor does the default template, so in a fleet most identities make their document once.
     """
+    if memo is None:
+        return _load_policy(config, variables)
+    key = _memo_key(config, variables, memo)
+    if key not in memo.documents:
+        document, problems, notices = _load_policy(config, variables)
+        memo.documents[key] = (document, tuple(problems), tuple(notices))
+    made, problems_made, notices_made = memo.documents[key]
+    return made, list(problems_made), list(notices_made)
+
+
+def _memo_key(config: IdentityConfig, variables: Mapping[str, str], memo: PolicyMemo) -> tuple[Any, ...]:
+    policy = config.policy
+    read: set[str] = set()
+    if policy.actions is None and policy.file is None:
+        template = policy.template or DEFAULT_TEMPLATE
+        if (template, config.base_dir) not in memo.reads:
+            memo.reads[template, config.base_dir] = _variables_read(template, config)
+        read = set(memo.reads[template, config.base_dir])
+    if config.policy.hardening.model_fields_set & {"tag_key", "tag_value"}:
+        read |= {"name"}  # the tag's value defaults to the name (_unused_tag_problems)
+    return (
+        config.policy,
+        config.base_dir,
+        tuple(config.where(key) for key in _POLICY_KEYS),
+        tuple((name, variables.get(name)) for name in sorted(read)),
+    )
+
+
+def _variables_read(template: str, config: IdentityConfig) -> set[str]:
+    """The template variables the policy template reads (all of them when that cannot be told)."""
+    path, _ = _template_path(template, config)
+    try:
+        folder = TEMPLATES_DIR if path is not None and path.parent == TEMPLATES_DIR else config.base_dir
+        text = read_text(path, limit=MAX_POLICY_BYTES, inside=folder) if path is not None else None
+    except RefusedError:
+        text = None
+    read = _template_reads(text) if text is not None else TEMPLATE_VARIABLES
+    return set(read | _HARDENING_VARIABLES if "hardening" in read else read)
+
+
+@lru_cache(maxsize=64)
+def _template_reads(text: str) -> frozenset[str]:
+    """The template variables ``text`` reads; all of them when it includes or imports another template."""
+    if includes_templates(text):
+        return TEMPLATE_VARIABLES
+    return frozenset(variables_used(text) & TEMPLATE_VARIABLES)
+
+
+def _load_policy(
+    config: IdentityConfig, variables: Mapping[str, str]
+) -> tuple[PolicyDocument | None, list[Problem], list[Notice]]:
     document, problems, notices = _load_source(config, variables)
     if document is None:
         return None, problems, notices
@@ -67,10 +150,10 @@ def _load_source(
     policy = config.policy
     rules = ActionRules(load_catalogue(), policy.allow_wildcards, frozenset(policy.allow_unlisted_actions))
     if policy.actions is not None:
-        return _from_actions(policy.actions, rules, config, where=f"{config.origin}: policy.actions")
+        return _from_actions(policy.actions, rules, config, where=config.where("policy.actions"))
     if policy.file is not None:
         path = config.base_dir / policy.file
-        text, problems = _read(path, config.base_dir, where=f"{config.origin}: policy.file", given=policy.file)
+        text, problems = _read(path, config.base_dir, where=config.where("policy.file"), given=policy.file)
         if text is None:
             return None, problems, []
         return _from_json_text(text, rules, config, where=policy.file)
@@ -79,13 +162,13 @@ def _load_source(
     if template_path is None:
         return None, problems, []
     folder = TEMPLATES_DIR if template_path.parent == TEMPLATES_DIR else config.base_dir
-    text, problems = _read(template_path, folder, where=f"{config.origin}: policy.template", given=template)
+    text, problems = _read(template_path, folder, where=config.where("policy.template"), given=template)
     if text is None:
         return None, problems, []
     rendered, problems = render(
         text,
         {**variables, "hardening": hardening_variables(config, variables)},
-        where=f"{config.origin}: policy.template ({template})",
+        where=f"{config.where('policy.template')} ({template})",
         partials=(config.base_dir, TEMPLATES_DIR.parent),
     )
     if rendered is None:
@@ -141,7 +224,7 @@ def bound_by_hardening(
                 named = f"Statement[{index}]" + (f" ({statement.sid})" if statement.sid else "")
                 problems.append(
                     Problem(
-                        f"{config.origin}: policy.hardening.{setting}",
+                        config.where("policy.hardening", setting),
                         show(list(values)),
                         f"cannot bound {named} of {source}, which {conflict}",
                         f"make that statement's {key} test a plain list that shares values with "
@@ -186,7 +269,7 @@ def _unused_tag_problems(
     }
     return [
         Problem(
-            f"{config.origin}: policy.hardening.{name}",
+            config.where("policy.hardening", name),
             show(getattr(settings, name)),
             f"does nothing: {what[name]}",
             "remove it; the tag settings are for policy templates that test them in conditions (policy.template = "
@@ -260,7 +343,7 @@ def _template_path(template: str, config: IdentityConfig) -> tuple[Path | None, 
         return candidate, []
     return None, [
         Problem(
-            f"{config.origin}: policy.template",
+            config.where("policy.template"),
             show(template),
             f"is neither a shipped template nor a file{did_you_mean(template, shipped_templates())}",
             f"use one of {', '.join(shipped_templates())}, or a path relative to the config file",

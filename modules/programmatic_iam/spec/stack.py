@@ -1,4 +1,4 @@
-"""A stack per environment (provider, backend, versions, the identity) and the blueprint that holds them all."""
+"""A stack per identity and environment (provider, backend, versions, the identity) and the blueprint that holds them all."""
 
 from __future__ import annotations
 
@@ -57,8 +57,11 @@ class AssumedRole:
 
 @dataclass(frozen=True, slots=True)
 class StackSpec:
-    """One environment's stack."""
+    """One stack: an identity in one environment."""
 
+    identity_name: str
+    """The identity's name (``identities.name``, or ``naming.name`` in a file without [[identities]]): its
+    ``programmatic-iam:identity`` tag, and what commands group the stacks by. (``identity`` is its spec.)"""
     environment: str
     region: str
     account_id: str | None
@@ -82,4 +85,14 @@ class Blueprint:
     """All stacks of a configuration, and the warnings found on the way."""
 
     stacks: tuple[StackSpec, ...]
+    """In the fleet's order: identity by identity as in the file, each in its environments as in the file."""
     notices: tuple[Notice, ...]
+
+    def of_identity(self, name: str) -> tuple[StackSpec, ...]:
+        """The stacks of the identity ``name``, in environment order."""
+        return tuple(stack for stack in self.stacks if stack.identity_name == name)
+
+    @property
+    def identities(self) -> tuple[str, ...]:
+        """The identities' names, in the fleet's order, once each."""
+        return tuple(dict.fromkeys(stack.identity_name for stack in self.stacks))
