@@ -211,3 +211,51 @@ def test_a_policy_missing_one_action_fails_the_apply_with_access_denied(
     # with an unknown error code.
     message = str(caught.value)
     assert "creating IAM Access Key" in message and "CreateAccessKey, https response error StatusCode: 403" in message
+
+
+FLEET = (
+    '[user]\npath = "/programmatic-iam/"\n[policy]\npath = "/programmatic-iam/"\n'
+    '[backend]\nkey = "programmatic-iam/{{ user }}/terraform.tfstate"\n'
+    + "".join(f'[[environments]]\nname = "{name}"\nregion = "us-east-1"\n' for name in ("dev", "staging", "prod"))
+)
+
+
+def test_a_path_scoped_fleet_deploys_with_the_path_and_folder_grants_alone(
+    emulated_terraform: Terraform, aws: AwsEmulator, enforce_iam: Callable[[], None], tmp_path: Path
+) -> None:
+    """Three stacks under one IAM path and state folder: the deployer holds the path and folder, not their names.
+
+    The emulator checks S3 object ARNs, so the state folder is proven here, outside it refused; IAM ARNs and
+    conditions are not checked by it: the created ARNs are matched against the real policy below, and
+    tests/test_deployer_fleet_conditions.py decides the rest with the independent evaluator.
+    """
+    blueprint = blueprint_of(FLEET, tmp_path)
+    policy = deployer_policy(blueprint).document
+    assert statement(policy, "Users").resources == "arn:aws:iam::*:user/programmatic-iam/*"
+    assert statement(policy, "StateObjects").resources == "arn:aws:s3:::terraform-state/programmatic-iam/*"
+    stack_ids = list(synth_blueprint(blueprint, tmp_path / "cdktf.out"))
+    assert len(stack_ids) == 3
+    bucket = blueprint.stacks[0].backend.bucket
+    aws.client("s3").create_bucket(Bucket=bucket)
+    deployer = user_with_policy(aws, "deployer", emulator_view(policy))
+    terraform = emulated_terraform.with_environment(deployer.environment(emulated_terraform.env))
+    enforce_iam()
+    s3 = deployer.client(aws, "s3")
+    outside_folder = error_code(lambda: s3.put_object(Bucket=bucket, Key="other/terraform.tfstate", Body=b"{}"))
+    assert outside_folder == "AccessDenied", "the deployer may write a state outside the fleet's folder"
+
+    created: list[tuple[str, str]] = []
+    for stack_id in stack_ids:
+        stack_dir = tmp_path / "cdktf.out" / "stacks" / stack_id
+        terraform.init(stack_dir)
+        terraform.apply(stack_dir)
+        assert terraform.plan_has_changes(stack_dir) is False, f"{stack_id}: a plan right after the apply changes"
+        created.append((output(terraform, stack_dir, "user_arn"), "Users"))
+        created += [(arn, "Policies") for arn in output(terraform, stack_dir, "policy_arns")]
+    for stack_id in stack_ids:
+        terraform.destroy(tmp_path / "cdktf.out" / "stacks" / stack_id)
+
+    assert [arn for arn, sid in created if not covers(statement(policy, sid), arn)] == []
+    assert [arn for arn, _ in created if "/programmatic-iam/" not in arn] == []
+    assert not covers(statement(policy, "Users"), "arn:aws:iam::123456789012:user/admin")
+    assert not covers(statement(policy, "Policies"), "arn:aws:iam::123456789012:policy/admin")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 import json
 from typing import Any
@@ -205,6 +206,11 @@ _SID_ORDER = (
     "StateEncryptionKey",
 )
 WHERE = "deployer policy"
+LARGEST_POLICY_CHARACTERS = 10240
+"""The most policy text IAM holds in one place: a role's inline policies together (a managed policy holds
+6,144, a user's inline policies 2,048). A larger deployer policy could not be attached anywhere."""
+FLEET_PATH = "/programmatic-iam/"
+"""The IAM path docs/deployer-policy.md tells a fleet to put its users and policies under (any own path works)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,9 +246,10 @@ def deployer_policy(
     is not a key ARN, a resource IAM cannot name, or an action the catalogue does not know.
     """
     stacks, problems = _selected(blueprint, environments, selected_by)
+    scopes = fleet_scopes(stacks, blueprint.stacks)
     grants: list[Grant] = []
-    for stack in stacks:
-        stack_grants, stack_problems = stack_grants_of(stack)
+    for stack, scope in zip(stacks, scopes, strict=True):
+        stack_grants, stack_problems = stack_grants_of(stack, scope)
         grants += stack_grants
         problems += stack_problems
     statements, statement_problems = statements_of(grants)
@@ -250,7 +257,120 @@ def deployer_policy(
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)))
     document = PolicyDocument(tuple(statements))
+    if (size := iam_size(document)) > LARGEST_POLICY_CHARACTERS:
+        raise ConfigError([_too_large(size, stacks, scopes, selected_by)])
     return DeployerPolicy(document, tuple(_size_notices(document, selected_by) + _assumed_role_notices(stacks)))
+
+
+@dataclass(frozen=True, slots=True)
+class StackScope:
+    """What one stack's grants name by a path or a folder its fleet shares, instead of by its own names.
+
+    ``None`` everywhere (the default): every resource by its name, as for a stack on its own.
+    """
+
+    path: str | None = None
+    """The IAM path of the stack's principal, group and policies, granted as ``<kind><path>*``."""
+    state_folder: str | None = None
+    """The folder of the state bucket its state key is in, shared with others: ``<bucket>/<folder>*``."""
+    secret_folder: str | None = None
+    """The same for the secret's name (``secret:<folder>*``)."""
+    parameter_folder: str | None = None
+    """The same for the parameters' path (``parameter<folder>*``)."""
+
+
+BY_NAME = StackScope()
+"""Every resource by its own name."""
+
+
+def own_path(stack: StackSpec) -> str | None:
+    """The one IAM path of the stack's principal and policies, when it is not ``/``; ``None`` otherwise."""
+    path = stack.identity.principal.path
+    if path == "/" or any(policy.path != path for policy in stack.identity.policies):
+        return None
+    return path
+
+
+def fleet_scopes(stacks: Sequence[StackSpec], fleet: Sequence[StackSpec] = ()) -> tuple[StackScope, ...]:
+    """Each stack's scope: by path where its principal and policies share an IAM path of their own with others'.
+
+    A path is granted whole (``user<path>*``) only for two or more stacks whose principals (of one kind, in one
+    partition) and policies are all under it: one stack alone keeps the exact names, which fit. Every principal of
+    that kind under the path, among ``stacks`` and the rest of the ``fleet`` they were selected from (a grant on
+    the path reaches the stacks left out too), must have the same permissions boundary: otherwise a grant made for
+    one without a boundary would let the deployer create the other without its cap. Other stacks keep their
+    names. Among the stacks
+    granted by path, state keys, secret names and parameter paths of two or more stacks in one place are granted
+    by the folder they share, when it is not the root (:func:`shared_folders`).
+    """
+    groups = [_path_group(stack) for stack in stacks]
+    own = [own_path(stack) for stack in stacks]
+    boundaries: dict[tuple[str, str, str], set[str | None]] = {}
+    for stack in (*stacks, *fleet):
+        boundaries.setdefault(_path_group(stack), set()).add(stack.identity.principal.permissions_boundary)
+    sharing = Counter(group for group, path in zip(groups, own, strict=True) if path is not None)
+    paths = [
+        path if path is not None and sharing[group] >= 2 and len(boundaries[group]) == 1 else None
+        for group, path in zip(groups, own, strict=True)
+    ]
+    scoped = [stack for stack, path in zip(stacks, paths, strict=True) if path is not None]
+    state = shared_folders(
+        ((partition_of(s.backend.region), s.backend.bucket), s.backend.key) for s in scoped if s.cloud is None
+    )
+    secrets = shared_folders(
+        (_store_place(s), s.identity.credentials.secret_name)
+        for s in scoped
+        if s.identity.credentials.delivery == "secretsmanager"
+    )
+    parameters = shared_folders(
+        (_store_place(s), s.identity.credentials.parameter_path)
+        for s in scoped
+        if s.identity.credentials.delivery == "ssm"
+    )
+    return tuple(
+        BY_NAME
+        if path is None
+        else StackScope(
+            path,
+            state.get((partition_of(stack.backend.region), stack.backend.bucket)) if stack.cloud is None else None,
+            secrets.get(_store_place(stack)),
+            parameters.get(_store_place(stack)),
+        )
+        for stack, path in zip(stacks, paths, strict=True)
+    )
+
+
+def shared_folders(named: Iterable[tuple[tuple[str, ...], str]]) -> dict[tuple[str, ...], str]:
+    """Per place, the deepest folder (up to a ``/``) that its two or more names share, if it is not the root.
+
+    The root (``""``, or ``/`` for SSM parameters) would be every object, secret or parameter of the place, and
+    one name alone keeps its own exact grant.
+    """
+    names: dict[tuple[str, ...], set[str]] = {}
+    for place, name in named:
+        names.setdefault(place, set()).add(name)
+    folders: dict[tuple[str, ...], str] = {}
+    for place, some in names.items():
+        if len(some) < 2:
+            continue
+        first, last = min(some), max(some)
+        common = first[: next((i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), len(first))]
+        folder = common[: common.rfind("/") + 1]
+        if folder.strip("/"):
+            folders[place] = folder
+    return folders
+
+
+def _path_group(stack: StackSpec) -> tuple[str, str, str]:
+    """The principals a grant on the stack's principal path also covers: same kind, partition and path."""
+    principal = stack.identity.principal
+    kind = "role" if isinstance(principal, RolePrincipal) else "user"
+    return kind, partition_of(stack.region), principal.path
+
+
+def _store_place(stack: StackSpec) -> tuple[str, str, str]:
+    """Where the stack's secret or parameters live: partition, region and account (``*`` if not configured)."""
+    return partition_of(stack.region), stack.region, stack.account_id or "*"
 
 
 def to_console_json(document: PolicyDocument) -> str:
@@ -285,39 +405,49 @@ def iam_arn(stack: StackSpec, kind: str, path_and_name: str) -> str:
     return f"arn:{partition_of(stack.region)}:iam::{stack.account_id or '*'}:{kind}{arn_literal(path_and_name)}"
 
 
+def principal_arn(stack: StackSpec, scope: StackScope, kind: str, path_and_name: str) -> str:
+    """:func:`iam_arn`, or with a path scope every resource of ``kind`` under the path (its ``*`` is meant)."""
+    return iam_arn(stack, kind, path_and_name) if scope.path is None else iam_arn(stack, kind, scope.path) + "*"
+
+
 def aws_managed_policies(stack: StackSpec) -> str:
     """The pattern of every AWS managed policy in the stack's partition (their account is ``aws``)."""
     return f"arn:{partition_of(stack.region)}:iam::aws:policy/*"
 
 
-def own_policies_condition(stack: StackSpec) -> _Condition:
+def own_policies_condition(stack: StackSpec, scope: StackScope = BY_NAME) -> _Condition:
     """``iam:PolicyARN`` is one of the stack's own policies: the same literals as the Policies statement names.
 
-    Where the account is not configured, its ``*`` would also match AWS's managed policy of the same path and
-    name (``naming.policy = "AdministratorAccess"``), so those are excluded by an ArnNotLike in the same
-    condition (both must hold).
+    With a path scope, any policy under the path (the pattern the Policies statement names). Where the account is
+    not configured, its ``*`` would also match AWS's managed policy of the same path and name
+    (``naming.policy = "AdministratorAccess"``), so those are excluded by an ArnNotLike in the same condition
+    (both must hold).
     """
-    policy_arns = tuple(iam_arn(stack, "policy", policy.path + policy.name) for policy in stack.identity.policies)
+    policy_arns = tuple(
+        dict.fromkeys(
+            principal_arn(stack, scope, "policy", policy.path + policy.name) for policy in stack.identity.policies
+        )
+    )
     if stack.account_id is not None:
-        return (("ArnEquals", "iam:PolicyARN", policy_arns),)
+        return (("ArnEquals" if scope.path is None else "ArnLike", "iam:PolicyARN", policy_arns),)
     return (("ArnLike", "iam:PolicyARN", policy_arns), ("ArnNotLike", "iam:PolicyARN", aws_managed_policies(stack)))
 
 
-def stack_grants_of(stack: StackSpec) -> tuple[list[Grant], list[Problem]]:
-    """What Terraform needs for one stack: its identity's IAM resources and its state."""
+def stack_grants_of(stack: StackSpec, scope: StackScope = BY_NAME) -> tuple[list[Grant], list[Problem]]:
+    """What Terraform needs for one stack: its identity's IAM resources and its state, named as ``scope`` says."""
     identity = stack.identity
     user = identity.principal
     if isinstance(user, RolePrincipal):
-        state_grants, problems = _stack_state_grants(stack)
-        return _role_grants(stack, user) + state_grants, problems
-    user_arn = iam_arn(stack, "user", user.path + user.name)
+        state_grants, problems = _stack_state_grants(stack, scope)
+        return _role_grants(stack, user, scope) + state_grants, problems
+    user_arn = principal_arn(stack, scope, "user", user.path + user.name)
     user_actions: tuple[str, ...] = USER_ACTIONS + ACCESS_KEY_ACTIONS
     if identity.attachment.to == "user":
         user_actions += USER_ATTACHMENT_ACTIONS
     if user.force_destroy:
         user_actions += FORCE_DESTROY_USER_ACTIONS
     grants = [Grant("CallerIdentity", CALLER_IDENTITY_ACTIONS, "*")]
-    own_policies = own_policies_condition(stack)
+    own_policies = own_policies_condition(stack, scope)
     # force_destroy detaches whatever Terraform does not manage, so its DetachUserPolicy stays unconditioned
     # (detaching only takes permissions away).
     conditioned = POLICY_ARN_CONDITIONED_ACTIONS - (set(FORCE_DESTROY_USER_ACTIONS) if user.force_destroy else set())
@@ -339,40 +469,40 @@ def stack_grants_of(stack: StackSpec) -> tuple[list[Grant], list[Problem]]:
         if attaching:
             grants.append(Grant("UserAttachments", attaching, user_arn, own_policies))
     grants += [
-        Grant("Policies", POLICY_ACTIONS, iam_arn(stack, "policy", policy.path + policy.name))
+        Grant("Policies", POLICY_ACTIONS, principal_arn(stack, scope, "policy", policy.path + policy.name))
         for policy in identity.policies
     ]
     if identity.attachment.to == "group":
-        group_arn = iam_arn(stack, "group", user.path + identity.attachment.group_name)
+        group_arn = principal_arn(stack, scope, "group", user.path + identity.attachment.group_name)
         group_attaching = tuple(a for a in GROUP_ACTIONS if a in POLICY_ARN_CONDITIONED_ACTIONS)
         group_plain = tuple(a for a in GROUP_ACTIONS if a not in POLICY_ARN_CONDITIONED_ACTIONS)
         grants += [
             Grant("Groups", group_plain, group_arn),
             Grant("GroupAttachments", group_attaching, group_arn, own_policies),
         ]
-    grants += _key_store_grants(stack)
+    grants += _key_store_grants(stack, scope)
     if user.force_destroy:
         grants += [
             Grant("ForceDestroyListMfaDevices", FORCE_DESTROY_LIST_MFA_ACTIONS, "*"),
             # A device has a name of its own, not the user's: any device of the account (the `*` is meant).
             Grant("ForceDestroyMfaDevices", FORCE_DESTROY_MFA_ACTIONS, iam_arn(stack, "mfa", "/") + "*"),
         ]
-    state_grants, problems = _stack_state_grants(stack)
+    state_grants, problems = _stack_state_grants(stack, scope)
     return grants + state_grants, problems
 
 
-def _stack_state_grants(stack: StackSpec) -> tuple[list[Grant], list[Problem]]:
+def _stack_state_grants(stack: StackSpec, scope: StackScope) -> tuple[list[Grant], list[Problem]]:
     """The S3 backend's grants; none on HCP Terraform, which keeps the state itself."""
     if stack.cloud is not None:
         return [], []
-    return state_grants_of(stack.backend, environment=stack.environment)
+    return state_grants_of(stack.backend, environment=stack.environment, folder=scope.state_folder)
 
 
-def _role_grants(stack: StackSpec, role: RolePrincipal) -> list[Grant]:
+def _role_grants(stack: StackSpec, role: RolePrincipal, scope: StackScope) -> list[Grant]:
     """kind = "instance-profile": the role, its instance profile of the same name, its policies."""
-    role_arn = iam_arn(stack, "role", role.path + role.name)
-    profile_arn = iam_arn(stack, "instance-profile", role.path + role.name)
-    own_policies = own_policies_condition(stack)
+    role_arn = principal_arn(stack, scope, "role", role.path + role.name)
+    profile_arn = principal_arn(stack, scope, "instance-profile", role.path + role.name)
+    own_policies = own_policies_condition(stack, scope)
     grants = [
         Grant("CallerIdentity", CALLER_IDENTITY_ACTIONS, "*"),
         Grant("Roles", ROLE_ACTIONS, role_arn),
@@ -385,40 +515,53 @@ def _role_grants(stack: StackSpec, role: RolePrincipal) -> list[Grant]:
         grants.append(Grant("RolesWithinBoundary", ROLE_BOUNDARY_ACTIONS, role_arn, boundary))
         grants.append(Grant("DenyBoundaryRemoval", ("iam:DeleteRolePermissionsBoundary",), role_arn, effect="Deny"))
     grants += [
-        Grant("Policies", POLICY_ACTIONS, iam_arn(stack, "policy", policy.path + policy.name))
+        Grant("Policies", POLICY_ACTIONS, principal_arn(stack, scope, "policy", policy.path + policy.name))
         for policy in stack.identity.policies
     ]
     return grants
 
 
-def _key_store_grants(stack: StackSpec) -> list[Grant]:
+def _key_store_grants(stack: StackSpec, scope: StackScope) -> list[Grant]:
     """What delivering the key to a store needs: the secret or the parameters, and the store's KMS key."""
     key = stack.identity.credentials
     region = f"arn:{partition_of(stack.region)}:{{service}}:{stack.region}:{stack.account_id or '*'}"
     grants: list[Grant] = []
     if key.delivery == "secretsmanager":
         # Secrets Manager appends six random characters to a secret's name in its ARN.
-        arn = f"{region.format(service='secretsmanager')}:secret:{arn_literal(key.secret_name)}-??????"
-        grants.append(Grant("KeySecret", SECRET_ACTIONS, arn))
+        name = (
+            arn_literal(key.secret_name) + "-??????"
+            if scope.secret_folder is None
+            else arn_literal(scope.secret_folder) + "*"
+        )
+        grants.append(Grant("KeySecret", SECRET_ACTIONS, f"{region.format(service='secretsmanager')}:secret:{name}"))
     if key.delivery == "ssm":
-        path = arn_literal(key.parameter_path)
-        grants += [
-            Grant("KeyParameters", PARAMETER_ACTIONS, f"{region.format(service='ssm')}:parameter{path}/access-key-id"),
-            Grant(
-                "KeyParameters", PARAMETER_ACTIONS, f"{region.format(service='ssm')}:parameter{path}/secret-access-key"
-            ),
-            Grant("KeyParameterListing", PARAMETER_LISTING_ACTIONS, "*"),
-        ]
+        parameters = f"{region.format(service='ssm')}:parameter"
+        if scope.parameter_folder is None:
+            path = arn_literal(key.parameter_path)
+            grants += [
+                Grant("KeyParameters", PARAMETER_ACTIONS, f"{parameters}{path}/access-key-id"),
+                Grant("KeyParameters", PARAMETER_ACTIONS, f"{parameters}{path}/secret-access-key"),
+            ]
+        else:
+            grants.append(
+                Grant("KeyParameters", PARAMETER_ACTIONS, f"{parameters}{arn_literal(scope.parameter_folder)}*")
+            )
+        grants.append(Grant("KeyParameterListing", PARAMETER_LISTING_ACTIONS, "*"))
     if key.kms_key_id is not None:
         grants.append(Grant("KeyStoreEncryptionKey", STORE_KEY_ACTIONS, arn_literal(key.kms_key_id)))
     return grants
 
 
-def state_grants_of(backend: BackendSpec, *, environment: str) -> tuple[list[Grant], list[Problem]]:
-    """What the S3 backend needs for one state: the bucket, the object, its lock, its encryption key."""
+def state_grants_of(
+    backend: BackendSpec, *, environment: str, folder: str | None = None
+) -> tuple[list[Grant], list[Problem]]:
+    """What the S3 backend needs for one state: the bucket, the object, its lock, its encryption key.
+
+    With ``folder`` (a prefix of ``backend.key`` that other stacks' keys share), every object under the folder.
+    """
     partition = partition_of(backend.region)
     bucket = f"arn:{partition}:s3:::{arn_literal(backend.bucket)}"
-    state = f"{bucket}/{arn_literal(backend.key)}"
+    state = f"{bucket}/{arn_literal(backend.key)}" if folder is None else f"{bucket}/{arn_literal(folder)}*"
     grants = [
         Grant("StateBucket", STATE_BUCKET_ACTIONS, bucket),
         Grant("StateObjects", STATE_OBJECT_ACTIONS, state),
@@ -533,6 +676,41 @@ def _assumed_role_notices(stacks: Sequence[StackSpec]) -> list[Notice]:
         for stack in stacks
         if stack.assume_role is not None
     ]
+
+
+def _too_large(size: int, stacks: Sequence[StackSpec], scopes: Sequence[StackScope], selected_by: str) -> Problem:
+    """The refusal of a document IAM could not hold: how large, the limit, what makes it grow, and the fix."""
+    pairs = list(zip(stacks, scopes, strict=True))
+    growing = {
+        "stacks whose user and policies are not under a path of their own other than '/' that another stack "
+        "shares (or whose path mixes permissions boundaries)": sum(scope.path is None for _, scope in pairs),
+        "state keys with no folder in common": sum(
+            scope.path is not None and stack.cloud is None and scope.state_folder is None for stack, scope in pairs
+        ),
+        "secret names with no folder in common": sum(
+            scope.path is not None
+            and stack.identity.credentials.delivery == "secretsmanager"
+            and scope.secret_folder is None
+            for stack, scope in pairs
+        ),
+        "parameter paths with no folder in common": sum(
+            scope.path is not None and stack.identity.credentials.delivery == "ssm" and scope.parameter_folder is None
+            for stack, scope in pairs
+        ),
+    }
+    named = "; ".join(f"{count} {what}" for what, count in growing.items() if count)
+    return Problem(
+        WHERE,
+        f"{len(stacks)} stacks",
+        f"make a policy of {size:,} characters, over the {LARGEST_POLICY_CHARACTERS:,} IAM holds in one place (a "
+        f"role's inline policies; a managed policy holds {MANAGED_POLICY_MAX_CHARACTERS:,}): each of them names its "
+        f"resources one by one ({named})",
+        f'put every identity\'s users and policies under one IAM path of their own ([user] path = "{FLEET_PATH}" '
+        f'and [policy] path = "{FLEET_PATH}") and its state keys, secret names and parameter paths under a folder '
+        'of their own (backend.key = "programmatic-iam/{{ user }}/terraform.tfstate"): the policy then grants the '
+        f"path and the folders and no longer grows with the fleet (docs/deployer-policy.md); or narrow it with "
+        f"{selected_by}",
+    )
 
 
 def _size_notices(document: PolicyDocument, selected_by: str) -> list[Notice]:
