@@ -203,7 +203,7 @@ def test_hcl_literals_reach_terraform_as_written(terraform: Terraform, tmp_path:
 
 
 @pytest.mark.terraform
-@pytest.mark.parametrize("example", [name for name in EXAMPLES if name != "multi-environment"])
+@pytest.mark.parametrize("example", [name for name in EXAMPLES if name not in ("multi-environment", "fleet")])
 def test_every_example_exports_a_module_a_root_validates(terraform: Terraform, tmp_path: Path, example: str) -> None:
     module = export(example_config(tmp_path, example))
     name_output = "role_name" if example == "instance-profile" else "user_name"

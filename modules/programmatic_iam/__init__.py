@@ -5,8 +5,8 @@ The flow: configuration (:mod:`.config`) -> names and policy (:mod:`.naming`, :m
 cdktf user) -> app. :mod:`.cli` is the command line around it; :mod:`.analysis` works on specs without cdktf.
 """
 
-from .blueprint import build_blueprint, identity_spec
-from .config import IdentityConfig, load_config, load_config_file, parse_config
+from .blueprint import build_blueprint, identity_spec, identity_specs
+from .config import Fleet, IdentityConfig, load_config, load_config_file, load_fleet, parse_config
 from .errors import ConfigError, Problem
 from .spec import AccessKey, Blueprint, IdentitySpec, PolicyAttachment, StackSpec, UserPrincipal
 
@@ -14,6 +14,7 @@ __all__ = [
     "AccessKey",
     "Blueprint",
     "ConfigError",
+    "Fleet",
     "IdentityConfig",
     "IdentitySpec",
     "PolicyAttachment",
@@ -22,7 +23,9 @@ __all__ = [
     "UserPrincipal",
     "build_blueprint",
     "identity_spec",
+    "identity_specs",
     "load_config",
     "load_config_file",
+    "load_fleet",
     "parse_config",
 ]

@@ -102,6 +102,12 @@ def identity_spec(source: Fleet | IdentityConfig, environment: str, identity: st
     )
 
 
+def identity_specs(source: Fleet | IdentityConfig) -> dict[tuple[str, str], IdentitySpec]:
+    """The identity of every stack of the fleet, keyed by ``(identity, environment)`` in the fleet's order (identity
+    by identity as in the file, each in its environments); raise :class:`ConfigError` as :func:`build_blueprint` does."""
+    return {(stack.identity_name, stack.environment): stack.identity for stack in build_blueprint(source).stacks}
+
+
 def _stack_spec(
     config: StackConfig, environment: Environment, documents: PolicyMemo
 ) -> tuple[StackSpec | None, list[Problem], list[Notice]]:

@@ -2,7 +2,8 @@
 
 GitHub refuses a comment over 65,536 characters. The verdict and the warnings always stay; then, in order,
 the cuts are: per-action tables (least serious stacks first), whole stack details, the unchanged stacks'
-rows, the other rows, and the list of stacks under each warning. Every cut is said in the comment.
+rows, the other rows, the list of stacks under each warning, and (plans of several identities, which the comment
+groups by identity) the identities' lines, least serious first. Every cut is said in the comment.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Literal
 import jinja2
 
 from ..resources import templates_dir
-from .review import VERDICTS, StackReview, Warning, verdict_line
+from .review import VERDICTS, StackReview, Warning, verdict_line, verdict_tally
 
 Where = Literal["text", "table", "html"]
 """Where a value from a plan goes in the comment: running text, a table cell, or inside an HTML block."""
@@ -44,6 +45,17 @@ class WarningGroup:
 
 
 @dataclass(frozen=True, slots=True)
+class IdentityRow:
+    """One identity's line in the verdict of plans of several identities."""
+
+    name: str | None
+    """``None``: the stacks whose plans carry no ``programmatic-iam:identity`` tag."""
+    stacks: int
+    tally: str
+    unchanged: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Cuts:
     """How much of the comment is shown: each lever at its maximum shows everything."""
 
@@ -52,6 +64,7 @@ class Cuts:
     unchanged_rows: bool
     rows: int
     entries: int
+    identities: int = 0
 
 
 def render_comment(
@@ -66,15 +79,21 @@ def render_comment(
     Raises :class:`SecretInCommentError` if any of ``sensitive`` (the plans' sensitive strings) would be printed.
     """
     ordered = sorted(stacks, key=lambda stack: (VERDICTS.index(stack.verdict), stack.label))
+    identities = _identity_rows(ordered)
+    if len(identities) > 1:  # grouped by identity, the most serious identity first; one identity: as before fleets
+        rank = {row.name: position for position, row in enumerate(identities)}
+        ordered = sorted(ordered, key=lambda stack: rank[stack.identity])
+    else:
+        identities = []
     groups = _group(ordered)
     most_entries = max((len(group.entries) for group in groups), default=0)
-    cuts = Cuts(len(ordered), len(ordered), True, len(ordered), most_entries)
+    cuts = Cuts(len(ordered), len(ordered), True, len(ordered), most_entries, len(identities))
 
     def render(cuts: Cuts) -> str:
-        return _render(ordered, groups, cuts, details_url, limit)
+        return _render(ordered, groups, identities, cuts, details_url, limit)
 
     text = render(cuts)
-    for lever in ("action_tables", "details", "unchanged_rows", "rows", "entries"):
+    for lever in ("action_tables", "details", "unchanged_rows", "rows", "entries", "identities"):
         if length(text) <= limit:
             break
         cuts, text = _shrink(cuts, lever, render, limit)
@@ -108,8 +127,28 @@ def _shrink(cuts: Cuts, lever: str, render: Callable[[Cuts], str], limit: int) -
     return best, render(best)
 
 
+def _identity_rows(ordered: Sequence[StackReview]) -> list[IdentityRow]:
+    """Each identity of ``ordered`` (stacks sorted most serious first) with its stacks' verdicts, the identity with
+    the most serious stack first, then by name (the untagged stacks' row after the named ones alike)."""
+    by_identity: dict[str | None, list[StackReview]] = {}
+    for stack in ordered:
+        by_identity.setdefault(stack.identity, []).append(stack)
+    rows = [
+        IdentityRow(name, len(members), verdict_tally(members), all(s.verdict == "unchanged" for s in members))
+        for name, members in by_identity.items()
+    ]
+    worst = {name: VERDICTS.index(members[0].verdict) for name, members in by_identity.items()}
+    return sorted(rows, key=lambda row: (worst[row.name], row.name is None, row.name or ""))
+
+
 def _set(cuts: Cuts, lever: str, value: int) -> Cuts:
-    counts = {"action_tables": cuts.action_tables, "details": cuts.details, "rows": cuts.rows, "entries": cuts.entries}
+    counts = {
+        "action_tables": cuts.action_tables,
+        "details": cuts.details,
+        "rows": cuts.rows,
+        "entries": cuts.entries,
+        "identities": cuts.identities,
+    }
     if lever == "unchanged_rows":
         return replace(cuts, unchanged_rows=bool(value))
     counts[lever] = value
@@ -129,7 +168,12 @@ def _group(stacks: Sequence[StackReview]) -> list[WarningGroup]:
 
 
 def _render(
-    stacks: Sequence[StackReview], groups: Sequence[WarningGroup], cuts: Cuts, details_url: str, limit: int
+    stacks: Sequence[StackReview],
+    groups: Sequence[WarningGroup],
+    identities: Sequence[IdentityRow],
+    cuts: Cuts,
+    details_url: str,
+    limit: int,
 ) -> str:
     changed = [stack for stack in stacks if stack.verdict != "unchanged"]
     rows = [stack for stack in stacks if cuts.unchanged_rows or stack.verdict != "unchanged"][: cuts.rows]
@@ -150,6 +194,9 @@ def _render(
         cut_details=[s.label for s in changed[cuts.details :]],
         details_url=details_url,
         limit=limit,
+        grouped=bool(identities),
+        identities=identities[: cuts.identities],
+        hidden_identities=identities[cuts.identities :],
     )
 
 

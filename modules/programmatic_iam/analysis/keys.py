@@ -357,6 +357,54 @@ def status_text(result: Survey) -> str:
                     f"environment {record.environment or '?'}, keys may be {record.max_age_days} days old)"
                 )
             lines.append(_key_line(record, result.now))
+    return "\n".join(lines + _footer(result)) + "\n"
+
+
+def fleet_status_text(result: Survey) -> str:
+    """The survey of a fleet as one table, a row per key (or per stack without one), each with its identity and
+    environment: the configured stacks' in the fleet's order, then the orphans'; then what :func:`status_text` ends
+    with. Every cell is the caller's to escape as a whole (names come from the configuration and from IAM's tags)."""
+    rows: list[tuple[str, ...]] = [
+        ("IDENTITY", "ENVIRONMENT", "USER", "ACCOUNT", "KEY", "STATUS", "ROLE", "AGE", "LAST USED", "VERDICT")
+    ]
+    for status in result.stacks:
+        watched = status.watched
+        where = (watched.identity or "?", watched.environment, watched.user or "-", status.account or "-")
+        if watched.user is None:
+            rows.append((*where, "-", "-", "-", "-", "-", "no key (kind = instance-profile)"))
+        elif not status.user_found:
+            rows.append((*where, "-", "-", "-", "-", "-", "no such user (not deployed yet?)"))
+        elif not status.keys:
+            rows.append((*where, "-", "-", "-", "-", "-", "no keys"))
+        rows += [_key_row(record, result.now) for record in status.keys]
+    rows += [_key_row(record, result.now) for record in result.orphans]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1] for row in rows
+    ]
+    return "\n".join(lines + _footer(result)) + "\n"
+
+
+def _key_row(record: KeyRecord, now: datetime) -> tuple[str, ...]:
+    key = record.key
+    used = "never" if key.last_used is None else f"{key.last_used:%Y-%m-%d} ({key.last_service or '?'})"
+    return (
+        record.identity or "?",
+        record.environment or "?",
+        record.user,
+        record.account or "-",
+        key.key_id,
+        key.status,
+        record.role,
+        f"{record.age_days(now)} days",
+        used,
+        record.verdict,
+    )
+
+
+def _footer(result: Survey) -> list[str]:
+    """The accounts not searched, and what to do about the keys that need it."""
+    lines = []
     for account, why in result.accounts_not_searched:
         lines.append(f"Account {account}: not searched for keys of removed environments ({why}).")
     overdue, due = result.with_verdict("overdue"), result.with_verdict("due")
@@ -372,7 +420,7 @@ def status_text(result: Survey) -> str:
         lines.append(f"{len(due)} key(s) due within {DUE_WINDOW.days} days: plan the rotation.")
     if not overdue and not due:
         lines.append("No key is due.")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _key_line(record: KeyRecord, now: datetime) -> str:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from ..errors import Problem
 from ..files import MAX_PLAN_BYTES, UTF16_WHY, RefusedError, is_utf16, read_bytes, read_text
+from ..ownership import IDENTITY_TAG
 from ..strict_json import parse_json
 from .plan_shape import POLICY_TYPES, plan_shape_problems, policy_document_problems
 
@@ -98,6 +99,9 @@ class StackPlan:
     """The root outputs' changes, no-ops included, in the plan's order."""
     output_references: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Each configured root output's references (``access_key_id`` -> ``aws_iam_access_key.access_key.id``...)."""
+    identity: str | None = None
+    """The identity whose stack it is, as its resources' ``programmatic-iam:identity`` tag says (before a destroy,
+    after any other change); ``None`` when no resource carries the tag (a plan of a stack from before the tag)."""
 
 
 class PlanError(Exception):
@@ -141,6 +145,7 @@ def read_plan(path: Path, *, display: str) -> StackPlan:
         sensitive_strings=frozenset(secret for secret in secrets if len(secret) >= _SHORTEST_GUARDED_SECRET),
         outputs=outputs,
         output_references=_output_references(data),
+        identity=_identity(managed),
     )
 
 
@@ -388,6 +393,21 @@ def _label(path: Path, changes: Sequence[ResourceChange]) -> str:
         return names.pop()
     stem = path.name.removesuffix(".json")
     return path.resolve().parent.name if stem in _GENERIC_PLAN_NAMES else stem
+
+
+def _identity(changes: Sequence[ResourceChange]) -> str | None:
+    """The ``programmatic-iam:identity`` tag of the plan's principal (user or role), else of any resource.
+
+    The tag, not the configuration, says whose a stack is: a plan that destroys an identity removed from the
+    configuration still names it (from its resources' state), and ``review`` needs no configuration."""
+    principals = [change for change in changes if change.type in ("aws_iam_user", "aws_iam_role")]
+    for change in (*principals, *changes):
+        for attribute in ("tags_all", "tags"):
+            tags = change.value(attribute)
+            identity = tags.get(IDENTITY_TAG) if isinstance(tags, Mapping) else None
+            if isinstance(identity, str) and identity not in (UNKNOWN, REDACTED):
+                return identity
+    return None
 
 
 def _backend(config_path: Path, display: str) -> tuple[Backend | None, list[Problem]]:

@@ -49,6 +49,8 @@ class StackReport:
     not_action_statements: int
     findings: tuple[Finding, ...]
     policies: tuple[PolicySize, ...]
+    identity: str = ""
+    """The identity whose stack it is (``identities.name``, or ``naming.name`` without [[identities]])."""
 
     @property
     def actions(self) -> tuple[str, ...]:
@@ -89,6 +91,7 @@ def stack_report(stack: StackSpec, catalogue: Catalogue) -> StackReport:
             PolicySize(policy.name, normalised_size(document))
             for policy, document in zip(stack.identity.policies, documents, strict=True)
         ),
+        identity=stack.identity_name,
     )
 
 
@@ -120,40 +123,102 @@ def _as_list(value: Any) -> list[str]:
 
 def report_json(reports: Sequence[StackReport], catalogue: Catalogue) -> dict[str, Any]:
     """The report as JSON: access levels are keys named as AWS names them, each with its actions."""
+    return {"catalogue": catalogue.source, "stacks": [_stack_json(report) for report in reports]}
+
+
+def fleet_report_json(reports: Sequence[StackReport], catalogue: Catalogue) -> dict[str, Any]:
+    """The report of a fleet as JSON: identities, then their environments, are keys (in the file's order); each
+    identity has its summary (:func:`identity_summary`), each environment its stack as in :func:`report_json`."""
+    identities: dict[str, Any] = {}
+    for identity, group in _by_identity(reports).items():
+        summary = identity_summary(group)
+        identities[identity] = {
+            "summary": {
+                "stacks": len(group),
+                "actions": {level: len(actions) for level, actions in summary.by_level.items()},
+                "high_findings": list(summary.high),
+            },
+            "environments": {report.environment: _stack_json(report) for report in group},
+        }
+    return {"catalogue": catalogue.source, "identities": identities}
+
+
+def _stack_json(report: StackReport) -> dict[str, Any]:
     return {
-        "catalogue": catalogue.source,
-        "stacks": [
+        "stack": report.stack,
+        "environment": report.environment,
+        "region": report.region,
+        "actions": {level: list(actions) for level, actions in report.by_level.items()},
+        "scopable_by_resource_arn": list(report.scopable),
+        "wildcard_only": list(report.wildcard_only),
+        "scoped": list(report.scoped),
+        "unscoped": list(report.unscoped),
+        "condition_keys": list(report.condition_keys),
+        "unknown_to_the_catalogue": list(report.unknown),
+        "not_action_statements": report.not_action_statements,
+        "findings": [
             {
-                "stack": report.stack,
-                "environment": report.environment,
-                "region": report.region,
-                "actions": {level: list(actions) for level, actions in report.by_level.items()},
-                "scopable_by_resource_arn": list(report.scopable),
-                "wildcard_only": list(report.wildcard_only),
-                "scoped": list(report.scoped),
-                "unscoped": list(report.unscoped),
-                "condition_keys": list(report.condition_keys),
-                "unknown_to_the_catalogue": list(report.unknown),
-                "not_action_statements": report.not_action_statements,
-                "findings": [
-                    {
-                        "severity": finding.severity,
-                        "kind": finding.kind,
-                        "title": finding.title,
-                        "actions": list(finding.actions),
-                        "why": finding.why,
-                        "fix": finding.fix,
-                        "link": finding.link,
-                    }
-                    for finding in report.findings
-                ],
-                "policies": [
-                    {"name": size.name, "characters": size.characters, "limit": size.limit} for size in report.policies
-                ],
+                "severity": finding.severity,
+                "kind": finding.kind,
+                "title": finding.title,
+                "actions": list(finding.actions),
+                "why": finding.why,
+                "fix": finding.fix,
+                "link": finding.link,
             }
-            for report in reports
+            for finding in report.findings
+        ],
+        "policies": [
+            {"name": size.name, "characters": size.characters, "limit": size.limit} for size in report.policies
         ],
     }
+
+
+@dataclass(frozen=True, slots=True)
+class IdentitySummary:
+    """What one identity's stacks allow together: each access level's actions in any of its environments, and the
+    titles of its high-severity findings (each once)."""
+
+    identity: str
+    stacks: int
+    by_level: Mapping[str, tuple[str, ...]]
+    high: tuple[str, ...]
+
+
+def identity_summary(reports: Sequence[StackReport]) -> IdentitySummary:
+    """The summary of one identity's reports (all of the same identity)."""
+    levels: dict[str, set[str]] = {}
+    for report in reports:
+        for level, actions in report.by_level.items():
+            levels.setdefault(level, set()).update(actions)
+    high = dict.fromkeys(finding.title for report in reports for finding in report.high)
+    return IdentitySummary(
+        identity=reports[0].identity if reports else "",
+        stacks=len(reports),
+        by_level={level: tuple(sorted(actions)) for level, actions in levels.items()},
+        high=tuple(high),
+    )
+
+
+def identity_lines(reports: Sequence[StackReport]) -> list[str]:
+    """One line per identity, in the reports' order: its stacks, its actions by access level, its high findings.
+
+    The identity's name is the caller's to escape (it comes from the configuration)."""
+    lines = []
+    for group in _by_identity(reports).values():
+        summary = identity_summary(group)
+        counts = ", ".join(f"{level} {len(actions)}" for level, actions in summary.by_level.items())
+        high = f"{len(summary.high)} high ({'; '.join(summary.high)})" if summary.high else "no high finding"
+        stacks = f"{summary.stacks} stack{'s' if summary.stacks != 1 else ''}"
+        lines.append(f"{summary.identity}: {stacks}; {counts}; {high}")
+    return lines
+
+
+def _by_identity(reports: Sequence[StackReport]) -> dict[str, list[StackReport]]:
+    grouped: dict[str, list[StackReport]] = {}
+    for report in reports:
+        grouped.setdefault(report.identity, []).append(report)
+    return grouped
 
 
 def report_text(reports: Sequence[StackReport], catalogue: Catalogue) -> str:

@@ -109,6 +109,8 @@ class StackReview:
     warnings: tuple[Warning, ...]
     outputs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Root outputs created, updated and deleted (by action; no-ops left out)."""
+    identity: str | None = None
+    """The identity whose stack it is (its plan's ``programmatic-iam:identity`` tag); ``None``: the plan does not say."""
 
     @property
     def summary(self) -> str:
@@ -160,6 +162,7 @@ def review_stack(plan: StackPlan) -> StackReview:
         permissions=permissions,
         warnings=tuple(warnings),
         outputs={action: names for action, names in outputs.items() if names},
+        identity=plan.identity,
     )
 
 
@@ -171,10 +174,14 @@ def _shown_action(change: ResourceChange) -> str:
 
 def verdict_line(stacks: Sequence[StackReview]) -> str:
     """``3 stacks: 1 changes permissions, 1 replaces a key, 1 unchanged``."""
-    tally = {verdict: sum(1 for stack in stacks if stack.verdict == verdict) for verdict in VERDICTS}
-    parts = [f"{count} {verdict}" for verdict, count in tally.items() if count]
     noun = "stack" if len(stacks) == 1 else "stacks"
-    return f"{len(stacks)} {noun}: {', '.join(parts)}"
+    return f"{len(stacks)} {noun}: {verdict_tally(stacks)}"
+
+
+def verdict_tally(stacks: Sequence[StackReview]) -> str:
+    """``1 changes permissions, 1 replaces a key, 1 unchanged``: how many stacks of each verdict, most serious first."""
+    tally = {verdict: sum(1 for stack in stacks if stack.verdict == verdict) for verdict in VERDICTS}
+    return ", ".join(f"{count} {verdict}" for verdict, count in tally.items() if count)
 
 
 def _verdict(

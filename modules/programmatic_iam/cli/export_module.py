@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 import re
 
-from ..errors import ConfigError, Problem, show
+from ..errors import ConfigError, Problem, did_you_mean, show
 from ..files import (
     MAX_POLICY_BYTES,
     Judge,
@@ -41,8 +41,9 @@ _POLICY_FILE_NAMED = re.compile(rf'"{POLICIES_FOLDER}/([\w+=,.@-]+\.json)"')
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``export-module DIR [--environment NAME]``."""
+    """``export-module DIR [--identity NAME] [--environment NAME]``."""
     parser.add_argument("directory", metavar="DIR", help="the module's folder: new, empty, or an earlier export")
+    parser.add_argument("--identity", metavar="NAME", help="the identity to export; needed with several [[identities]]")
     parser.add_argument(
         "--environment", metavar="NAME", help="whose names and documents the defaults take; needed with several"
     )
@@ -59,7 +60,7 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
         unusable = None
     try:
         fleet, blueprint = load_configured(context.environ, context.cwd)
-        stack = _selected(blueprint, arguments.environment)
+        stack = _selected(blueprint, fleet.identities, arguments.identity, arguments.environment)
     except ConfigError as error:
         return report_problems(error, context.stderr, then=unusable)
     if unusable is not None:
@@ -72,8 +73,9 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
         return report_problems(_refusal(refused, arguments.directory), context.stderr)
     except OSError as error:
         return report_unwritable(directory, error, context.stderr)
+    whose = f"identity {stack.identity_name!r} in " if fleet.explicit else ""
     print(
-        f"wrote the module of environment {stack.environment!r} to {arguments.directory} "
+        f"wrote the module of {whose}environment {stack.environment!r} to {arguments.directory} "
         f"({len(module.files)} files); call it from a root module with "
         f'module "{stack.identity.principal.name}" {{ source = "<path to {arguments.directory}>" }}',
         file=context.stdout,
@@ -81,11 +83,29 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
     return EXIT_OK
 
 
-def _selected(blueprint: Blueprint, environment: str | None) -> StackSpec:
-    names = [stack.environment for stack in blueprint.stacks]
+def _selected(
+    blueprint: Blueprint, identities: Sequence[str], identity: str | None, environment: str | None
+) -> StackSpec:
+    """The one stack that ``--identity`` and ``--environment`` name (either may be left out when it has one choice)."""
+    if (identity is None and len(identities) > 1) or (identity is not None and identity not in identities):
+        given, why = (
+            (
+                "(not given)",
+                f"the configuration has {len(identities)} identities ({', '.join(identities)}) and a module holds one",
+            )
+            if identity is None
+            else (identity, f"is not an identity of the configuration{did_you_mean(identity, identities)}")
+        )
+        raise ConfigError(
+            [Problem("--identity", given, why, f"add --identity with one of {', '.join(identities)}")],
+            subject="the command line",
+            notices=blueprint.notices,
+        )
+    stacks = [stack for stack in blueprint.stacks if identity in (None, stack.identity_name)]
+    names = [stack.environment for stack in stacks]
     if environment is None:
-        if len(blueprint.stacks) == 1:
-            return blueprint.stacks[0]
+        if len(stacks) == 1:
+            return stacks[0]
         raise ConfigError(
             [
                 Problem(
@@ -99,11 +119,12 @@ def _selected(blueprint: Blueprint, environment: str | None) -> StackSpec:
             subject="the command line",
             notices=blueprint.notices,
         )
-    for stack in blueprint.stacks:
+    for stack in stacks:
         if stack.environment == environment:
             return stack
+    of = "a configured environment" if identity is None else f"an environment of identity {identity!r}"
     raise ConfigError(
-        [Problem("--environment", environment, "is not a configured environment", f"use one of {', '.join(names)}")],
+        [Problem("--environment", environment, f"is not {of}", f"use one of {', '.join(names)}")],
         subject="the command line",
         notices=blueprint.notices,
     )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Mapping
 from pathlib import Path
 
 from ..blueprint import build_blueprint
 from ..config import Fleet, load_fleet
 from ..errors import ConfigError
-from ..spec import Blueprint
+from ..spec import Blueprint, StackSpec
 
 
 def load_blueprint(environ: Mapping[str, str], cwd: Path) -> Blueprint:
@@ -42,3 +43,18 @@ def with_blueprint_problems(error: ConfigError) -> ConfigError:
         problems += more.problems
         notices += more.notices
     return ConfigError(list(dict.fromkeys(problems)), error.partial, subject=error.subject, notices=notices)
+
+
+def add_selection_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--identity I`` and ``--environment E``, which choose the stacks ``what`` (a command's output) covers."""
+    parser.add_argument("--identity", metavar="I", help=f"only this identity's stacks in {what}")
+    parser.add_argument("--environment", metavar="E", help=f"only the stacks in this environment in {what}")
+
+
+def selected_stacks(
+    fleet: Fleet, blueprint: Blueprint, identity: str | None, environment: str | None
+) -> tuple[StackSpec, ...]:
+    """The blueprint's stacks that ``--identity`` and ``--environment`` choose (``None``: any), in the fleet's order;
+    a :class:`ConfigError` about the command line names a choice that matches no stack."""
+    chosen = {(stack.identity, stack.environment.name) for stack in fleet.select(identity, environment)}
+    return tuple(stack for stack in blueprint.stacks if (stack.identity_name, stack.environment) in chosen)

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+import dataclasses
 from datetime import UTC, datetime
 import json
 from typing import Any
 
-from ..analysis.keys import KeyReader, Survey, UserInIam, WatchedStack, status_json, status_text, survey
-from ..errors import ConfigError, Problem
-from ..spec import AssumedRole, Blueprint, StackSpec
+from ..analysis.keys import (
+    KeyReader,
+    Survey,
+    UserInIam,
+    WatchedStack,
+    fleet_status_text,
+    status_json,
+    status_text,
+    survey,
+)
+from ..errors import ConfigError, Problem, printable
+from ..ownership import ENVIRONMENT_TAG, IDENTITY_TAG, ownership_tags
+from ..spec import AssumedRole, StackSpec
 from .context import Context
-from .inputs import load_configured
+from .inputs import add_selection_arguments, load_configured, selected_stacks
 from .problems import EXIT_FAILED, EXIT_OK, report_problems
 
 NAME = "keys"
@@ -22,7 +34,7 @@ _DENIED = "AccessDenied"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``keys status [--as-of YYYY-MM-DD] [--format text|json]``."""
+    """``keys status [--as-of YYYY-MM-DD] [--format text|json] [--identity I] [--environment E]``."""
     actions = parser.add_subparsers(dest="keys_action", required=True, metavar="ACTION")
     status = actions.add_parser(
         "status",
@@ -34,12 +46,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="judge the ages on this day instead of today (which keys will be overdue by then)",
     )
     status.add_argument("--format", choices=("text", "json"), default="text", help="text for people, json for tools")
+    add_selection_arguments(status, "the survey (and the orphans whose tags name them)")
 
 
 def run(arguments: argparse.Namespace, context: Context) -> int:
     """Print every key; exit 1 if one is overdue (or IAM cannot be read), 2 for bad input, 0 otherwise."""
     try:
         fleet, blueprint = load_configured(context.environ, context.cwd)
+        stacks = selected_stacks(fleet, blueprint, arguments.identity, arguments.environment)
     except ConfigError as error:
         return report_problems(error, context.stderr, wrote_nothing=False)
     now = datetime.now(UTC)
@@ -54,7 +68,8 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
     import botocore.exceptions
 
     try:
-        result = _survey(boto3, blueprint, now, fleet.config.access_key.max_age_days)
+        result = _survey(boto3, stacks, now, fleet.config.access_key.max_age_days)
+        result = _selected_orphans(result, arguments.identity, arguments.environment)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
         print(f"keys status: cannot read the keys from IAM ({error}); check the AWS credentials", file=context.stderr)
         return EXIT_FAILED
@@ -64,19 +79,35 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
             print(
                 f"warning: account {account} not searched for keys of removed environments: {why}", file=context.stderr
             )
+    elif fleet.explicit:
+        context.stdout.write("".join(printable(line) + "\n" for line in fleet_status_text(result).splitlines()))
     else:
         context.stdout.write(status_text(result))
     return EXIT_FAILED if result.with_verdict("overdue") else EXIT_OK
 
 
-def _survey(boto3: Any, blueprint: Blueprint, now: datetime, orphan_max_age: int) -> Survey:
+def _selected_orphans(result: Survey, identity: str | None, environment: str | None) -> Survey:
+    """``result`` with only the orphans whose ownership tags name the identity and environment selected (if any)."""
+    if identity is None and environment is None:
+        return result
+    tags = ownership_tags(identity or "", environment or "")
+    kept = tuple(
+        record
+        for record in result.orphans
+        if (identity is None or record.identity == tags[IDENTITY_TAG])
+        and (environment is None or record.environment == tags[ENVIRONMENT_TAG])
+    )
+    return dataclasses.replace(result, orphans=kept)
+
+
+def _survey(boto3: Any, stacks: Sequence[StackSpec], now: datetime, orphan_max_age: int) -> Survey:
     """Read every configured stack's user, then every account they reach for users the configuration no longer has."""
     import botocore.exceptions
 
     readers: dict[AssumedRole | None, KeyReader] = {}
     accounts: dict[str, KeyReader] = {}
     configured: list[tuple[WatchedStack, str | None, UserInIam | None]] = []
-    for stack in blueprint.stacks:
+    for stack in stacks:
         if stack.assume_role not in readers:
             readers[stack.assume_role] = _reader(boto3, stack)
         reader = readers[stack.assume_role]
