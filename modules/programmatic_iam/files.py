@@ -363,3 +363,27 @@ def write_files(folder: Path, files: Mapping[str, str]) -> None:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         with os.fdopen(os.open(target, flags, 0o666), "w", encoding="utf-8", newline="") as opened:
             opened.write(text)
+
+
+def replace_file_text(path: Path, text: str, *, limit: int) -> None:
+    """Replace the text of the regular file ``path`` (not a link: the link's target would be replaced by a file)
+    with ``text``, at most ``limit`` bytes in UTF-8: written in full beside it, then renamed over it, so that a
+    reader never sees half a file and a failure leaves the old one; its permissions are kept."""
+    data = text.encode("utf-8")
+    if len(data) > limit:
+        raise _too_large(len(data), limit)
+    if not is_regular_file(path):
+        kind = kind_of(path) or "a symbolic link"
+        raise RefusedError(
+            f"is {kind}, not a regular file to rewrite", "edit the file it stands for", reason="not-a-file"
+        )
+    mode = stat.S_IMODE(os.lstat(path).st_mode)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as opened:
+            opened.write(data)
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -637,6 +637,7 @@ production-exporter: identity 'exporter' in environment 'production' (environmen
   access_key.generation = 2                             # identities[1].environment.production.access_key.generation
   access_key.previous = "none"                          # (default)
   access_key.max_age_days = 30                          # access_key.max_age_days
+  access_key.rotation_grace_days = 7                    # (default)
   terraform.provider_version = ">= 5.100.0, < 7.0.0"    # (default)
   terraform.required_version = ">= 1.10.0"              # (default)
   tags = {}                                             # (default)

@@ -312,6 +312,6 @@ def test_the_reader_finds_users_by_the_tool_s_tags_only_and_skips_those_it_knows
     assert user is not None
     assert user.keys == (  # oldest first; "N/A" (never used) is no service
         KeyInIam("AKIAOLD", "Inactive", days_ago(50)),
-        KeyInIam("AKIANEWUSED", "Active", days_ago(2), days_ago(1), "ec2"),
+        KeyInIam("AKIANEWUSED", "Active", days_ago(2), days_ago(1), "ec2", "us-east-1"),
     )
     assert reader.user("not-deployed") is None

@@ -40,6 +40,8 @@ class KeyInIam:
     last_used: datetime | None = None
     last_service: str = ""
     """The service of the last use; ``""`` when the key was never used."""
+    last_region: str = ""
+    """The region of the last use; ``""`` when the key was never used (or IAM does not say)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,7 @@ class KeyReader:
                     last_used=used.get("LastUsedDate"),
                     # IAM says "N/A" for a key never used.
                     last_service="" if service == "N/A" else service,
+                    last_region="" if str(used.get("Region", "N/A")) == "N/A" else str(used["Region"]),
                 )
             )
         return tuple(keys)

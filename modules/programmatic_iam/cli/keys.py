@@ -22,19 +22,24 @@ from ..analysis.keys import (
 from ..errors import ConfigError, Problem, printable
 from ..ownership import ENVIRONMENT_TAG, IDENTITY_TAG, ownership_tags
 from ..spec import AssumedRole, StackSpec
+from . import rotate
 from .context import Context
 from .inputs import add_selection_arguments, load_configured, selected_stacks
 from .problems import EXIT_FAILED, EXIT_OK, report_problems
 
 NAME = "keys"
-HELP = "the access keys in AWS: `keys status` says whose each is, how old, and exits 1 when one is overdue"
+HELP = (
+    "the access keys in AWS: `keys status` says whose each is, how old, and exits 1 when one is overdue; "
+    "`keys rotate` writes the next rotation step into iam.toml"
+)
 
 # What IAM answers when the credentials may not list the account's users or read their tags.
 _DENIED = "AccessDenied"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``keys status [--as-of YYYY-MM-DD] [--format text|json] [--identity I] [--environment E]``."""
+    """``keys status [--as-of YYYY-MM-DD] [--format text|json] [--identity I] [--environment E]``, and ``keys rotate``
+    (cli/rotate.py)."""
     actions = parser.add_subparsers(dest="keys_action", required=True, metavar="ACTION")
     status = actions.add_parser(
         "status",
@@ -47,10 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     status.add_argument("--format", choices=("text", "json"), default="text", help="text for people, json for tools")
     add_selection_arguments(status, "the survey (and the orphans whose tags name them)")
+    rotate.add_arguments(actions)
 
 
 def run(arguments: argparse.Namespace, context: Context) -> int:
     """Print every key; exit 1 if one is overdue (or IAM cannot be read), 2 for bad input, 0 otherwise."""
+    if arguments.keys_action == "rotate":
+        return rotate.run(arguments, context)
     try:
         fleet, blueprint = load_configured(context.environ, context.cwd)
         stacks = selected_stacks(fleet, blueprint, arguments.identity, arguments.environment)
@@ -109,7 +117,7 @@ def _survey(boto3: Any, stacks: Sequence[StackSpec], now: datetime, orphan_max_a
     configured: list[tuple[WatchedStack, str | None, UserInIam | None]] = []
     for stack in stacks:
         if stack.assume_role not in readers:
-            readers[stack.assume_role] = _reader(boto3, stack)
+            readers[stack.assume_role] = reader_of(boto3, stack)
         reader = readers[stack.assume_role]
         accounts.setdefault(reader.account, reader)
         watched = WatchedStack.of(stack)
@@ -139,7 +147,7 @@ def _survey(boto3: Any, stacks: Sequence[StackSpec], now: datetime, orphan_max_a
     )
 
 
-def _reader(boto3: Any, stack: StackSpec) -> KeyReader:
+def reader_of(boto3: Any, stack: StackSpec) -> KeyReader:
     """IAM in the stack's account, and that account's id."""
     role = stack.assume_role
     account = (
@@ -152,9 +160,13 @@ def _reader(boto3: Any, stack: StackSpec) -> KeyReader:
 
 def _iam_client(boto3: Any, stack: StackSpec) -> Any:
     """IAM in the stack's account: through the role its provider assumes, if it assumes one, as Terraform does."""
+    from botocore.config import Config
+
+    # IAM throttles a burst of reads (keys rotate reads a fleet's users several at a time): retry with backoff.
+    retries = Config(retries={"mode": "standard", "max_attempts": 10})
     role = stack.assume_role
     if role is None:
-        return boto3.client("iam", region_name=stack.region)
+        return boto3.client("iam", region_name=stack.region, config=retries)
     arguments = {"RoleArn": role.role_arn, "RoleSessionName": role.session_name}
     if role.external_id:
         arguments["ExternalId"] = role.external_id
@@ -165,4 +177,5 @@ def _iam_client(boto3: Any, stack: StackSpec) -> Any:
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"],
+        config=retries,
     )

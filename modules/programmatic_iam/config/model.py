@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
+from datetime import date
 import ipaddress
 from pathlib import Path
 import re
@@ -794,6 +795,19 @@ class AccessKeySettings(_Section):
         ge=1,
         le=3650,
         description="How old a key may get before `keys status` calls it overdue (and exits 1).",
+    )
+    rotation_grace_days: int = Field(
+        default=7,
+        ge=0,
+        le=365,
+        description="How many days the old key stays inactive before `keys rotate` deletes it (step 3), so that a "
+        "consumer that broke when it was deactivated is noticed while the key can still be reactivated.",
+    )
+    deactivated_on: date | None = Field(
+        default=None,
+        description='The day `keys rotate` wrote `previous = "inactive"` (a TOML date, 2027-03-01): the grace '
+        "period before step 3 counts from it. Written and removed by `keys rotate`; ignored unless `previous = "
+        '"inactive"`.',
     )
 
     @field_validator("kms_key_id")

@@ -1,0 +1,240 @@
+"""``keys rotate``: write the next step of each selected rotation into ``iam.toml``, after checking the evidence in IAM.
+
+Plan (``rotation.plan_rotation``), evidence (IAM's keys, judged by ``rotation.evidence_problems``), write
+(``config.editing``, checked with the real loader before anything is written); docs/key-rotation.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+import tomllib
+from typing import Any, TextIO
+
+from ..config import CONFIG_FILE_VARIABLE, DEFAULT_CONFIG_FILE, Fleet, StackConfig, parse_fleet
+from ..config.editing import EditRefusedError, edit_table, unified_diff
+from ..errors import ConfigError, Problem, printable
+from ..files import MAX_CONFIG_BYTES, RefusedError, read_text, replace_file_text
+from ..rotation import (
+    STEPS,
+    RotationPlan,
+    RotationRefusedError,
+    Step,
+    evidence_problems,
+    is_due,
+    plan_rotation,
+    unplanned_changes,
+)
+from ..spec import StackSpec
+from .context import Context
+from .inputs import add_selection_arguments, load_configured
+from .problems import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_WRONG_STEP, report_problems
+
+
+def add_arguments(actions: Any) -> None:
+    """``keys rotate [--identity I] [--environment E] [--step S] [--dry-run] [--force] [--as-of YYYY-MM-DD]``."""
+    rotate = actions.add_parser(
+        "rotate",
+        help="write the next step of each rotation into iam.toml (all due keys without --identity/--environment), "
+        "after checking the evidence in IAM",
+    )
+    add_selection_arguments(rotate, "the rotation (without either: every key that is due)")
+    rotate.add_argument("--dry-run", action="store_true", help="print the change, write nothing")
+    rotate.add_argument(
+        "--step", choices=STEPS, help="refuse unless this is the step each selected stack is at (exit 3 otherwise)"
+    )
+    rotate.add_argument(
+        "--force", action="store_true", help="take the step even when IAM's evidence does not allow it (says what)"
+    )
+    rotate.add_argument(
+        "--as-of", metavar="YYYY-MM-DD", help="judge ages and the grace period on this day instead of today"
+    )
+
+
+IAM_READERS = 8
+"""How many users' keys are read at once: well within IAM's request rate, which the clients' retries absorb."""
+
+
+def run(arguments: argparse.Namespace, context: Context) -> int:
+    """Write each selected (or due) stack's next step; exit 0 when done (or nothing is due), 1 when IAM's evidence
+    refuses a step or IAM cannot be read, 2 for bad input, 3 for a step asked out of order."""
+    out, err = context.stdout, context.stderr
+    try:
+        path, shown = _config_path(context.environ, context.cwd)
+        fleet, blueprint = load_configured(context.environ, context.cwd)
+        chosen = fleet.select(arguments.identity, arguments.environment)
+        now = _now(arguments.as_of)
+    except ConfigError as error:
+        return report_problems(error, err, wrote_nothing=True)
+    selected = arguments.identity is not None or arguments.environment is not None
+    specs = {(spec.identity_name, spec.environment): spec for spec in blueprint.stacks}
+    try:
+        text = read_text(path, limit=MAX_CONFIG_BYTES)
+    except RefusedError as unreadable:
+        return report_problems(ConfigError([unreadable.problem(shown, "the file")]), err, wrote_nothing=True)
+
+    plans: list[RotationPlan] = []
+    wrong_step = False
+    for stack in chosen:
+        try:
+            plans.append(plan_rotation(fleet, stack, now.date(), arguments.step))
+        except RotationRefusedError as why:
+            if why.out_of_order:
+                wrong_step = True
+                print(f"keys rotate: {printable(str(why))}", file=err)
+            elif selected:
+                print(f"{printable(str(why))}: skipped", file=out)
+    if wrong_step:
+        print("keys rotate: nothing written", file=err)
+        return EXIT_WRONG_STEP
+    if selected and not plans:
+        print("keys rotate: no key to rotate in the stacks chosen; nothing written", file=err)
+        return EXIT_BAD_INPUT
+
+    # boto3 is imported here, as keys status does: no other command needs it.
+    import boto3
+    import botocore.exceptions
+
+    try:
+        keys = _keys_in_iam(boto3, [specs[(p.stack.identity, p.stack.environment.name)] for p in plans])
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+        print(f"keys rotate: cannot read the keys from IAM ({error}); check the AWS credentials", file=err)
+        return EXIT_FAILED
+
+    taken: list[RotationPlan] = []
+    refused = False
+    for plan, found in zip(plans, keys, strict=True):
+        if not selected and not is_due(plan.stack, found, now):
+            print(printable(f"{plan.stack.label}: nothing due ({_state(plan.stack)})"), file=out)
+            continue
+        problems = evidence_problems(plan.step, found, plan.stack, now)
+        if problems and not arguments.force:
+            refused = True
+            print(printable(f"keys rotate: {plan.stack.label}: {plan.title} refused:"), file=err)
+            for problem in problems:
+                print(printable(f"  {problem}"), file=err)
+            continue
+        for problem in problems:
+            print(printable(f"keys rotate: {plan.stack.label}: --force: skipped the evidence that {problem}"), file=err)
+        taken.append(plan)
+    if refused:
+        print("keys rotate: nothing written (--force takes a step anyway, and says what it skipped)", file=err)
+        return EXIT_FAILED
+    if not taken:
+        print("keys rotate: no rotation is due; nothing written", file=out)
+        return EXIT_OK
+    return _write(taken, fleet, text, path, shown, dry_run=arguments.dry_run, out=out, err=err)
+
+
+def _write(
+    plans: Sequence[RotationPlan],
+    fleet: Fleet,
+    text: str,
+    path: Path,
+    shown: str,
+    *,
+    dry_run: bool,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """Edit ``text`` for each plan, check the result with the real loader (every plan's settings, nothing else
+    changed), print the diff, and write it unless ``dry_run``. Checked once for all the plans: each re-load
+    resolves the whole fleet."""
+    edited = text
+    try:
+        parsed = tomllib.loads(text)
+        for plan in plans:
+            edited = edit_table(edited, plan.table, plan.writes, plan.removes, parsed=parsed)
+        after = parse_fleet(tomllib.loads(edited), origin=fleet.origin, base_dir=path.parent.resolve())
+    except (EditRefusedError, tomllib.TOMLDecodeError, ConfigError) as error:
+        print(printable(f"keys rotate: cannot write the steps into {shown} ({error}); nothing written"), file=err)
+        return EXIT_FAILED
+    changes = unplanned_changes(fleet, after, plans)
+    if changes:
+        print(f"keys rotate: the edit of {printable(shown)} would not resolve to the plan; nothing written:", file=err)
+        for change in changes:
+            print(printable(f"  {change}"), file=err)
+        return EXIT_FAILED
+    for plan in plans:
+        print(printable(f"{plan.stack.label}: {plan.title} ({_writes(plan)} in {plan.where})"), file=out)
+    out.write("".join(printable(line) + "\n" for line in unified_diff(text, edited, shown).splitlines()))
+    if dry_run:
+        print("--dry-run: nothing written", file=out)
+        return EXIT_OK
+    try:
+        replace_file_text(path, edited, limit=MAX_CONFIG_BYTES)
+    except (RefusedError, OSError) as error:
+        print(printable(f"keys rotate: cannot write {shown} ({error}); nothing written"), file=err)
+        return EXIT_FAILED
+    print(
+        f"Wrote {printable(shown)}: review it, open a pull request, apply after the merge (docs/key-rotation.md).",
+        file=out,
+    )
+    return EXIT_OK
+
+
+def _config_path(environ: Mapping[str, str], cwd: Path) -> tuple[Path, str]:
+    """The configuration file the commands read, to write back to; a problem when there is none (the built-in
+    default has no file to write a rotation into)."""
+    named = environ.get(CONFIG_FILE_VARIABLE, "")
+    path, shown = (cwd / named, named) if named else (cwd / DEFAULT_CONFIG_FILE, DEFAULT_CONFIG_FILE)
+    if not named and not path.exists() and not path.is_symlink():
+        raise ConfigError(
+            [
+                Problem(
+                    DEFAULT_CONFIG_FILE,
+                    "",
+                    "does not exist: the built-in default has no file to write a rotation step into",
+                    f"create {DEFAULT_CONFIG_FILE} (an empty file is the built-in default) and run keys rotate again",
+                )
+            ]
+        )
+    return path, shown
+
+
+def _now(as_of: str | None) -> datetime:
+    if not as_of:
+        return datetime.now(UTC)
+    try:
+        return datetime.strptime(as_of, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        problem = Problem("--as-of", repr(as_of), "is not a date", "write it as YYYY-MM-DD")
+        raise ConfigError([problem], subject="the command line") from None
+
+
+def _keys_in_iam(boto3: Any, specs: Sequence[StackSpec]) -> list[Any]:
+    """Each stack's user's keys in IAM, oldest first (``None``: no such user), read as ``keys status`` reads them:
+    one reader per account (or role), the users read :data:`IAM_READERS` at a time (a fleet of hundreds answers
+    in seconds, not minutes; throttling is retried by the clients)."""
+    from .keys import reader_of
+
+    readers: dict[Any, Any] = {}
+    for spec in specs:
+        if spec.assume_role not in readers:
+            readers[spec.assume_role] = reader_of(boto3, spec)
+
+    def read(spec: StackSpec) -> Any:
+        user = readers[spec.assume_role].user(spec.identity.principal.name)
+        return None if user is None else user.keys
+
+    with ThreadPoolExecutor(max_workers=IAM_READERS) as pool:
+        return list(pool.map(read, specs))
+
+
+def _writes(plan: RotationPlan) -> str:
+    parts = [
+        f"{name} = {value.isoformat() if hasattr(value, 'isoformat') else repr(value)}" for name, value in plan.writes
+    ]
+    parts += [f"{name} removed" for name in plan.removes]
+    return ", ".join(parts).replace("'", '"')
+
+
+def _state(stack: StackConfig) -> str:
+    key = stack.access_key
+    return f"generation {key.generation}, previous = {key.previous!r}"
+
+
+__all__ = ["Step", "add_arguments", "run"]

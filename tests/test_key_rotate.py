@@ -1,0 +1,199 @@
+"""``keys rotate`` on the emulator: each step written into ``iam.toml`` only when IAM's evidence allows it, each
+refusal naming why, ``--force`` saying what it skipped, ``--dry-run`` writing nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from programmatic_iam_dev.emulator import AwsEmulator
+from tests.support.access_keys import AccessKey
+from tests.support.helpers import base_environment, run_module, write_config
+
+USER = "production-streammanager"
+FLEET = """\
+# Two identities in two environments.
+[[environments]]
+name = "staging"
+region = "us-east-1"
+
+[[environments]]
+name = "production"
+region = "us-east-1"
+
+[[identities]]
+name = "backup"
+policy.actions = ["s3:PutObject"]
+
+[[identities]]
+name = "streammanager"
+policy.actions = ["ec2:DescribeInstances"]
+
+# Production's key is being rotated.
+[identities.environment.production.access_key]
+generation = 2
+previous = "active"   # while the media servers switch
+"""
+
+
+def rotate(aws: AwsEmulator, cwd: Path, *args: str) -> tuple[int, str, str]:
+    completed = run_module(
+        "programmatic_iam", "keys", "rotate", *args, cwd=cwd, **aws.environment(base=base_environment())
+    )
+    return completed.returncode, completed.stdout, completed.stderr
+
+
+def single(settings: str) -> str:
+    return f"# The media server's key.\n[access_key]\n{settings}\nmax_age_days = 90  # our policy\n"
+
+
+def keys(aws: AwsEmulator, count: int, user: str = USER) -> list[AccessKey]:
+    iam = aws.client("iam")
+    iam.create_user(UserName=user)
+    made = [iam.create_access_key(UserName=user)["AccessKey"] for _ in range(count)]
+    return [AccessKey(k["AccessKeyId"], k["SecretAccessKey"]) for k in made]
+
+
+def use(aws: AwsEmulator, key: AccessKey) -> None:
+    """A call signed with ``key``, which IAM records as its last use (service and region)."""
+    key.client(aws, "sts").get_caller_identity()
+
+
+def test_create_writes_the_next_generation_when_the_previous_rotation_is_finished(
+    aws: AwsEmulator, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, single("generation = 1"))
+    keys(aws, 1)
+    code, stdout, stderr = rotate(aws, tmp_path, "--environment", "production", "--dry-run")
+    assert (code, stderr) == (0, "")
+    assert "environment 'production': step 1 of 3: create the new key beside the old one" in stdout
+    assert '-generation = 1\n+generation = 2\n+previous = "active"\n' in stdout
+    assert stdout.endswith("--dry-run: nothing written\n")
+    assert config.read_text(encoding="utf-8") == single("generation = 1")
+
+    code, stdout, stderr = rotate(aws, tmp_path, "--environment", "production")
+    assert (code, stderr) == (0, "")
+    assert config.read_text(encoding="utf-8") == single('generation = 2\nprevious = "active"')
+
+
+@pytest.mark.parametrize(
+    ("count", "refusal"),
+    [
+        (2, "IAM holds 2 keys for the user, not 1: finish the previous rotation (or apply it) first"),
+        (0, "its user is not in IAM: deploy the stack first"),
+    ],
+)
+def test_rejects_create_while_iam_does_not_show_one_key(
+    aws: AwsEmulator, tmp_path: Path, count: int, refusal: str
+) -> None:
+    config = write_config(tmp_path, single("generation = 1"))
+    if count:
+        keys(aws, count)
+    code, _, stderr = rotate(aws, tmp_path, "--environment", "production")
+    assert code == 1
+    assert f"step 1 of 3: create the new key beside the old one refused:\n  {refusal}\n" in stderr
+    assert config.read_text(encoding="utf-8") == single("generation = 1")
+
+    code, _, stderr = rotate(aws, tmp_path, "--environment", "production", "--force")
+    assert code == 0
+    assert f"--force: skipped the evidence that {refusal}" in stderr
+    assert config.read_text(encoding="utf-8") == single('generation = 2\nprevious = "active"')
+
+
+def test_rejects_deactivate_while_the_old_key_is_used_after_the_new_one_was_delivered(
+    aws: AwsEmulator, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, FLEET)
+    old, new = keys(aws, 2)
+    use(aws, old)
+    code, stdout, stderr = rotate(aws, tmp_path, "--identity", "streammanager", "--environment", "production")
+    assert code == 1
+    assert (
+        "identity 'streammanager' in environment 'production': step 2 of 3: deactivate the old key refused:" in stderr
+    )
+    assert f"the old key {old.access_key_id} was used at {datetime.now(UTC):%Y-%m-%d}" in stderr
+    assert f"(sts, us-east-1), after the new key {new.access_key_id} was delivered at" in stderr
+    assert config.read_text(encoding="utf-8") == FLEET
+    assert old.secret_access_key not in stdout + stderr
+
+
+def test_deactivate_writes_the_step_and_its_day_when_the_old_key_is_unused_since(
+    aws: AwsEmulator, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, FLEET)
+    iam = aws.client("iam")
+    iam.create_user(UserName=USER)
+    made = iam.create_access_key(UserName=USER)["AccessKey"]
+    use(aws, AccessKey(made["AccessKeyId"], made["SecretAccessKey"]))  # before the new key: the consumer switched
+    iam.create_access_key(UserName=USER)
+    code, _, stderr = rotate(aws, tmp_path, "--identity", "streammanager", "--environment", "production")
+    assert (code, stderr) == (0, "")
+    today = datetime.now(UTC).date().isoformat()
+    assert config.read_text(encoding="utf-8") == FLEET.replace(
+        'previous = "active"   # while the media servers switch\n',
+        f'previous = "inactive"   # while the media servers switch\ndeactivated_on = {today}\n',
+    )
+
+
+@pytest.mark.parametrize(
+    ("deactivated_on", "status", "refusal"),
+    [
+        (date.today(), "Inactive", "less than the grace period of 7 day(s) (access_key.rotation_grace_days)"),
+        (date.today() - timedelta(days=8), "Active", "is still Active: apply step 2 (deactivate) first"),
+    ],
+)
+def test_rejects_delete_before_the_old_key_has_been_inactive_for_the_grace_period(
+    aws: AwsEmulator, tmp_path: Path, deactivated_on: date, status: str, refusal: str
+) -> None:
+    settings = single(f'generation = 2\nprevious = "inactive"\ndeactivated_on = {deactivated_on.isoformat()}')
+    config = write_config(tmp_path, settings)
+    old, _ = keys(aws, 2)
+    aws.client("iam").update_access_key(UserName=USER, AccessKeyId=old.access_key_id, Status=status)
+    code, _, stderr = rotate(aws, tmp_path, "--environment", "production")
+    assert code == 1 and refusal in stderr and "step 3 of 3: delete the old key refused" in stderr
+    assert config.read_text(encoding="utf-8") == settings
+
+
+def test_delete_ends_the_rotation_after_the_grace_period(aws: AwsEmulator, tmp_path: Path) -> None:
+    since = (date.today() - timedelta(days=7)).isoformat()
+    config = write_config(tmp_path, single(f'generation = 2\nprevious = "inactive"\ndeactivated_on = {since}'))
+    old, _ = keys(aws, 2)
+    aws.client("iam").update_access_key(UserName=USER, AccessKeyId=old.access_key_id, Status="Inactive")
+    code, stdout, stderr = rotate(aws, tmp_path, "--environment", "production")
+    assert (code, stderr) == (0, "")
+    assert 'step 3 of 3: delete the old key (previous = "none", deactivated_on removed in access_key)' in stdout
+    assert config.read_text(encoding="utf-8") == single('generation = 2\nprevious = "none"')
+
+
+def test_rejects_a_step_asked_out_of_order(aws: AwsEmulator, tmp_path: Path) -> None:
+    config = write_config(tmp_path, FLEET)
+    code, _, stderr = rotate(
+        aws, tmp_path, "--identity", "streammanager", "--environment", "production", "--step", "delete"
+    )
+    assert code == 3
+    assert (
+        "identity 'streammanager' in environment 'production' is at step 2 of 3 (deactivate the old key: previous = "
+        "'active'); delete is step 3, which needs previous = 'inactive'" in stderr
+    )
+    assert config.read_text(encoding="utf-8") == FLEET
+
+
+def test_without_a_selection_only_the_due_keys_move(aws: AwsEmulator, tmp_path: Path) -> None:
+    config = write_config(tmp_path, FLEET)
+    for user in ("staging-backup", "production-backup", "staging-streammanager"):
+        keys(aws, 1, user)
+    keys(aws, 2)  # production-streammanager, the old key unused since: step 2's evidence holds
+    code, stdout, stderr = rotate(aws, tmp_path, "--dry-run")
+    assert (code, stderr) == (0, "")
+    assert "identity 'backup' in environment 'staging': nothing due (generation 1, previous = 'none')" in stdout
+    assert "identity 'streammanager' in environment 'production': step 2 of 3: deactivate the old key" in stdout
+    late = (date.today() + timedelta(days=91)).isoformat()
+    code, stdout, stderr = rotate(aws, tmp_path, "--as-of", late)
+    assert (code, stderr) == (0, "")
+    text = config.read_text(encoding="utf-8")
+    assert text.count("[identities.environment.staging.access_key]") == 2  # both identities' staging keys
+    assert text.count("[identities.environment.production.access_key]") == 2
+    assert f'previous = "inactive"   # while the media servers switch\ndeactivated_on = {late}\n' in text
+    assert text.startswith(FLEET.split("[[identities]]")[0])
