@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+import time
 
 import pytest
 
+from programmatic_iam.rotation import DELIVERY_ALLOWANCE
 from programmatic_iam_dev.emulator import AwsEmulator
 from tests.support.access_keys import AccessKey
 from tests.support.helpers import base_environment, run_module, write_config
@@ -107,6 +109,7 @@ def test_rejects_deactivate_while_the_old_key_is_used_after_the_new_one_was_deli
 ) -> None:
     config = write_config(tmp_path, FLEET)
     old, new = keys(aws, 2)
+    time.sleep(DELIVERY_ALLOWANCE.total_seconds() + 1)  # past the delivery: a consumer left behind
     use(aws, old)
     code, stdout, stderr = rotate(aws, tmp_path, "--identity", "streammanager", "--environment", "production")
     assert code == 1

@@ -25,6 +25,11 @@ TableKey = tuple[str | int, ...]
 ROTATION_KEYS = ("generation", "previous", "deactivated_on")
 """The keys of ``access_key`` that ``keys rotate`` writes; nothing else of the file changes."""
 
+DELIVERY_ALLOWANCE = timedelta(seconds=15)
+"""How long after the new key's creation a use of the old key still counts as the switch, not as a consumer left
+behind: the apply writes the store (or the outputs) just after it creates the key, and a consumer that re-reads
+its store on each call has a call or two in flight with the old key meanwhile (docs/key-rotation.md)."""
+
 _STEP_OF_PREVIOUS: dict[str, Step] = {"none": "create", "active": "deactivate", "inactive": "delete"}
 _NUMBER: dict[Step, int] = {"create": 1, "deactivate": 2, "delete": 3}
 _WHAT: dict[Step, str] = {
@@ -171,7 +176,7 @@ def evidence_problems(step: Step, keys: Sequence[KeyInIam] | None, stack: StackC
 
     - create: the previous rotation is finished (one key) and that key is active, as the configuration says;
     - deactivate: the new key exists and is active, and the old key has not been used since the new one was
-      created (when the apply delivered it);
+      created (when the apply delivered it), :data:`DELIVERY_ALLOWANCE` allowed for the delivery itself;
     - delete: the old key is inactive, and has been for ``access_key.rotation_grace_days`` (counted from
       ``access_key.deactivated_on``, the day the deactivation was written).
     """
@@ -191,7 +196,7 @@ def evidence_problems(step: Step, keys: Sequence[KeyInIam] | None, stack: StackC
         problems = []
         if new.status != "Active":
             problems.append(f"the new key {new.key_id} is {new.status}")
-        if old.last_used is not None and old.last_used > new.created:
+        if old.last_used is not None and old.last_used > new.created + DELIVERY_ALLOWANCE:
             where = ", ".join(part for part in (old.last_service, old.last_region) if part) or "unknown service"
             problems.append(
                 f"the old key {old.key_id} was used at {_moment(old.last_used)} ({where}), after the new key "

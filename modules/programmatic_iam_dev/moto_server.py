@@ -9,7 +9,9 @@ Unconditional statements are still enforced.
 
 An inactive access key is refused. moto finds the key a request is signed with but ignores its status, so
 a key deactivated by a rotation's second step would go on working; AWS refuses it
-(``InvalidClientTokenId``), and the rotation tests must see that.
+(``InvalidClientTokenId``), and the rotation tests must see that. Nor is such a refused call recorded as the
+key's last use (moto records every request's key before it checks it): AWS's ``GetAccessKeyLastUsed`` shows
+calls it authenticated, and ``keys status`` and ``keys rotate`` read it as the evidence of who still uses a key.
 
 Run as a script (``python -I moto_server.py -H ... -p ...``) so that it needs nothing but moto.
 """
@@ -47,7 +49,8 @@ def patch_inactive_key_checks() -> None:
     """Make moto refuse a request signed with an inactive access key, as AWS does.
 
     The key is refused the way moto refuses an unknown one: ``InvalidClientTokenId`` (S3:
-    ``InvalidAccessKeyId``), which is what AWS answers for a deactivated key.
+    ``InvalidAccessKeyId``), which is what AWS answers for a deactivated key. Nor is the refused call recorded
+    as the key's last use, which moto would record for every request before checking it.
     """
     from moto.iam.access_control import CreateAccessKeyFailure, IAMUserAccessKey
 
@@ -60,6 +63,20 @@ def patch_inactive_key_checks() -> None:
             raise CreateAccessKeyFailure(reason="InvalidId")
 
     IAMUserAccessKey.__init__ = refuse_inactive  # type: ignore[method-assign]
+
+    from moto.iam import models
+    from moto.utilities.utils import get_partition
+
+    record_use = models.mark_account_as_visited
+
+    def record_active_use(account_id: str, access_key: str, service: str, region: str) -> None:
+        backend = models.iam_backends[account_id][get_partition(region)]
+        key = backend.access_keys.get(access_key)
+        if key is None or key.status == "Active":
+            record_use(account_id, access_key, service, region)
+
+    # moto's request handling imports it from the module at each request, so replacing it there is enough.
+    models.mark_account_as_visited = record_active_use
 
 
 if __name__ == "__main__":

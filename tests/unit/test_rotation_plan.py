@@ -18,6 +18,7 @@ from programmatic_iam.config import Fleet, StackConfig, parse_fleet
 from programmatic_iam.config.editing import edit_table
 from programmatic_iam.files import MAX_CONFIG_BYTES, RefusedError, replace_file_text
 from programmatic_iam.rotation import (
+    DELIVERY_ALLOWANCE,
     RotationPlan,
     RotationRefusedError,
     Step,
@@ -399,6 +400,21 @@ def key(base: KeyInIam, **changes: Any) -> KeyInIam:
             "deactivate",
             (key(OLD, last_used=NOW - timedelta(days=3), last_service="ec2"), NEW),
             [],
+        ),
+        (  # a use while the apply delivers the new key, or a call in flight meanwhile: the consumer switched
+            'generation = 2\nprevious = "active"',
+            "deactivate",
+            (key(OLD, last_used=NEW.created + DELIVERY_ALLOWANCE, last_service="ec2"), NEW),
+            [],
+        ),
+        (
+            'generation = 2\nprevious = "active"',
+            "deactivate",
+            (key(OLD, last_used=NEW.created + DELIVERY_ALLOWANCE + timedelta(seconds=1), last_service="ec2"), NEW),
+            [
+                "the old key AKIAOLD was used at 2027-02-27 12:00:16 UTC (ec2), after the new key AKIANEW was "
+                "delivered at 2027-02-27 12:00:00 UTC: switch that consumer to the new key first"
+            ],
         ),
         (
             'generation = 2\nprevious = "active"',

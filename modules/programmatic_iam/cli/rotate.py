@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 import tomllib
@@ -52,10 +51,6 @@ def add_arguments(actions: Any) -> None:
     rotate.add_argument(
         "--as-of", metavar="YYYY-MM-DD", help="judge ages and the grace period on this day instead of today"
     )
-
-
-IAM_READERS = 8
-"""How many users' keys are read at once: well within IAM's request rate, which the clients' retries absorb."""
 
 
 def run(arguments: argparse.Namespace, context: Context) -> int:
@@ -207,21 +202,11 @@ def _now(as_of: str | None) -> datetime:
 
 def _keys_in_iam(boto3: Any, specs: Sequence[StackSpec]) -> list[Any]:
     """Each stack's user's keys in IAM, oldest first (``None``: no such user), read as ``keys status`` reads them:
-    one reader per account (or role), the users read :data:`IAM_READERS` at a time (a fleet of hundreds answers
-    in seconds, not minutes; throttling is retried by the clients)."""
-    from .keys import reader_of
+    one reader per account (or role), several users at a time (``keys.read_users``)."""
+    from .keys import read_users, readers_of
 
-    readers: dict[Any, Any] = {}
-    for spec in specs:
-        if spec.assume_role not in readers:
-            readers[spec.assume_role] = reader_of(boto3, spec)
-
-    def read(spec: StackSpec) -> Any:
-        user = readers[spec.assume_role].user(spec.identity.principal.name)
-        return None if user is None else user.keys
-
-    with ThreadPoolExecutor(max_workers=IAM_READERS) as pool:
-        return list(pool.map(read, specs))
+    users = read_users(readers_of(boto3, specs), [(spec, spec.identity.principal.name) for spec in specs])
+    return [None if user is None else user.keys for user in users]
 
 
 def _writes(plan: RotationPlan) -> str:
