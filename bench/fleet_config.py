@@ -2,13 +2,15 @@
 
 Identities vary the way real ones do, so the resolution does real work per stack rather than one merge reused:
 every fourth has a policy of its own, every fifth a delivery of its own, every seventh is rotated in its first
-environment, every eleventh lists its environments (all of them) rather than taking the default. ``python bench/fleet_config.py 200 3``
+environment, every eleventh lists its environments (all of them) rather than taking the default.
+:func:`fleet_stacks` describes the stacks it makes, for the plain app. ``python bench/fleet_config.py 200 3``
 prints the file.
 """
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 ACTIONS = ("s3:GetObject", "s3:ListBucket", "logs:PutLogEvents", "cloudwatch:GetMetricData", "sqs:ReceiveMessage")
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2", "us-west-2", "eu-central-1")
@@ -54,6 +56,34 @@ def fleet_toml(identities: int, environments: int) -> str:
         if index % 7 == 6:
             lines += [f"[identities.environment.{environment_names[0]}.access_key]", "generation = 2"]
     return "\n".join(lines) + "\n"
+
+
+def fleet_stacks(identities: int, environments: int) -> list[dict[str, Any]]:
+    """The stacks :func:`fleet_toml` makes, one per identity and environment, as the plain app needs them: each
+    one's id, region, account, policy actions, access key generation and delivery (the precedence resolved as
+    ours resolves it, so that both apps make the same resources; the benchmark checks that they do)."""
+    stacks = []
+    for index in range(identities):
+        name = f"service{index:04d}"
+        actions = sorted(ACTIONS[index % 3 : index % 3 + 3] if index % 4 == 3 else ACTIONS[:2])
+        for environment in range(environments):
+            if index % 5 == 4:
+                delivery = "secretsmanager"
+            elif environment == 0:
+                delivery = "ssm"
+            else:
+                delivery = "output"
+            stacks.append(
+                {
+                    "id": f"fleet-env{environment}-{name}",
+                    "region": REGIONS[environment % len(REGIONS)],
+                    "account_id": f"{100000000000 + environment:012d}",
+                    "actions": actions,
+                    "generation": 2 if index % 7 == 6 and environment == 0 else 1,
+                    "delivery": delivery,
+                }
+            )
+    return stacks
 
 
 def _list(items: tuple[str, ...] | list[str]) -> str:

@@ -5,13 +5,15 @@ Scenarios (``--only`` picks some):
 - ``warm``: the default synth (one environment), the jsii package cache as it is;
 - ``cold``: the same with an empty jsii package cache for every run (what a fresh CI runner sees);
 - ``envs-20``, ``envs-100``: 20 and 100 environments (stacks) in one synth;
+- ``fleet``: a generated fleet (``bench/fleet_config.py``; ``--fleet``, 200 identities in 3 environments: 600
+  stacks), the plain app making the same stacks, and ``check`` of the fleet, all three interleaved;
 - ``cuts``: the default synth three ways: the plain app, ours loading every provider module in Node
   (``$PROGRAMMATIC_IAM_PLAIN_LOAD=1``: only the Python-side cut), and ours as it ships;
 - ``commands``: ``check``, ``report`` and ``review`` (two real plans from ``bench/plans/``), each alone.
 
 Every run is a fresh process in an empty working folder writing into an empty output folder: nothing is
 reused from an earlier run. Ours and the plain app alternate (A B, then B A), so drift on the machine
-falls on both. Wall time is measured around the process; peak memory is the largest single process of
+falls on both; both must write the same stacks with the same resource types in each, or the benchmark stops. Wall time is measured around the process; peak memory is the largest single process of
 its tree (Python, or the Node jsii kernel it starts), from ``/proc`` while it runs and ``wait4`` when it
 ends. ``--write-docs`` puts the figures and a chart into ``docs/performance.md``.
 """
@@ -35,11 +37,14 @@ import threading
 import time
 from typing import Any
 
+from fleet_config import fleet_stacks, fleet_toml
+
 REPO = Path(__file__).resolve().parent.parent
 OURS = REPO / "main.py"
 PLAIN = REPO / "bench" / "plain_app.py"
 PLANS = [REPO / "bench" / "plans" / name / "plan.json" for name in ("create", "all-ec2")]
-SCENARIOS = ("warm", "cold", "envs-20", "envs-100", "cuts", "commands")
+SCENARIOS = ("warm", "cold", "envs-20", "envs-100", "fleet", "cuts", "commands")
+DEFAULT_FLEET = (200, 3)
 CUT_APPS = {"plain": "the plain cdktf app", "ours-eager": "ours, every provider module in Node", "ours": "ours"}
 COMMANDS = {
     "check": ["check"],
@@ -126,8 +131,42 @@ def environment_names(count: int) -> list[str]:
     return ["production"] if count == 1 else [f"e{index:03d}" for index in range(1, count + 1)]
 
 
-def app_run(app: str, environments: int, *, cold: bool) -> Measured:
-    """One synth of ``app`` (``ours`` or ``plain``) in a fresh folder; checks what it wrote."""
+@dataclass(frozen=True)
+class Workload:
+    """What both apps synthesize: ``environments`` environments of the default identity, or, with ``fleet``
+    (identities, environments), the generated fleet of ``bench/fleet_config.py``."""
+
+    environments: int = 1
+    fleet: tuple[int, int] | None = None
+
+    def expected(self) -> dict[str, frozenset[str]]:
+        """Each stack both apps must write, with the resource types it must hold."""
+        if self.fleet is None:
+            return {f"{name}-streammanager": RESOURCE_KINDS for name in environment_names(self.environments)}
+        return {stack["id"]: RESOURCE_KINDS | DELIVERY_KINDS[stack["delivery"]] for stack in fleet_stacks(*self.fleet)}
+
+    def prepare(self, app: str, cwd: Path, work: Path, env: dict[str, str]) -> None:
+        """Write the configuration ``app`` reads (ours: ``iam.toml``; plain: the stacks' JSON), or set its variable."""
+        if app == "plain":
+            if self.fleet is None:
+                env["BENCH_ENVIRONMENTS"] = ",".join(environment_names(self.environments))
+            else:
+                (work / "stacks.json").write_text(json.dumps(fleet_stacks(*self.fleet)), encoding="utf-8")
+                env["BENCH_STACKS"] = str(work / "stacks.json")
+        elif self.fleet is not None:
+            (cwd / "iam.toml").write_text(fleet_toml(*self.fleet), encoding="utf-8")
+        elif self.environments > 1:
+            (cwd / "iam.toml").write_text(
+                "".join(
+                    f'[[environments]]\nname = "{name}"\nregion = "us-east-1"\n\n'
+                    for name in environment_names(self.environments)
+                ),
+                encoding="utf-8",
+            )
+
+
+def app_run(app: str, workload: Workload, *, cold: bool) -> Measured:
+    """One synth of ``app`` (``ours``, ``ours-eager`` or ``plain``) in a fresh folder; checks what it wrote."""
     with tempfile.TemporaryDirectory(prefix=f"bench-{app}-") as tmp:
         work = Path(tmp)
         cwd, outdir = work / "cwd", work / "out"
@@ -137,43 +176,46 @@ def app_run(app: str, environments: int, *, cold: bool) -> Measured:
         env["PYTHONPATH"] = str(REPO / "modules")
         if cold:
             env["JSII_RUNTIME_PACKAGE_CACHE_ROOT"] = str(work / "jsii-cache")
-        names = environment_names(environments)
-        if app in ("ours", "ours-eager"):
-            if app == "ours-eager":
-                env["PROGRAMMATIC_IAM_PLAIN_LOAD"] = "1"
-            if environments > 1:
-                (cwd / "iam.toml").write_text(
-                    "".join(f'[[environments]]\nname = "{name}"\nregion = "us-east-1"\n\n' for name in names),
-                    encoding="utf-8",
-                )
-            command = [sys.executable, str(OURS)]
-        else:
-            env["BENCH_ENVIRONMENTS"] = ",".join(names)
-            command = [sys.executable, str(PLAIN)]
+        if app == "ours-eager":
+            env["PROGRAMMATIC_IAM_PLAIN_LOAD"] = "1"
+        workload.prepare(app, cwd, work, env)
+        command = [sys.executable, str(PLAIN if app == "plain" else OURS)]
         measured = measure(command, cwd, env, work / "log")
-        written = sorted(path.parent.name for path in outdir.glob("stacks/*/cdk.tf.json"))
-        expected = sorted(f"{name}-streammanager" for name in names)
-        if written != expected:
-            raise BenchError(f"{app} wrote stacks {written[:3]}..., not {expected[:3]}...: not comparable")
-        kinds = {
-            kind
-            for path in outdir.glob("stacks/*/cdk.tf.json")
-            for kind in json.loads(path.read_text(encoding="utf-8")).get("resource", {})
-        }
-        if kinds != RESOURCE_KINDS:
-            raise BenchError(f"{app} made {sorted(kinds)}, not {sorted(RESOURCE_KINDS)}: not comparable")
+        check_comparable(app, outdir, workload.expected())
         return measured
 
 
-RESOURCE_KINDS = {"aws_iam_access_key", "aws_iam_policy", "aws_iam_user", "aws_iam_user_policy_attachment"}
+def check_comparable(app: str, outdir: Path, expected: Mapping[str, frozenset[str]]) -> None:
+    """Fail unless ``app`` wrote exactly the ``expected`` stacks, each with exactly its resource types."""
+    written = {
+        path.parent.name: frozenset(json.loads(path.read_text(encoding="utf-8")).get("resource", {}))
+        for path in outdir.glob("stacks/*/cdk.tf.json")
+    }
+    if sorted(written) != sorted(expected):
+        raise BenchError(f"{app} wrote stacks {sorted(written)[:3]}..., not {sorted(expected)[:3]}...: not comparable")
+    for stack, kinds in sorted(expected.items()):
+        if written[stack] != kinds:
+            raise BenchError(f"{app} made {sorted(written[stack])} in {stack}, not {sorted(kinds)}: not comparable")
 
 
-def command_run(name: str) -> Measured:
+RESOURCE_KINDS = frozenset({"aws_iam_access_key", "aws_iam_policy", "aws_iam_user", "aws_iam_user_policy_attachment"})
+DELIVERY_KINDS = {
+    "output": frozenset(),
+    "ssm": frozenset({"aws_ssm_parameter"}),
+    "secretsmanager": frozenset({"aws_secretsmanager_secret", "aws_secretsmanager_secret_version"}),
+}
+
+
+def command_run(name: str, workload: Workload | None = None) -> Measured:
+    """One of :data:`COMMANDS` in a fresh folder: on the built-in default, or on ``workload``'s configuration."""
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
+        work = Path(tmp)
         env = {k: v for k, v in os.environ.items() if k != "IAM_CONFIG"}
         env["PYTHONPATH"] = str(REPO / "modules")
+        if workload is not None:
+            workload.prepare("ours", work, work, env)
         command = [sys.executable, "-m", "programmatic_iam", *COMMANDS[name]]
-        return measure(command, Path(tmp), env, Path(tmp) / "log")
+        return measure(command, work, env, work / "log")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -182,11 +224,13 @@ def command_run(name: str) -> Measured:
 
 
 def interleaved(
-    runs: Mapping[str, Callable[[], Measured]], rounds: int, progress: Callable[[str], None]
+    runs: Mapping[str, Callable[[], Measured]], rounds: int, progress: Callable[[str], None], *, warm_up: bool = True
 ) -> dict[str, list[Measured]]:
-    """One untimed warm-up of each, then ``rounds`` rounds, the order reversed every other round."""
-    for run in runs.values():
-        run()
+    """One untimed warm-up of each (unless not ``warm_up``), then ``rounds`` rounds, the order reversed every
+    other round."""
+    if warm_up:
+        for run in runs.values():
+            run()
     names = list(runs)
     results: dict[str, list[Measured]] = {name: [] for name in names}
     for index in range(rounds):
@@ -212,31 +256,52 @@ def summary(runs: Sequence[Measured]) -> dict[str, Any]:
     }
 
 
-def run_scenarios(scenarios: Sequence[str], rounds: int, progress: Callable[[str], None]) -> dict[str, Any]:
+def run_scenarios(
+    scenarios: Sequence[str],
+    rounds: int,
+    progress: Callable[[str], None],
+    *,
+    fleet: tuple[int, int] = DEFAULT_FLEET,
+    warm_up: bool = True,
+) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for scenario in scenarios:
         progress(f"scenario {scenario}")
         if scenario == "commands":
-            measured = interleaved({name: partial(command_run, name) for name in COMMANDS}, rounds, progress)
+            measured = interleaved(
+                {name: partial(command_run, name) for name in COMMANDS}, rounds, progress, warm_up=warm_up
+            )
             results[scenario] = {name: summary(runs) for name, runs in measured.items()}
             continue
         if scenario == "cuts":
-            measured = interleaved({app: partial(app_run, app, 1, cold=False) for app in CUT_APPS}, rounds, progress)
+            measured = interleaved(
+                {app: partial(app_run, app, Workload(), cold=False) for app in CUT_APPS},
+                rounds,
+                progress,
+                warm_up=warm_up,
+            )
             results[scenario] = {app: summary(runs) for app, runs in measured.items()}
             continue
         environments = int(scenario.split("-")[1]) if scenario.startswith("envs-") else 1
+        workload = Workload(fleet=fleet) if scenario == "fleet" else Workload(environments)
         cold = scenario == "cold"
-        measured = interleaved(
-            {app: partial(app_run, app, environments, cold=cold) for app in ("ours", "plain")}, rounds, progress
-        )
-        apps = {app: summary(runs) for app, runs in measured.items()}
+        runs: dict[str, Callable[[], Measured]] = {
+            app: partial(app_run, app, workload, cold=cold) for app in ("ours", "plain")
+        }
+        if scenario == "fleet":
+            runs["check"] = partial(command_run, "check", workload)
+        measured = interleaved(runs, rounds, progress, warm_up=warm_up)
+        apps = {app: summary(timed) for app, timed in measured.items() if app != "check"}
         results[scenario] = {
             "environments": environments,
+            "stacks": len(workload.expected()),
             "cold": cold,
             "apps": apps,
             "time_ratio": apps["ours"]["median_seconds"] / apps["plain"]["median_seconds"],
             "memory_ratio": apps["ours"]["median_peak_rss_mib"] / apps["plain"]["median_peak_rss_mib"],
         }
+        if scenario == "fleet":
+            results[scenario].update(identities=fleet[0], environments=fleet[1], check=summary(measured["check"]))
     return results
 
 
@@ -265,7 +330,8 @@ def render_figures(result: Mapping[str, Any]) -> str:
     lines = [
         f"Measured by `make bench` on {result['date']}: {info['cpu']}, {info['cpus']} CPUs, "
         f"{info['memory_gib']} GiB, {info['system']}, Python {info['python']}, Node.js {info['node']}; "
-        f"{result['rounds']} timed rounds per scenario after one warm-up, 1-minute load average "
+        f"{result['rounds']} timed rounds per scenario "
+        f"{'after one warm-up' if result.get('warm_up', True) else 'without a warm-up'}, 1-minute load average "
         f"{result['load_before']:.2f} before and {result['load_after']:.2f} after.",
         "",
     ]
@@ -279,7 +345,7 @@ def render_figures(result: Mapping[str, Any]) -> str:
         for name, data in synths:
             ours, plain = data["apps"]["ours"], data["apps"]["plain"]
             lines.append(
-                f"| {SCENARIO_LABELS[name]} | {_spread(ours)} | {_spread(plain)} | **{data['time_ratio']:.2f}** | "
+                f"| {scenario_label(name, data)} | {_spread(ours)} | {_spread(plain)} | **{data['time_ratio']:.2f}** | "
                 f"{ours['median_peak_rss_mib']:.0f} ({ours['peak_process']}) | "
                 f"{plain['median_peak_rss_mib']:.0f} ({plain['peak_process']}) | **{data['memory_ratio']:.2f}** |"
             )
@@ -288,6 +354,14 @@ def render_figures(result: Mapping[str, Any]) -> str:
             one = scenarios["warm"]["apps"]["ours"]["median_seconds"]
             hundred = scenarios["envs-100"]["apps"]["ours"]["median_seconds"]
             lines += ["", f"100 environments take {hundred / one:.2f} times as long as one (ours)."]
+        if "fleet" in scenarios:
+            fleet = scenarios["fleet"]
+            check = fleet["check"]
+            lines += [
+                "",
+                f"The fleet's {fleet['stacks']} stacks take {fleet['time_ratio']:.2f} times the plain app's time "
+                f"(ours); `check` of the fleet takes {_spread(check)} s, peak {check['median_peak_rss_mib']:.0f} MiB.",
+            ]
         lines.append("")
     if "cuts" in result["scenarios"]:
         cuts = result["scenarios"]["cuts"]
@@ -317,7 +391,17 @@ SCENARIO_LABELS = {
     "cold": "default synth, empty jsii cache",
     "envs-20": "20 environments",
     "envs-100": "100 environments",
+    "fleet": "fleet",
 }
+
+
+def scenario_label(name: str, data: Mapping[str, Any]) -> str:
+    """A synth scenario's row label; the fleet's names its size."""
+    if name == "fleet":
+        return (
+            f"fleet: {data['identities']} identities in {data['environments']} environments ({data['stacks']} stacks)"
+        )
+    return SCENARIO_LABELS[name]
 
 
 def _spread(data: Mapping[str, Any]) -> str:
@@ -332,7 +416,7 @@ def write_chart(result: Mapping[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     synths = [(name, data) for name, data in result["scenarios"].items() if name in SCENARIO_LABELS]
-    labels = [SCENARIO_LABELS[name] for name, _ in synths]
+    labels = [scenario_label(name, data) for name, data in synths]
     figure, axes = plt.subplots(1, 2, figsize=(11, 0.9 + 0.8 * len(synths)))
     for axis, key, unit in ((axes[0], "median_seconds", "seconds"), (axes[1], "median_peak_rss_mib", "peak MiB")):
         positions = range(len(synths))
@@ -368,10 +452,28 @@ def write_docs(result: Mapping[str, Any], document: Path) -> None:
         write_chart(result, document.with_suffix(".svg"))
 
 
+def fleet_size(text: str) -> tuple[int, int]:
+    """``200x3``: identities and environments, each at least 1."""
+    identities, _, environments = text.partition("x")
+    if not (identities.isdigit() and environments.isdigit() and int(identities) > 0 and int(environments) > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not IDENTITIESxENVIRONMENTS, such as 200x3")
+    return int(identities), int(environments)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per scenario (default 5)")
     parser.add_argument("--only", nargs="+", choices=SCENARIOS, default=list(SCENARIOS), help="scenarios to run")
+    parser.add_argument(
+        "--fleet",
+        type=fleet_size,
+        default=DEFAULT_FLEET,
+        metavar="IxE",
+        help="the fleet scenario's identities and environments (default 200x3: 600 stacks)",
+    )
+    parser.add_argument(
+        "--no-warm-up", action="store_true", help="no untimed first run of each (a quick look, not figures to publish)"
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write every figure to this file")
     parser.add_argument("--write-docs", type=Path, metavar="MD", help="fill the generated block of this page")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -387,13 +489,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.write_docs:  # before minutes of measuring, not after
             _generated_block(args.write_docs)
-        scenarios = run_scenarios(args.only, args.rounds, progress)
+        scenarios = run_scenarios(args.only, args.rounds, progress, fleet=args.fleet, warm_up=not args.no_warm_up)
     except BenchError as error:
         print(f"bench: {error}", file=sys.stderr)
         return 1
     result = {
         "date": time.strftime("%Y-%m-%d"),
         "rounds": args.rounds,
+        "warm_up": not args.no_warm_up,
         "machine": machine(),
         "load_before": load_before,
         "load_after": os.getloadavg()[0],

@@ -103,6 +103,33 @@ def test_two_identities_with_one_address_fail_synthesis_instead_of_merging(tmp_p
     assert not (tmp_path / "out" / "stacks" / "two" / "cdk.tf.json").exists()
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        ["identity", "user"],
+        ["state", "bucket"],
+        ["Default", "user"],  # hidden from the address and the hash
+        ["identity", "Resource"],  # hashed, hidden from the readable part
+        ["stream_manager", "manager"],  # a component that the one before it ends with
+        ["a b.c", "d/e"],  # characters an address cannot hold; '/' is written as '--'
+        ["x" * 200, "y" * 100],  # the readable part cut at 240 characters
+        ["z" * 260],  # one component longer than an address
+        ["alone"],
+    ],
+)
+def test_the_hashed_address_computed_in_python_is_the_kernels(tmp_path: Path, path: list[str]) -> None:
+    """The moved blocks name each resource's old address without asking the kernel: it must be cdktf's own."""
+    from programmatic_iam.cdk.addresses import construct_node_id, hashed_logical_id
+    from programmatic_iam.cdk.bindings import App, Construct, IamUser, TerraformStack
+
+    stack = TerraformStack(App(outdir=str(tmp_path / "out")), "stack")
+    scope: Construct = stack
+    for component in path[:-1]:
+        scope = Construct(scope, component)
+    user = IamUser(scope, path[-1], name="u")
+    assert hashed_logical_id([construct_node_id(component) for component in path]) == stack._allocate_logical_id(user)
+
+
 @pytest.mark.parametrize("prefix", ["1st_", "-", "a b", "a.b"])
 def test_a_prefix_that_cannot_start_an_address_is_refused(tmp_path: Path, prefix: str) -> None:
     from programmatic_iam import identity_spec, load_config

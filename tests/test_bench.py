@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 import subprocess
@@ -33,17 +34,47 @@ def test_the_synth_comparison_runs_both_apps_and_writes_the_page_and_chart(tmp_p
     page.write_text(
         "# P\n\nbefore\n<!-- BEGIN GENERATED: make bench -->\nold\n<!-- END GENERATED: make bench -->\nafter\n"
     )
-    result = run_bench(tmp_path, "--only", "warm", "--rounds", "1", "--write-docs", str(page))
-    warm = result["scenarios"]["warm"]
-    assert set(warm["apps"]) == {"ours", "plain"}
-    for app in warm["apps"].values():
-        assert app["runs"] == 1 and app["median_seconds"] > 0 and app["median_peak_rss_mib"] > 50
-    assert warm["time_ratio"] == warm["apps"]["ours"]["median_seconds"] / warm["apps"]["plain"]["median_seconds"]
+    # A fleet of 5 identities in 2 environments has every kind of stack the full one has (a delivery of
+    # each kind, a rotated key); without a warm-up, the two scenarios start the plain app twice, as one did.
+    result = run_bench(
+        tmp_path,
+        *("--only", "warm", "fleet", "--fleet", "5x2", "--rounds", "1", "--no-warm-up"),
+        *("--write-docs", str(page)),
+    )
+    warm, fleet = result["scenarios"]["warm"], result["scenarios"]["fleet"]
+    for scenario in (warm, fleet):
+        assert set(scenario["apps"]) == {"ours", "plain"}
+        for app in scenario["apps"].values():
+            assert app["runs"] == 1 and app["median_seconds"] > 0 and app["median_peak_rss_mib"] > 50
+        ours, plain = scenario["apps"]["ours"], scenario["apps"]["plain"]
+        assert scenario["time_ratio"] == ours["median_seconds"] / plain["median_seconds"]
+    assert (fleet["identities"], fleet["environments"], fleet["stacks"]) == (5, 2, 10)
+    # check of the fleet runs without cdktf: the largest process is Python itself.
+    assert fleet["check"]["runs"] == 1 and fleet["check"]["peak_process"].startswith("python")
     text = page.read_text(encoding="utf-8")
     assert text.startswith("# P\n\nbefore\n") and text.endswith("after\n") and "old" not in text
     assert "| default synth, warm jsii cache |" in text and "![Median synth time" in text
+    assert "| fleet: 5 identities in 2 environments (10 stacks) |" in text
+    assert "The fleet's 10 stacks take" in text and "`check` of the fleet takes" in text
+    assert "without a warm-up" in text
     svg = (tmp_path / "performance.svg").read_text(encoding="utf-8")
     assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+
+
+def test_rejects_a_fleet_synth_whose_stack_lacks_a_resource_type(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both apps are held to the resource types of each stack, not only to the set over all of them."""
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    synth_speed = importlib.import_module("synth_speed")
+    expected = synth_speed.Workload(fleet=(5, 2)).expected()
+    for stack, kinds in expected.items():
+        made = kinds - {"aws_ssm_parameter"} if stack == "fleet-env0-service0001" else kinds
+        (tmp_path / "stacks" / stack).mkdir(parents=True)
+        (tmp_path / "stacks" / stack / "cdk.tf.json").write_text(json.dumps({"resource": {kind: {} for kind in made}}))
+    assert any("aws_ssm_parameter" in kinds for kinds in expected.values())
+    with pytest.raises(synth_speed.BenchError, match=r"in fleet-env0-service0001, not .*aws_ssm_parameter"):
+        synth_speed.check_comparable("plain", tmp_path, expected)
 
 
 def test_the_commands_are_timed_without_cdktf(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
+import functools
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -12,6 +13,7 @@ import os
 from pathlib import Path
 import sys
 import types
+import typing
 from typing import Any
 
 from ..errors import EngineError
@@ -28,19 +30,21 @@ class Engine:
     """A CDK for Terraform and its prebuilt AWS provider bindings, by Python module name.
 
     ``eager_aws`` says whether the bindings' ``__init__`` imports every resource module (cdktf's does;
-    CDK Terrain's imports each on first use).
+    CDK Terrain's imports each on first use). ``reads_target_versions`` says whether it checks the Terraform
+    features a stack uses against the stack's ``targetVersions`` context (CDK Terrain does; cdktf ignores it).
     """
 
     name: str
     core: str
     aws: str
     eager_aws: bool
+    reads_target_versions: bool
 
 
 ENGINES = {
-    "cdktf": Engine("cdktf", core="cdktf", aws="cdktf_cdktf_provider_aws", eager_aws=True),
+    "cdktf": Engine("cdktf", core="cdktf", aws="cdktf_cdktf_provider_aws", eager_aws=True, reads_target_versions=False),
     # CDK Terrain, cdktf's maintained continuation: the same API and the same submodule names (docs/engines.md).
-    "cdktn": Engine("cdktn", core="cdktn", aws="cdktn_provider_aws", eager_aws=False),
+    "cdktn": Engine("cdktn", core="cdktn", aws="cdktn_provider_aws", eager_aws=False, reads_target_versions=True),
 }
 DEFAULT_ENGINE = "cdktf"
 # The names the cdk layer imports (bindings.py); another engine's modules are registered under them.
@@ -162,6 +166,31 @@ class AliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         alias_spec = module.__spec__
         assert alias_spec is not None  # the import system has just set it
         module.__spec__ = self.real_specs.pop(alias_spec.name)
+
+
+def leave_type_checks_to_the_kernel(engine: Engine, modules: Mapping[str, types.ModuleType]) -> None:
+    """Spare the engine's loaded Python modules the type checks that the jsii kernel makes again in Node.
+
+    jsii's generated code checks the arguments of every constructor and struct with ``typeguard`` before
+    sending them, calling ``typing.get_type_hints`` on the same stub function each time: with the checks,
+    about 2.5 ms of Python per stack, the largest cost in Python after the round trips themselves. The kernel
+    checks every value against the assembly's types when it receives it and refuses a wrong one, so those
+    modules' ``check_type`` does nothing here, and their ``typing`` is this one's with a cached
+    ``get_type_hints`` (the generated code still asks for the hints). Nothing else is changed.
+    """
+    cached = types.ModuleType("typing")
+    cached.__dict__.update(typing.__dict__)
+    cached.get_type_hints = functools.cache(typing.get_type_hints)  # type: ignore[attr-defined]
+    prefixes = (engine.core, engine.aws, "constructs")
+    for name, module in list(modules.items()):
+        if name.partition(".")[0] in prefixes and getattr(module, "typing", None) is typing:
+            module.typing = cached  # type: ignore[attr-defined]
+            if callable(getattr(module, "check_type", None)):
+                module.check_type = _checked_by_the_kernel  # type: ignore[attr-defined]
+
+
+def _checked_by_the_kernel(argname: str = "", value: object = None, expected_type: object = None) -> None:
+    """What jsii's generated ``check_type`` does once :func:`leave_type_checks_to_the_kernel` has run: nothing."""
 
 
 def with_preload(node_options: str, script: Path) -> str:

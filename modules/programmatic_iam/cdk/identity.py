@@ -50,7 +50,8 @@ class ProgrammaticIdentity(ReadablyAddressed):
     ``policy``, ``policy_2``..., ``access_key``) are stable: renaming one would replace the resource.
     Each resource's Terraform address is ``<address_prefix><construct id>``; the prefix defaults to
     ``<id>_`` (``aws_iam_user.stream_manager_user``), unique in a stack; the app's stacks, which hold one
-    identity, use ``""`` (``aws_iam_user.user``).
+    identity, use ``""`` (``aws_iam_user.user``). ``user_name`` and ``policy_arns`` are the references to the
+    user's name and each policy's ARN, asked of the jsii kernel once and used wherever they are needed.
     """
 
     def __init__(self, scope: Construct, id: str, spec: IdentitySpec, address_prefix: str | None = None) -> None:
@@ -61,18 +62,31 @@ class ProgrammaticIdentity(ReadablyAddressed):
     def _make(self, spec: IdentitySpec) -> None:
         if not isinstance(spec.principal, UserPrincipal):
             raise TypeError("ProgrammaticIdentity makes a user; use InstanceProfileIdentity for a role")
-        self.user = self._readable(_user(self, spec.principal))
-        self.policies = [self._readable(policy) for policy in _managed_policies(self, spec)]
+        principal = spec.principal
+        self.user = self._add(
+            IamUser,
+            "user",
+            name=principal.name,
+            path=principal.path,
+            permissions_boundary=principal.permissions_boundary or None,
+            force_destroy=principal.force_destroy,
+            tags=dict(principal.tags) or None,
+        )
+        # Each reference is a round trip to the kernel; asked once, the same token serves every use.
+        self.user_name = self.user.name
+        self.policies = _managed_policies(self, spec)
+        self.policy_arns = [policy.arn for policy in self.policies]
         if spec.attachment.to == "group":
             self._attach_through_group(spec.attachment.group_name, spec.principal.path)
         else:
             self.attachments = [
-                self._readable(
-                    IamUserPolicyAttachment(
-                        self, f"{policy_construct_id(index)}_attachment", user=self.user.name, policy_arn=policy.arn
-                    )
+                self._add(
+                    IamUserPolicyAttachment,
+                    f"{policy_construct_id(index)}_attachment",
+                    user=self.user_name,
+                    policy_arn=policy_arn,
                 )
-                for index, policy in enumerate(self.policies)
+                for index, policy_arn in enumerate(self.policy_arns)
             ]
         if spec.adoption is not None:
             self._adopt(spec)
@@ -84,18 +98,16 @@ class ProgrammaticIdentity(ReadablyAddressed):
         if not key.create:
             return
         pgp_key = key.pgp_key or None
-        self.access_key = self._readable(
-            IamAccessKey(self, key_construct_id(key.generation), user=self.user.name, pgp_key=pgp_key)
+        self.access_key = self._add(
+            IamAccessKey, key_construct_id(key.generation), user=self.user_name, pgp_key=pgp_key
         )
         if key.previous != "none":
-            self.previous_key = self._readable(
-                IamAccessKey(
-                    self,
-                    key_construct_id(key.generation - 1),
-                    user=self.user.name,
-                    pgp_key=pgp_key,
-                    status="Inactive" if key.previous == "inactive" else "Active",
-                )
+            self.previous_key = self._add(
+                IamAccessKey,
+                key_construct_id(key.generation - 1),
+                user=self.user_name,
+                pgp_key=pgp_key,
+                status="Inactive" if key.previous == "inactive" else "Active",
             )
         if key.delivery == "secretsmanager":
             self.secret = self._deliver_to_secrets_manager(key, self.access_key)
@@ -123,64 +135,56 @@ class ProgrammaticIdentity(ReadablyAddressed):
         return stamp
 
     def _deliver_to_secrets_manager(self, key: AccessKey, access_key: IamAccessKey) -> SecretsmanagerSecret:
-        secret = self._readable(
-            SecretsmanagerSecret(
-                self,
-                "secret",
-                name=key.secret_name,
-                description="The access key of the IAM user, as JSON: access_key_id and secret_access_key.",
-                kms_key_id=key.kms_key_id or None,
-                # The key it holds goes with the stack; a recovery window would only block making the stack again.
-                recovery_window_in_days=0,
-            )
+        secret = self._add(
+            SecretsmanagerSecret,
+            "secret",
+            name=key.secret_name,
+            description="The access key of the IAM user, as JSON: access_key_id and secret_access_key.",
+            kms_key_id=key.kms_key_id or None,
+            # The key it holds goes with the stack; a recovery window would only block making the stack again.
+            recovery_window_in_days=0,
         )
-        self._readable(
-            SecretsmanagerSecretVersion(
-                self,
-                "secret_version",
-                secret_id=secret.id,
-                secret_string_wo=Fn.jsonencode(
-                    {"access_key_id": access_key.id, "secret_access_key": access_key.secret}
-                ),
-                secret_string_wo_version=self._key_generation(access_key),
-            )
+        self._add(
+            SecretsmanagerSecretVersion,
+            "secret_version",
+            secret_id=secret.id,
+            secret_string_wo=Fn.jsonencode({"access_key_id": access_key.id, "secret_access_key": access_key.secret}),
+            secret_string_wo_version=self._key_generation(access_key),
         )
         return secret
 
     def _deliver_to_parameters(self, key: AccessKey, access_key: IamAccessKey) -> tuple[SsmParameter, ...]:
-        key_id = self._readable(
-            SsmParameter(
-                self,
-                "access_key_id_parameter",
-                name=f"{key.parameter_path}/access-key-id",
-                type="String",
-                value=access_key.id,
-                description="The access key id of the IAM user.",
-            )
+        key_id = self._add(
+            SsmParameter,
+            "access_key_id_parameter",
+            name=f"{key.parameter_path}/access-key-id",
+            type="String",
+            value=access_key.id,
+            description="The access key id of the IAM user.",
         )
-        secret = self._readable(
-            SsmParameter(
-                self,
-                "secret_access_key_parameter",
-                name=f"{key.parameter_path}/secret-access-key",
-                type="SecureString",
-                key_id=key.kms_key_id or None,
-                value_wo=access_key.secret,
-                value_wo_version=self._key_generation(access_key),
-                description="The secret access key of the IAM user.",
-            )
+        secret = self._add(
+            SsmParameter,
+            "secret_access_key_parameter",
+            name=f"{key.parameter_path}/secret-access-key",
+            type="SecureString",
+            key_id=key.kms_key_id or None,
+            value_wo=access_key.secret,
+            value_wo_version=self._key_generation(access_key),
+            description="The secret access key of the IAM user.",
         )
         return (key_id, secret)
 
     def _attach_through_group(self, group_name: str, path: str) -> None:
-        group = self._readable(IamGroup(self, "group", name=group_name, path=path))
-        for index, policy in enumerate(self.policies):
-            self._readable(
-                IamGroupPolicyAttachment(
-                    self, f"{policy_construct_id(index)}_attachment", group=group.name, policy_arn=policy.arn
-                )
+        group = self._add(IamGroup, "group", name=group_name, path=path)
+        group_name_reference = group.name
+        for index, policy_arn in enumerate(self.policy_arns):
+            self._add(
+                IamGroupPolicyAttachment,
+                f"{policy_construct_id(index)}_attachment",
+                group=group_name_reference,
+                policy_arn=policy_arn,
             )
-        self._readable(IamUserGroupMembership(self, "group_membership", user=self.user.name, groups=[group.name]))
+        self._add(IamUserGroupMembership, "group_membership", user=self.user_name, groups=[group_name_reference])
 
 
 class InstanceProfileIdentity(ReadablyAddressed):
@@ -200,36 +204,35 @@ class InstanceProfileIdentity(ReadablyAddressed):
         role = spec.principal
         if not isinstance(role, RolePrincipal):
             raise TypeError("InstanceProfileIdentity makes a role; use ProgrammaticIdentity for a user")
-        self.role = self._readable(
-            IamRole(
-                self,
-                "role",
-                name=role.name,
-                path=role.path,
-                assume_role_policy=role.trust_policy,
-                permissions_boundary=role.permissions_boundary or None,
-                tags=dict(role.tags) or None,
-                description="Assumed by the application's EC2 instances through the instance profile of the same name.",
-            )
+        self.role = self._add(
+            IamRole,
+            "role",
+            name=role.name,
+            path=role.path,
+            assume_role_policy=role.trust_policy,
+            permissions_boundary=role.permissions_boundary or None,
+            tags=dict(role.tags) or None,
+            description="Assumed by the application's EC2 instances through the instance profile of the same name.",
         )
-        self.policies = [self._readable(policy) for policy in _managed_policies(self, spec)]
+        self.policies = _managed_policies(self, spec)
         self.attachments = [
-            self._readable(
-                IamRolePolicyAttachment(
-                    self, f"{policy_construct_id(index)}_attachment", role=self.role.name, policy_arn=policy.arn
-                )
+            self._add(
+                IamRolePolicyAttachment,
+                f"{policy_construct_id(index)}_attachment",
+                role=self.role.name,
+                policy_arn=policy.arn,
             )
             for index, policy in enumerate(self.policies)
         ]
-        self.instance_profile = self._readable(
-            IamInstanceProfile(self, "instance_profile", name=role.name, path=role.path, role=self.role.name)
+        self.instance_profile = self._add(
+            IamInstanceProfile, "instance_profile", name=role.name, path=role.path, role=self.role.name
         )
 
 
-def _managed_policies(scope: Construct, spec: IdentitySpec) -> list[IamPolicy]:
+def _managed_policies(identity: ReadablyAddressed, spec: IdentitySpec) -> list[IamPolicy]:
     return [
-        IamPolicy(
-            scope,
+        identity._add(
+            IamPolicy,
             policy_construct_id(index),
             name=policy.name,
             path=policy.path,
@@ -238,15 +241,3 @@ def _managed_policies(scope: Construct, spec: IdentitySpec) -> list[IamPolicy]:
         )
         for index, policy in enumerate(spec.policies)
     ]
-
-
-def _user(scope: Construct, principal: UserPrincipal) -> IamUser:
-    return IamUser(
-        scope,
-        "user",
-        name=principal.name,
-        path=principal.path,
-        permissions_boundary=principal.permissions_boundary or None,
-        force_destroy=principal.force_destroy,
-        tags=dict(principal.tags) or None,
-    )

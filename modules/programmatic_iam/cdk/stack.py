@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from ..spec import AssumedRole, BackendSpec, CloudSpec, RolePrincipal, StackSpec
 from ..versions import semver_range
 from .bindings import (
+    ENGINE,
     AwsProvider,
     AwsProviderAssumeRole,
     AwsProviderDefaultTags,
@@ -63,6 +65,13 @@ def use_aws_provider(
 
 def use_s3_backend(stack: TerraformStack, backend: BackendSpec) -> None:
     """Keep the stack's state in S3 as ``backend`` describes, locked with a lock file when it asks for one."""
+    _s3_backend(stack, backend)
+    if backend.use_lockfile:
+        stack.add_override("terraform.backend.s3.use_lockfile", True)
+
+
+def _s3_backend(stack: TerraformStack, backend: BackendSpec) -> None:
+    """The S3 backend without ``use_lockfile``: cdktf 0.21's S3Backend predates it (Terraform 1.10)."""
     S3Backend(
         stack,
         bucket=backend.bucket,
@@ -72,9 +81,6 @@ def use_s3_backend(stack: TerraformStack, backend: BackendSpec) -> None:
         dynamodb_table=backend.dynamodb_table,
         kms_key_id=backend.kms_key_id,
     )
-    # cdktf 0.21's S3Backend predates use_lockfile (Terraform 1.10).
-    if backend.use_lockfile:
-        stack.add_override("terraform.backend.s3.use_lockfile", True)
 
 
 def use_cloud(stack: TerraformStack, cloud: CloudSpec) -> None:
@@ -96,8 +102,27 @@ def require_terraform(stack: TerraformStack, required_version: str) -> None:
     against that context, and without it assumes Terraform 1.5.7; cdktf ignores it and writes no context
     into the stack. Context must be set before the stack has children, so this comes first.
     """
-    stack.node.set_context(TARGET_VERSIONS_CONTEXT, {"terraform": semver_range(required_version)})
+    target_terraform(stack, required_version)
     stack.add_override("terraform.required_version", required_version)
+
+
+def target_terraform(stack: TerraformStack, required_version: str) -> None:
+    """The stack's context ``targetVersions`` (see :func:`require_terraform`), for the engines that read it."""
+    if ENGINE.reads_target_versions:
+        stack.node.set_context(TARGET_VERSIONS_CONTEXT, {"terraform": semver_range(required_version)})
+
+
+def terraform_block(required_version: str, provider_version: str, *, use_lockfile: bool) -> dict[str, Any]:
+    """What :func:`require_terraform`, :func:`require_aws_provider` and :func:`use_s3_backend` add to the
+    ``terraform`` block, as one override: each override is a round trip to the jsii kernel, and cdktf merges
+    this one into the block key by key, as it merges theirs."""
+    block: dict[str, Any] = {
+        "required_version": required_version,
+        "required_providers": {"aws": {"source": "hashicorp/aws", "version": provider_version}},
+    }
+    if use_lockfile:
+        block["backend"] = {"s3": {"use_lockfile": True}}
+    return block
 
 
 class IdentityStack(TerraformStack):
@@ -105,25 +130,28 @@ class IdentityStack(TerraformStack):
 
     def __init__(self, scope: Construct, id: str, spec: StackSpec) -> None:
         super().__init__(scope, id)
-        require_terraform(self, spec.required_version)
+        target_terraform(self, spec.required_version)
         use_aws_provider(self, spec.region, spec.default_tags, spec.account_id, spec.assume_role)
         if spec.cloud is not None:
             use_cloud(self, spec.cloud)
         else:
-            use_s3_backend(self, spec.backend)
-        require_aws_provider(self, spec.provider_version)
+            _s3_backend(self, spec.backend)
+        use_lockfile = spec.cloud is None and spec.backend.use_lockfile
+        self.add_override(
+            "terraform", terraform_block(spec.required_version, spec.provider_version, use_lockfile=use_lockfile)
+        )
 
         if isinstance(spec.identity.principal, RolePrincipal):
             instance_profile_outputs(self, InstanceProfileIdentity(self, "identity", spec.identity, address_prefix=""))
             return
         # The stack's only identity: its resources get the plainest addresses (aws_iam_user.user).
         identity = ProgrammaticIdentity(self, "identity", spec.identity, address_prefix="")
-        TerraformOutput(self, "user_name", value=identity.user.name, description="Name of the IAM user.")
+        TerraformOutput(self, "user_name", value=identity.user_name, description="Name of the IAM user.")
         TerraformOutput(self, "user_arn", value=identity.user.arn, description="ARN of the IAM user.")
         TerraformOutput(
             self,
             "policy_arns",
-            value=[p.arn for p in identity.policies],
+            value=identity.policy_arns,
             description="ARNs of the managed policies, in order.",
         )
         key = identity.access_key

@@ -52,74 +52,62 @@ class StateBucket(ReadablyAddressed):
 
     def _make(self, spec: StateBucketSpec) -> None:
         # No force_destroy: deleting a bucket that still holds state must fail.
-        self.bucket = self._readable(S3Bucket(self, "bucket", bucket=spec.bucket))
+        self.bucket = self._add(S3Bucket, "bucket", bucket=spec.bucket)
         name = self.bucket.bucket
-        self._readable(
-            S3BucketVersioningA(
-                self,
-                "versioning",
-                bucket=name,
-                versioning_configuration=S3BucketVersioningVersioningConfiguration(status="Enabled"),
-            )
+        self._add(
+            S3BucketVersioningA,
+            "versioning",
+            bucket=name,
+            versioning_configuration=S3BucketVersioningVersioningConfiguration(status="Enabled"),
         )
         kms = spec.sse_algorithm == SSE_KMS
-        self._readable(
-            S3BucketServerSideEncryptionConfigurationA(
-                self,
-                "encryption",
-                bucket=name,
-                rule=[
-                    S3BucketServerSideEncryptionConfigurationRuleA(
-                        apply_server_side_encryption_by_default=S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
-                            sse_algorithm=spec.sse_algorithm,
-                            kms_master_key_id=spec.kms_key_id or None,
-                        ),
-                        # An S3 bucket key cuts the KMS requests (and their cost) for every state write.
-                        bucket_key_enabled=True if kms else None,
-                    )
-                ],
-            )
+        self._add(
+            S3BucketServerSideEncryptionConfigurationA,
+            "encryption",
+            bucket=name,
+            rule=[
+                S3BucketServerSideEncryptionConfigurationRuleA(
+                    apply_server_side_encryption_by_default=S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
+                        sse_algorithm=spec.sse_algorithm,
+                        kms_master_key_id=spec.kms_key_id or None,
+                    ),
+                    # An S3 bucket key cuts the KMS requests (and their cost) for every state write.
+                    bucket_key_enabled=True if kms else None,
+                )
+            ],
         )
-        public_access_block = self._readable(
-            S3BucketPublicAccessBlock(
-                self,
-                "public_access_block",
-                bucket=name,
-                block_public_acls=True,
-                block_public_policy=True,
-                ignore_public_acls=True,
-                restrict_public_buckets=True,
-            )
+        public_access_block = self._add(
+            S3BucketPublicAccessBlock,
+            "public_access_block",
+            bucket=name,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
         )
-        self._readable(
-            S3BucketOwnershipControls(
-                self,
-                "ownership_controls",
-                bucket=name,
-                rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"),
-            )
+        self._add(
+            S3BucketOwnershipControls,
+            "ownership_controls",
+            bucket=name,
+            rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"),
         )
-        self.policy = self._readable(
-            S3BucketPolicy(
-                self,
-                "tls_only_policy",
-                bucket=name,
-                # The document holds no user text, only the bucket's ARN attribute: nothing to escape.
-                policy=policy_json(deny_insecure_transport(self.bucket.arn)),
-                # S3 rejects a policy change while the public access block of the same bucket is changing.
-                depends_on=[public_access_block],
-            )
+        self.policy = self._add(
+            S3BucketPolicy,
+            "tls_only_policy",
+            bucket=name,
+            # The document holds no user text, only the bucket's ARN attribute: nothing to escape.
+            policy=policy_json(deny_insecure_transport(self.bucket.arn)),
+            # S3 rejects a policy change while the public access block of the same bucket is changing.
+            depends_on=[public_access_block],
         )
         self.lock_table = (
-            self._readable(
-                DynamodbTable(
-                    self,
-                    "lock_table",
-                    name=spec.lock_table,
-                    billing_mode="PAY_PER_REQUEST",
-                    hash_key=LOCK_TABLE_HASH_KEY,
-                    attribute=[DynamodbTableAttribute(name=LOCK_TABLE_HASH_KEY, type="S")],
-                )
+            self._add(
+                DynamodbTable,
+                "lock_table",
+                name=spec.lock_table,
+                billing_mode="PAY_PER_REQUEST",
+                hash_key=LOCK_TABLE_HASH_KEY,
+                attribute=[DynamodbTableAttribute(name=LOCK_TABLE_HASH_KEY, type="S")],
             )
             if spec.lock_table
             else None

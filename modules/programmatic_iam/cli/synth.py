@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from contextlib import ExitStack
 import importlib
 from pathlib import Path
+import sys
 import threading
 
 from ..errors import ConfigError, EngineError, show
@@ -103,6 +104,11 @@ class EngineStart:
 def synthesize(blueprint: Blueprint, outdir: Path, *, keep_removed_stacks: bool = False) -> None:
     """Synthesize every stack into ``outdir`` through a staging folder (see :func:`synthesize_via_staging`)."""
     from ..cdk import build_app
+    from ..cdk.bindings import ENGINE
+    from ..cdk.engine import leave_type_checks_to_the_kernel
+
+    # Only in our own command: a program that imports the library keeps jsii's Python-side checks of its calls.
+    leave_type_checks_to_the_kernel(ENGINE, sys.modules)
 
     synthesize_via_staging(
         lambda staging: build_app(blueprint, staging), outdir, keep_removed_stacks=keep_removed_stacks
