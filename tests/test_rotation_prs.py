@@ -4,14 +4,12 @@ of duplicating; nothing pushed when nothing is due. Only the call to GitHub is r
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date, timedelta
 import difflib
 from io import StringIO
 import json
 import os
 from pathlib import Path
-import subprocess
 import sys
 
 import pytest
@@ -20,6 +18,7 @@ from programmatic_iam.rotation_prs import COMMIT_BODY, main
 from programmatic_iam_dev.emulator import AwsEmulator
 from tests.support.access_keys import AccessKey, user_with_policy
 from tests.support.helpers import REPO, run_command, synth
+from tests.support.rotation import RecordedPullRequests, at, branches, git, merge, repository
 from tests.support.terraform import Terraform
 
 FLEET = """\
@@ -48,25 +47,6 @@ previous = "active"   # while the media servers switch
 STREAMMANAGER = "rotation/streammanager/production"
 
 
-@dataclass
-class RecordedPullRequests:
-    """Stands in for GitHub: the calls the script makes, and one pull request per branch, as ``gh`` keeps them."""
-
-    calls: list[dict[str, str]] = field(default_factory=list)
-    opened: dict[str, int] = field(default_factory=dict)
-
-    def __call__(self, *, branch: str, base: str, title: str, body: str) -> str:
-        self.calls.append({"branch": branch, "base": base, "title": title, "body": body})
-        if branch in self.opened:
-            return f"pull request #{self.opened[branch]} updated"
-        self.opened[branch] = len(self.opened) + 1
-        return f"pull request #{self.opened[branch]} opened"
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout
-
-
 @pytest.fixture
 def job_environment(aws: AwsEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
     """The emulator's credentials and a committer in the process's environment, as the workflow's job has them."""
@@ -77,21 +57,6 @@ def job_environment(aws: AwsEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
     for role in ("AUTHOR", "COMMITTER"):
         monkeypatch.setenv(f"GIT_{role}_NAME", "rotation schedule")
         monkeypatch.setenv(f"GIT_{role}_EMAIL", "rotation@example.com")
-
-
-def repository(directory: Path, config: str) -> Path:
-    """A clone of a bare ``origin`` whose ``main`` holds ``config`` as iam.toml and a README (``seed`` is another
-    clone, to change ``main`` with)."""
-    origin, seed = directory / "origin.git", directory / "seed"
-    git(directory, "init", "--quiet", "--bare", "--initial-branch=main", str(origin))
-    git(directory, "clone", "--quiet", str(origin), str(seed))
-    (seed / "iam.toml").write_text(config, encoding="utf-8")
-    (seed / "README.md").write_text("The identities.\n", encoding="utf-8")
-    git(seed, "add", "iam.toml", "README.md")
-    git(seed, "commit", "--quiet", "-m", "The fleet")
-    git(seed, "push", "--quiet", "origin", "HEAD:refs/heads/main")
-    git(directory, "clone", "--quiet", str(origin), str(directory / "clone"))
-    return directory / "clone"
 
 
 @pytest.fixture
@@ -120,17 +85,6 @@ def run(clone: Path, pull_requests: RecordedPullRequests, *args: str) -> tuple[i
     out, err = StringIO(), StringIO()
     code = main(list(args), cwd=clone, environ=dict(os.environ), stdout=out, stderr=err, pull_requests=pull_requests)
     return code, out.getvalue(), err.getvalue()
-
-
-def branches(repo: Path) -> dict[str, str]:
-    """The branches of ``origin`` (the clone's remote), by name, at their commits."""
-    listed = git(repo, "ls-remote", "--heads", "origin").split()
-    return {ref.removeprefix("refs/heads/"): commit for commit, ref in zip(listed[::2], listed[1::2], strict=True)}
-
-
-def at(repo: Path, commit: str, path: str = "iam.toml") -> str:
-    git(repo, "fetch", "--quiet", "origin", commit)
-    return git(repo, "show", f"{commit}:{path}")
 
 
 def changed_files(repo: Path, commit: str) -> list[str]:
@@ -305,12 +259,6 @@ max_age_days = 90  # our policy
 rotation_grace_days = 7
 """
 SINGLE_BRANCH = "rotation/streammanager/production"
-
-
-def merge(repo: Path, commit: str) -> str:
-    """Merge the pull request (a fast-forward of ``main`` to its commit); the merged iam.toml."""
-    git(repo, "push", "--quiet", "origin", f"{commit}:refs/heads/main")
-    return at(repo, commit)
 
 
 @pytest.mark.engine
