@@ -150,7 +150,13 @@ def test_nothing_is_pushed_when_nothing_is_due(aws: AwsEmulator, clone: Path) ->
     keys(aws, "production-streammanager", 1)  # step 1 merged but not applied yet: step 2 is not due
     recorded = RecordedPullRequests()
     code, out, err = run(clone, recorded)
-    assert (code, out, err) == (0, "No rotation is due: nothing pushed.\n", "")
+    assert (code, err) == (0, "")
+    # The rotation in progress that cannot move on is said, with why: a run after another never hides it.
+    assert out == (
+        "Waiting: identity 'streammanager' in environment 'production', step 2 of 3: deactivate the old key: IAM "
+        "holds 1 key(s) for the user, not 2: apply the previous step first\n"
+        "No rotation is due: nothing pushed.\n"
+    )
     assert sorted(branches(clone)) == ["main"]
     assert recorded.calls == []
 
@@ -294,7 +300,10 @@ def test_repeated_runs_and_applies_take_a_deployed_key_through_a_whole_rotation(
         code, out, err = run(clone, recorded, *(["--as-of", as_of] if as_of else []))
         assert (code, err) == (0, ""), out
         if settings == "nothing due":
-            assert out == "No rotation is due: nothing pushed.\n"
+            *waiting, last = out.splitlines()
+            assert last == "No rotation is due: nothing pushed."
+            assert len(waiting) == (1 if as_of else 0), out  # within the grace period: said, with why
+            assert all("step 3 of 3" in line and "rotation_grace_days" in line for line in waiting), out
             continue
         merged = merge(clone, branches(clone)[SINGLE_BRANCH])
         assert merged == SINGLE.replace("generation = 1", settings)  # comments and layout kept

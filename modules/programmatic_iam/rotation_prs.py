@@ -34,7 +34,7 @@ from .cli.problems import report_problems
 from .config import CONFIG_FILE_VARIABLE, DEFAULT_CONFIG_FILE
 from .errors import ConfigError, printable
 from .plan_matrix import DEFAULT_SHARDS, MAX_SHARDS, shard_of
-from .rotation import RotationRefusedError, Step, is_due, plan_rotation
+from .rotation import RotationRefusedError, Step, evidence_problems, is_due, plan_rotation
 
 BRANCH_PREFIX = "rotation"
 """Every rotation branch is ``rotation/<identity>/<environment>``, both escaped by :func:`branch_part`."""
@@ -46,6 +46,16 @@ COMMIT_BODY = (
     "The rotation schedule rewrites this branch."
 )
 _GIT_TIMEOUT = 300
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingRotation:
+    """A rotation in progress whose next step's evidence does not hold yet: said at every run, so that a rotation
+    held up by a consumer still using its old key is seen, not silently skipped week after week."""
+
+    label: str
+    title: str
+    reasons: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +118,7 @@ def branch_name(identity: str, environment: str) -> str:
 
 def due_rotations(
     environ: Mapping[str, str], cwd: Path, now: datetime, shards: int, shard: int | None = None
-) -> list[DueRotation]:
+) -> tuple[list[DueRotation], list[WaitingRotation]]:
     """The stacks of the configuration in ``cwd`` whose rotation is due on ``now`` (only those of ``shard`` among
     ``shards`` when given), judged as ``keys rotate`` without a selection judges them, from IAM's keys read with
     the process's AWS credentials. Raises ``ConfigError`` for a bad configuration, boto's errors when IAM cannot
@@ -129,13 +139,18 @@ def due_rotations(
         except RotationRefusedError:  # no key to rotate (an instance profile, an adopted key)
             continue
     keys = _keys_in_iam(boto3, [spec for _, spec in candidates])
-    return [
-        DueRotation(
-            plan.stack.identity, plan.stack.environment.name, plan.step, plan.title, plan.stack.label, spec.stack_id
-        )
-        for (plan, spec), found in zip(candidates, keys, strict=True)
-        if is_due(plan.stack, found, now)
-    ]
+    due: list[DueRotation] = []
+    waiting: list[WaitingRotation] = []
+    for (plan, spec), found in zip(candidates, keys, strict=True):
+        if is_due(plan.stack, found, now):
+            stack = plan.stack
+            due.append(
+                DueRotation(stack.identity, stack.environment.name, plan.step, plan.title, stack.label, spec.stack_id)
+            )
+        elif plan.step != "create":
+            reasons = evidence_problems(plan.step, found, plan.stack, now)
+            waiting.append(WaitingRotation(plan.stack.label, plan.title, tuple(reasons)))
+    return due, waiting
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -338,7 +353,7 @@ def main(
     try:
         base_commit = fetch_base(cwd, arguments.remote, arguments.base)
         with fresh_checkout(cwd, base_commit) as tree:
-            due = due_rotations(environ, tree, now, arguments.shards, arguments.shard)
+            due, waiting = due_rotations(environ, tree, now, arguments.shards, arguments.shard)
     except ConfigError as error:
         print(printable(f"rotation_prs: the configuration on {arguments.base} does not load:"), file=stderr)
         return report_problems(error, stderr)
@@ -348,6 +363,8 @@ def main(
     if arguments.list_shards:
         print(json.dumps(sorted({shard_of(d.stack_id, arguments.shards) for d in due})), file=stdout)
         return 0
+    for rotation in waiting:
+        print(printable(f"Waiting: {rotation.label}, {rotation.title}: {'; '.join(rotation.reasons)}"), file=stdout)
     if not due:
         print("No rotation is due: nothing pushed.", file=stdout)
         return 0
@@ -385,6 +402,7 @@ __all__ = [
     "RotationPrError",
     "branch_name",
     "branch_part",
+    "WaitingRotation",
     "due_rotations",
     "github_pull_requests",
     "main",
