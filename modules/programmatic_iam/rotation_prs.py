@@ -125,7 +125,7 @@ def due_rotations(
     be read."""
     import boto3
 
-    from .cli.rotate import _keys_in_iam
+    from .cli.rotate import _keys_in_iam, _stores_of
 
     fleet, blueprint = load_configured(environ, cwd)
     specs = {(spec.identity_name, spec.environment): spec for spec in blueprint.stacks}
@@ -139,16 +139,17 @@ def due_rotations(
         except RotationRefusedError:  # no key to rotate (an instance profile, an adopted key)
             continue
     keys = _keys_in_iam(boto3, [spec for _, spec in candidates])
+    stores = _stores_of(boto3, [plan.step for plan, _ in candidates], [spec for _, spec in candidates])
     due: list[DueRotation] = []
     waiting: list[WaitingRotation] = []
-    for (plan, spec), found in zip(candidates, keys, strict=True):
-        if is_due(plan.stack, found, now):
+    for (plan, spec), found, store in zip(candidates, keys, stores, strict=True):
+        if is_due(plan.stack, found, now, store):
             stack = plan.stack
             due.append(
                 DueRotation(stack.identity, stack.environment.name, plan.step, plan.title, stack.label, spec.stack_id)
             )
         elif plan.step != "create":
-            reasons = evidence_problems(plan.step, found, plan.stack, now)
+            reasons = evidence_problems(plan.step, found, plan.stack, now, store)
             waiting.append(WaitingRotation(plan.stack.label, plan.title, tuple(reasons)))
     return due, waiting
 
@@ -363,8 +364,8 @@ def main(
     if arguments.list_shards:
         print(json.dumps(sorted({shard_of(d.stack_id, arguments.shards) for d in due})), file=stdout)
         return 0
-    for rotation in waiting:
-        print(printable(f"Waiting: {rotation.label}, {rotation.title}: {'; '.join(rotation.reasons)}"), file=stdout)
+    for held in waiting:
+        print(printable(f"Waiting: {held.label}, {held.title}: {'; '.join(held.reasons)}"), file=stdout)
     if not due:
         print("No rotation is due: nothing pushed.", file=stdout)
         return 0
