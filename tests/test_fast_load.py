@@ -102,6 +102,19 @@ def test_the_fast_load_survives_an_empty_jsii_cache(tmp_path: Path) -> None:
     assert second_peak < plain_peak / 2 < first_peak, (first_peak, second_peak, plain_peak)
 
 
+@pytest.mark.engine
+def test_the_warm_up_of_make_setup_makes_the_first_synth_fast(tmp_path: Path) -> None:
+    """``make setup``'s last step on an empty cache: the first synth after it already takes the fast path."""
+    cache = tmp_path / "jsii-cache"
+    (tmp_path / "warm-up").mkdir()
+    run_app(tmp_path / "warm-up", ["-m", "programmatic_iam.warm_up"], plain=False, jsii_cache=cache)
+    assert not list((tmp_path / "warm-up").iterdir()), "the warm-up wrote into the folder it was run from"
+    first, first_peak = synth(tmp_path / "first", "default", plain=False, jsii_cache=cache)
+    plain, plain_peak = synth(tmp_path / "plain", "default", plain=True)
+    assert first == plain
+    assert first_peak < plain_peak / 2, (first_peak, plain_peak)
+
+
 @pytest.fixture(scope="module")
 def provider_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The provider package's ``package.json`` and ``lib/index.js``, as the jsii cache holds them, with its index."""

@@ -413,3 +413,114 @@ def test_rejects_applying_a_shard_whose_plans_are_missing(
     assert said in result.stderr
     assert "terraform" not in result.stdout + result.stderr  # nothing reached Terraform without a plan
     assert list(tmp_path.rglob("pwned")) == []
+
+
+# The package caches (docs/performance.md): every job that loads the engine starts from a restored jsii package cache.
+ROTATION_WORKFLOW = REPO / ".github" / "workflows" / "rotation.yml"
+CACHE_ROOT = "JSII_RUNTIME_PACKAGE_CACHE_ROOT"
+# What fixes the cdktf and provider tarballs (and jsii's runtime), for both engines.
+TARBALL_PINS = [
+    "Pipfile",
+    "Pipfile.lock",
+    "package.json",
+    "package-lock.json",
+    *(f"engines/cdktn/{name}" for name in ("Pipfile", "Pipfile.lock", "package.json", "package-lock.json")),
+]
+DEFAULT_BRANCH_ONLY = (
+    "github.event_name == 'schedule'",
+    "github.event_name == 'workflow_dispatch' && github.ref == format('refs/heads/{0}', "
+    "github.event.repository.default_branch)",
+)
+
+
+def targets_that_set_up() -> set[str]:
+    """The Makefile's targets that run `setup`, which ends by synthesizing (the jsii cache's warm-up), and it."""
+    text = (REPO / "Makefile").read_text(encoding="utf-8")
+    rules = re.findall(r"^([\w-]+):(?!=)([^\n]*)$", text, re.MULTILINE)
+    return {"setup"} | {target for target, needs in rules if "setup" in needs.split()}
+
+
+def loads_the_engine(script: str) -> bool:
+    """Whether ``script`` synthesizes: a make target that sets up, or a synth run directly."""
+    setting_up = targets_that_set_up()
+    for line in script.splitlines():
+        words = line.split()
+        for index, word in enumerate(words[:-1]):
+            if word == "make":
+                targets = [w for w in words[index + 1 :] if not w.startswith("-") and "=" not in w and '"' not in w]
+                if setting_up & set(targets):
+                    return True
+        if re.search(r"programmatic_iam (bootstrap )?synth|\b(cdktf|cdktn) synth|\bmain\.py\b", line):
+            return True
+    return False
+
+
+def synthesizing_jobs() -> dict[str, dict[str, Any]]:
+    """Every job of both workflows that loads the engine, by ``workflow/job``."""
+    found = {}
+    for path in (WORKFLOW, ROTATION_WORKFLOW):
+        for name, job in load(path)["jobs"].items():
+            if any(loads_the_engine(script) for script in scripts(job)):
+                found[f"{path.stem}/{name}"] = job
+    return found
+
+
+def uses(job: dict[str, Any], action: str) -> list[int]:
+    return [index for index, step in enumerate(steps(job)) if step.get("uses", "").startswith(f"{action}@")]
+
+
+def test_the_check_job_and_its_base_branch_synthesis_are_the_synthesizing_ones() -> None:
+    jobs = synthesizing_jobs()
+    assert "identity/check" in jobs
+    # The base branch's synthesis in its worktree is one of them, under the same job's cache.
+    assert any("make -C" in script and loads_the_engine(script) for script in scripts(jobs["identity/check"]))
+    assert not loads_the_engine("make .venv/.setup-stamp")  # Python only: no engine
+
+
+@pytest.mark.parametrize("job_name", sorted(synthesizing_jobs()))
+def test_every_synthesizing_job_restores_the_package_caches_before_it_synthesizes(job_name: str) -> None:
+    job = synthesizing_jobs()[job_name]
+    (restore,) = uses(job, "actions/cache/restore")
+    first_synth = next(i for i, step in enumerate(steps(job)) if loads_the_engine(step.get("run", "")))
+    assert restore < first_synth
+    cache = steps(job)[restore]["with"]
+    # jsii reads the folder that is cached: set explicitly, for every step of the job.
+    assert job["env"][CACHE_ROOT]
+    paths = [line.strip() for line in cache["path"].splitlines() if line.strip()]
+    assert paths[0] == f"${{{{ env.{CACHE_ROOT} }}}}" and {"~/.cache/pip", "~/.cache/pipenv", "~/.npm"} <= set(paths)
+    key = cache["key"]
+    hashed = re.fullmatch(r".*\$\{\{ hashFiles\(([^)]*)\) \}\}", key)
+    assert hashed is not None, key
+    assert [name.strip().strip("'") for name in hashed.group(1).split(",")] == TARBALL_PINS
+    # The jsii runtime's version, read from the lock files before the key is built.
+    version = steps(job)[restore - 1]
+    assert "steps.jsii.outputs.version" in key and version["id"] == "jsii"
+    assert ".default.jsii.version" in version["run"] and "Pipfile.lock engines/cdktn/Pipfile.lock" in version["run"]
+    assert "${{ env.ENGINE }}" in key and "${{ runner.os }}" in key
+
+
+@pytest.mark.parametrize("job_name", sorted(synthesizing_jobs()))
+def test_the_package_caches_are_saved_only_from_the_default_branch(job_name: str) -> None:
+    job = synthesizing_jobs()[job_name]
+    (restore,) = uses(job, "actions/cache/restore")
+    (save,) = uses(job, "actions/cache/save")
+    restored, saved = steps(job)[restore], steps(job)[save]
+    assert save == len(steps(job)) - 1  # after everything the job does
+    assert saved["with"]["path"] == restored["with"]["path"]
+    assert saved["with"]["key"] == f"${{{{ steps.{restored['id']}.outputs.cache-primary-key }}}}"
+    condition = " ".join(saved["if"].split())
+    assert "pull_request" not in condition and "github.ref ==" in condition
+    assert all(part in condition for part in DEFAULT_BRANCH_ONLY), condition
+    assert f"steps.{restored['id']}.outputs.cache-hit != 'true'" in condition
+
+
+@pytest.mark.parametrize("path", [WORKFLOW, ROTATION_WORKFLOW], ids=lambda path: path.stem)
+def test_no_cache_is_saved_where_a_pull_request_could_write_it(path: Path) -> None:
+    """`actions/cache` itself, and setup-python's and setup-node's own caches, save at the end of any run."""
+    workflow = load(path)
+    for step in all_steps(workflow):
+        action = step.get("uses", "").partition("@")[0]
+        assert action not in ("actions/cache", "actions/cache/save") or "if" in step, step
+        if action in ("actions/setup-python", "actions/setup-node"):
+            assert "cache" not in step.get("with", {}), step
+    assert sum(step.get("uses", "").startswith("actions/") for step in all_steps(workflow)) > 0
