@@ -4,6 +4,7 @@ refusal naming why, ``--force`` saying what it skipped, ``--dry-run`` writing no
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+import json
 from pathlib import Path
 import time
 
@@ -11,8 +12,9 @@ import pytest
 
 from programmatic_iam.rotation import DELIVERY_ALLOWANCE
 from programmatic_iam_dev.emulator import AwsEmulator
-from tests.support.access_keys import AccessKey
+from tests.support.access_keys import AccessKey, iam_resource_matches, user_with_policy
 from tests.support.helpers import base_environment, run_module, write_config
+from tests.test_rotation_prs import READ_ONLY, READ_STORES
 
 USER = "production-streammanager"
 FLEET = """\
@@ -131,13 +133,96 @@ def test_deactivate_writes_the_step_and_its_day_when_the_old_key_is_unused_since
     made = iam.create_access_key(UserName=USER)["AccessKey"]
     use(aws, AccessKey(made["AccessKeyId"], made["SecretAccessKey"]))  # before the new key: the consumer switched
     iam.create_access_key(UserName=USER)
-    code, _, stderr = rotate(aws, tmp_path, "--identity", "streammanager", "--environment", "production")
+    code, stdout, stderr = rotate(aws, tmp_path, "--identity", "streammanager", "--environment", "production")
     assert (code, stderr) == (0, "")
+    assert (
+        "identity 'streammanager' in environment 'production': not checked: that the outputs hold the new key "
+        '(delivery = "output"): they live in the Terraform state, which keys rotate does not read\n'
+    ) in stdout
     today = datetime.now(UTC).date().isoformat()
     assert config.read_text(encoding="utf-8") == FLEET.replace(
         'previous = "active"   # while the media servers switch\n',
         f'previous = "inactive"   # while the media servers switch\ndeactivated_on = {today}\n',
     )
+
+
+STORES = {
+    "ssm": f"the parameter '/{USER}/access-key/access-key-id'",
+    "secretsmanager": f"the secret '{USER}/access-key'",
+}
+
+
+def deliver(aws: AwsEmulator, delivery: str, key: AccessKey, *, first: bool) -> None:
+    """Write ``key`` into the stack's store, as the apply does."""
+    if delivery == "ssm":
+        aws.client("ssm").put_parameter(
+            Name=f"/{USER}/access-key/access-key-id", Value=key.access_key_id, Type="String", Overwrite=not first
+        )
+        return
+    value = json.dumps({"access_key_id": key.access_key_id, "secret_access_key": key.secret_access_key})
+    secrets = aws.client("secretsmanager")
+    if first:
+        secrets.create_secret(Name=f"{USER}/access-key", SecretString=value)
+    else:
+        secrets.put_secret_value(SecretId=f"{USER}/access-key", SecretString=value)
+
+
+@pytest.mark.parametrize("delivery", ["ssm", "secretsmanager"])
+def test_rejects_deactivate_while_the_store_does_not_deliver_the_new_key(
+    aws: AwsEmulator, tmp_path: Path, delivery: str
+) -> None:
+    settings = single(f'delivery = "{delivery}"\ngeneration = 2\nprevious = "active"')
+    config = write_config(tmp_path, settings)
+    iam = aws.client("iam")
+    iam.create_user(UserName=USER)
+    made = iam.create_access_key(UserName=USER)["AccessKey"]
+    old = AccessKey(made["AccessKeyId"], made["SecretAccessKey"])
+    deliver(aws, delivery, old, first=True)
+    time.sleep(1.1)  # IAM and the secret's change count in seconds: the new key is made a second after the store
+    made = iam.create_access_key(UserName=USER)["AccessKey"]
+    new = AccessKey(made["AccessKeyId"], made["SecretAccessKey"])
+    selection = ("--environment", "production")
+
+    code, stdout, stderr = rotate(aws, tmp_path, *selection)
+    assert code == 1
+    assert "environment 'production': step 2 of 3: deactivate the old key refused:\n" in stderr
+    (refusal,) = [line.strip() for line in stderr.splitlines() if STORES[delivery] in line]
+    assert old.access_key_id in refusal and new.access_key_id in refusal
+    assert config.read_text(encoding="utf-8") == settings
+    assert "not checked" not in stdout
+    code, stdout, stderr = rotate(aws, tmp_path, *selection, "--force", "--dry-run")
+    assert code == 0
+    assert f"--force: skipped the evidence that {refusal}" in stderr
+    assert all(key.secret_access_key not in stdout + stderr for key in (old, new))
+
+    deliver(aws, delivery, new, first=False)
+    # With exactly the permissions docs/key-rotation.md lists for the schedule's role, IAM's checks on. The
+    # emulator checks actions, not resources: the documented resources are matched against the store's ARN here.
+    if delivery == "ssm":
+        arn = aws.client("ssm").get_parameter(Name=f"/{USER}/access-key/access-key-id")["Parameter"]["ARN"]
+    else:
+        arn = aws.client("secretsmanager").describe_secret(SecretId=f"{USER}/access-key")["ARN"]
+    assert [pattern for pattern in READ_STORES["Resource"] if iam_resource_matches(pattern, arn)] != []
+    allowed = {"Effect": "Allow", "Action": READ_ONLY, "Resource": "*"}
+    stores = {**READ_STORES, "Resource": "*"}
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [allowed, stores]})
+    reader = user_with_policy(aws, "rotation-schedule", policy)
+    aws.enforce_iam(after_calls=0)
+    try:
+        completed = run_module(
+            "programmatic_iam",
+            "keys",
+            "rotate",
+            *selection,
+            cwd=tmp_path,
+            **reader.environment(aws.environment(base=base_environment())),
+        )
+    finally:
+        aws.enforce_iam(after_calls=None)
+    code, stdout, stderr = completed.returncode, completed.stdout, completed.stderr
+    assert (code, stderr) == (0, ""), stderr
+    assert config.read_text(encoding="utf-8") != settings
+    assert all(key.secret_access_key not in stdout for key in (old, new))
 
 
 @pytest.mark.parametrize(

@@ -222,8 +222,17 @@ def test_a_name_git_would_refuse_in_a_branch_is_escaped(
     assert "identity 'api.v2+x' in environment 'production'" in recorded.calls[0]["title"]
 
 
-# The permissions docs/key-rotation.md gives the schedule's role: those of keys status, reading only.
+# The permissions docs/key-rotation.md gives the schedule's role: those of keys status, reading only, and the reads of
+# the stores' key ids that the deactivate step's evidence needs (never a secret's value).
 READ_ONLY = ["iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "iam:ListUsers", "iam:ListUserTags"]
+READ_STORES = {
+    "Effect": "Allow",
+    "Action": ["ssm:GetParameter", "secretsmanager:DescribeSecret"],
+    "Resource": [
+        "arn:aws:ssm:*:*:parameter/*/access-key/access-key-id",
+        "arn:aws:secretsmanager:*:*:secret:*/access-key-*",
+    ],
+}
 
 
 def test_the_documented_read_only_permissions_are_enough(
@@ -232,7 +241,8 @@ def test_the_documented_read_only_permissions_are_enough(
     """As the docs run it (``python -m``), with a key allowed exactly the documented actions, IAM's checks on."""
     deploy(aws)
     statement = {"Effect": "Allow", "Action": READ_ONLY, "Resource": "*"}
-    reader = user_with_policy(aws, "rotation-schedule", json.dumps({"Version": "2012-10-17", "Statement": [statement]}))
+    policy = {"Version": "2012-10-17", "Statement": [statement, READ_STORES]}
+    reader = user_with_policy(aws, "rotation-schedule", json.dumps(policy))
     environment = {**reader.environment(dict(os.environ)), "PYTHONPATH": str(REPO / "modules")}
     aws.enforce_iam(after_calls=0)
     try:

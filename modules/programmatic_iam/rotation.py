@@ -170,13 +170,44 @@ def _own_tables(fleet: Fleet, stack: StackConfig) -> list[TableKey]:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def evidence_problems(step: Step, keys: Sequence[KeyInIam] | None, stack: StackConfig, now: datetime) -> list[str]:
-    """Why IAM's ``keys`` of the stack's user (oldest first; ``None``: no such user) do not yet allow ``step``;
-    empty when they do.
+@dataclass(frozen=True, slots=True)
+class StoreReading:
+    """What the stack's store shows of the key it delivers, read for the deactivate step; never the secret."""
+
+    delivery: Literal["ssm", "secretsmanager"]
+    name: str
+    """The parameter (``/app/production/access-key-id``) or the secret (``app/production``) read."""
+    key_id: str | None = None
+    """SSM: the key id the parameter holds; ``None``: there is no such parameter."""
+    changed: datetime | None = None
+    """Secrets Manager: when the secret last changed (``DescribeSecret``); ``None``: there is no such secret."""
+
+
+def unchecked_delivery(step: Step, delivery: str) -> str | None:
+    """What the deactivate step cannot check for a key delivered through the stack's outputs (``output``, ``pgp``):
+    the notice ``keys rotate`` prints instead of staying silent; ``None`` when nothing is left unchecked."""
+    if step != "deactivate" or delivery not in ("output", "pgp"):
+        return None
+    return (
+        f'not checked: that the outputs hold the new key (delivery = "{delivery}"): they live in the Terraform '
+        "state, which keys rotate does not read"
+    )
+
+
+def evidence_problems(
+    step: Step,
+    keys: Sequence[KeyInIam] | None,
+    stack: StackConfig,
+    now: datetime,
+    store: StoreReading | None = None,
+) -> list[str]:
+    """Why IAM's ``keys`` of the stack's user (oldest first; ``None``: no such user), and the ``store`` that
+    delivers them (``None``: not read), do not yet allow ``step``; empty when they do.
 
     - create: the previous rotation is finished (one key) and that key is active, as the configuration says;
     - deactivate: the new key exists and is active, and the old key has not been used since the new one was
-      created (when the apply delivered it), :data:`DELIVERY_ALLOWANCE` allowed for the delivery itself;
+      created (when the apply delivered it), :data:`DELIVERY_ALLOWANCE` allowed for the delivery itself; and
+      the store delivers the new key: the SSM parameter holds its id, the secret changed since it was created;
     - delete: the old key is inactive, and has been for ``access_key.rotation_grace_days`` (counted from
       ``access_key.deactivated_on``, the day the deactivation was written).
     """
@@ -202,6 +233,8 @@ def evidence_problems(step: Step, keys: Sequence[KeyInIam] | None, stack: StackC
                 f"the old key {old.key_id} was used at {_moment(old.last_used)} ({where}), after the new key "
                 f"{new.key_id} was delivered at {_moment(new.created)}: switch that consumer to the new key first"
             )
+        if store is not None:
+            problems.extend(_store_problems(store, old, new))
         return problems
     if old.status != "Inactive":
         return [f"the old key {old.key_id} is still {old.status}: apply step 2 (deactivate) first"]
@@ -221,15 +254,46 @@ def evidence_problems(step: Step, keys: Sequence[KeyInIam] | None, stack: StackC
     return []
 
 
-def is_due(stack: StackConfig, keys: Sequence[KeyInIam] | None, now: datetime) -> bool:
+def _store_problems(store: StoreReading, old: KeyInIam, new: KeyInIam) -> list[str]:
+    """Why the ``store`` does not show the ``new`` key delivered; empty when it does."""
+    apply = "apply step 1 (which writes the store) first"
+    if store.delivery == "ssm":
+        if store.key_id is None:
+            return [
+                f"the parameter {store.name} does not exist, so it holds neither the old key {old.key_id} nor the "
+                f"new key {new.key_id}: {apply}"
+            ]
+        if store.key_id != new.key_id:
+            return [
+                f"the parameter {store.name} holds the key id {store.key_id}, not the new key {new.key_id}: {apply}"
+            ]
+        return []
+    if store.changed is None:
+        return [
+            f"the secret {store.name} does not exist, so it holds neither the old key {old.key_id} nor the new key "
+            f"{new.key_id}: {apply}"
+        ]
+    # IAM gives a key's creation to the second: a secret written within that second counts as after it.
+    if store.changed < new.created.replace(microsecond=0):
+        return [
+            f"the secret {store.name} last changed at {_moment(store.changed)}, before the new key {new.key_id} was "
+            f"created at {_moment(new.created)}: it still holds the old key {old.key_id}, not the new one; {apply}"
+        ]
+    return []
+
+
+def is_due(
+    stack: StackConfig, keys: Sequence[KeyInIam] | None, now: datetime, store: StoreReading | None = None
+) -> bool:
     """Whether a stack's rotation should move on without being asked for: its current key is past
-    ``max_age_days`` (no rotation in progress), or a rotation is in progress and its next step's evidence holds."""
+    ``max_age_days`` (no rotation in progress), or a rotation is in progress and its next step's evidence (the
+    ``store``'s included) holds."""
     if keys is None or not keys:
         return False
     step = current_step(stack.access_key.previous)
     if step == "create":
         return now - keys[-1].created > timedelta(days=stack.access_key.max_age_days)
-    return not evidence_problems(step, keys, stack, now)
+    return not evidence_problems(step, keys, stack, now, store)
 
 
 def _moment(moment: datetime) -> str:

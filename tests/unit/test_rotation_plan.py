@@ -22,9 +22,11 @@ from programmatic_iam.rotation import (
     RotationPlan,
     RotationRefusedError,
     Step,
+    StoreReading,
     evidence_problems,
     is_due,
     plan_rotation,
+    unchecked_delivery,
     unplanned_changes,
 )
 
@@ -507,6 +509,87 @@ def test_a_key_is_due_past_its_age_or_when_the_next_steps_evidence_holds(
 ) -> None:
     fleet = fleet_of(single(settings))
     assert is_due(fleet.stacks[0], keys, NOW) is due
+
+
+PARAMETER = "'/streammanager/production/access-key-id'"
+SECRET = "'streammanager/production'"
+APPLY = "apply step 1 (which writes the store) first"
+
+
+@pytest.mark.parametrize(
+    ("store", "problems"),
+    [
+        (StoreReading("ssm", PARAMETER, key_id="AKIANEW"), []),
+        (
+            StoreReading("ssm", PARAMETER, key_id="AKIAOLD"),
+            [f"the parameter {PARAMETER} holds the key id AKIAOLD, not the new key AKIANEW: {APPLY}"],
+        ),
+        (
+            StoreReading("ssm", PARAMETER),
+            [
+                f"the parameter {PARAMETER} does not exist, so it holds neither the old key AKIAOLD nor the new key "
+                f"AKIANEW: {APPLY}"
+            ],
+        ),
+        (StoreReading("secretsmanager", SECRET, changed=NEW.created + timedelta(seconds=1)), []),
+        # IAM's creation time is to the second: a write within the new key's second is after it.
+        (StoreReading("secretsmanager", SECRET, changed=NEW.created.replace(microsecond=0)), []),
+        (
+            StoreReading("secretsmanager", SECRET, changed=NEW.created - timedelta(seconds=1)),
+            [
+                f"the secret {SECRET} last changed at 2027-02-27 11:59:59 UTC, before the new key AKIANEW was created "
+                f"at 2027-02-27 12:00:00 UTC: it still holds the old key AKIAOLD, not the new one; {APPLY}"
+            ],
+        ),
+        (
+            StoreReading("secretsmanager", SECRET),
+            [
+                f"the secret {SECRET} does not exist, so it holds neither the old key AKIAOLD nor the new key AKIANEW: "
+                f"{APPLY}"
+            ],
+        ),
+        (None, []),  # not read: the outputs' keys, which keys rotate says it does not check
+    ],
+)
+def test_deactivate_needs_the_store_to_deliver_the_new_key(store: StoreReading | None, problems: list[str]) -> None:
+    stack = fleet_of(single('generation = 2\nprevious = "active"')).stacks[0]
+    assert evidence_problems("deactivate", (OLD, NEW), stack, NOW, store) == problems
+    assert is_due(stack, (OLD, NEW), NOW, store) is (not problems)
+
+
+def test_rejects_deactivate_with_a_stale_store_but_still_names_a_consumer_left_behind() -> None:
+    stack = fleet_of(single('generation = 2\nprevious = "active"')).stacks[0]
+    used = key(OLD, last_used=NOW, last_service="ec2")
+    problems = evidence_problems("deactivate", (used, NEW), stack, NOW, StoreReading("ssm", PARAMETER, "AKIAOLD"))
+    assert [problem.split(" ", 3)[:3] for problem in problems] == [
+        ["the", "old", "key"],
+        ["the", "parameter", PARAMETER],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("step", "delivery", "notice"),
+    [
+        (
+            "deactivate",
+            "output",
+            'not checked: that the outputs hold the new key (delivery = "output"): they live in the Terraform state, '
+            "which keys rotate does not read",
+        ),
+        (
+            "deactivate",
+            "pgp",
+            'not checked: that the outputs hold the new key (delivery = "pgp"): they live in the Terraform state, '
+            "which keys rotate does not read",
+        ),
+        ("deactivate", "ssm", None),
+        ("deactivate", "secretsmanager", None),
+        ("create", "output", None),
+        ("delete", "output", None),
+    ],
+)
+def test_deactivate_says_what_it_cannot_check_of_the_outputs(step: Step, delivery: str, notice: str | None) -> None:
+    assert unchecked_delivery(step, delivery) == notice
 
 
 # ---------------------------------------------------------------------------------------------------------------------

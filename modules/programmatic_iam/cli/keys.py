@@ -197,18 +197,24 @@ def _iam_client(boto3: Any, stack: StackSpec) -> Any:
     # One client serves every reader thread of its account (boto3's clients are thread-safe), so its pool needs a
     # connection per reader, and its retry quota is shared as the account's throttling is.
     retries = Config(retries={"mode": "standard", "max_attempts": 10}, max_pool_connections=IAM_READERS)
+    return client_in_account(boto3, stack, "iam", retries)
+
+
+def client_in_account(boto3: Any, stack: StackSpec, service: str, config: Any = None) -> Any:
+    """A ``service`` client in the stack's account and region: through the role its provider assumes, if it
+    assumes one, as Terraform does."""
     role = stack.assume_role
     if role is None:
-        return boto3.client("iam", region_name=stack.region, config=retries)
+        return boto3.client(service, region_name=stack.region, config=config)
     arguments = {"RoleArn": role.role_arn, "RoleSessionName": role.session_name}
     if role.external_id:
         arguments["ExternalId"] = role.external_id
     credentials = boto3.client("sts", region_name=stack.region).assume_role(**arguments)["Credentials"]
     return boto3.client(
-        "iam",
+        service,
         region_name=stack.region,
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"],
-        config=retries,
+        config=config,
     )

@@ -22,12 +22,14 @@ from ..rotation import (
     RotationPlan,
     RotationRefusedError,
     Step,
+    StoreReading,
     evidence_problems,
     is_due,
     plan_rotation,
+    unchecked_delivery,
     unplanned_changes,
 )
-from ..spec import StackSpec
+from ..spec import AccessKey, StackSpec
 from .context import Context
 from .inputs import add_selection_arguments, load_configured
 from .problems import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_WRONG_STEP, report_problems
@@ -93,19 +95,27 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
     import boto3
     import botocore.exceptions
 
+    planned = [specs[(p.stack.identity, p.stack.environment.name)] for p in plans]
     try:
-        keys = _keys_in_iam(boto3, [specs[(p.stack.identity, p.stack.environment.name)] for p in plans])
+        keys = _keys_in_iam(boto3, planned)
+        stores = _stores_of(boto3, [p.step for p in plans], planned)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
-        print(f"keys rotate: cannot read the keys from IAM ({error}); check the AWS credentials", file=err)
+        print(
+            f"keys rotate: cannot read the keys from IAM or their stores ({error}); check the AWS credentials",
+            file=err,
+        )
         return EXIT_FAILED
 
     taken: list[RotationPlan] = []
     refused = False
-    for plan, found in zip(plans, keys, strict=True):
-        if not selected and not is_due(plan.stack, found, now):
+    for plan, spec, found, store in zip(plans, planned, keys, stores, strict=True):
+        if not selected and not is_due(plan.stack, found, now, store):
             print(printable(f"{plan.stack.label}: nothing due ({_state(plan.stack)})"), file=out)
             continue
-        problems = evidence_problems(plan.step, found, plan.stack, now)
+        notice = unchecked_delivery(plan.step, _delivery(spec))
+        if notice is not None:
+            print(printable(f"{plan.stack.label}: {notice}"), file=out)
+        problems = evidence_problems(plan.step, found, plan.stack, now, store)
         if problems and not arguments.force:
             refused = True
             print(printable(f"keys rotate: {plan.stack.label}: {plan.title} refused:"), file=err)
@@ -207,6 +217,53 @@ def _keys_in_iam(boto3: Any, specs: Sequence[StackSpec]) -> list[Any]:
 
     users = read_users(readers_of(boto3, specs), [(spec, spec.identity.principal.name) for spec in specs])
     return [None if user is None else user.keys for user in users]
+
+
+def _delivery(spec: StackSpec) -> str:
+    credentials = spec.identity.credentials
+    return credentials.delivery if isinstance(credentials, AccessKey) else ""
+
+
+def _stores_of(boto3: Any, steps: Sequence[Step], specs: Sequence[StackSpec]) -> list[StoreReading | None]:
+    """For each stack at the deactivate step whose key goes to a store, what the store shows of the key it holds
+    (``None`` for the others): the SSM parameter ``access-key-id`` (the key id, never the secret's parameter), or
+    the secret's last change (``DescribeSecret``: its value, which holds the secret key, is never read).
+    docs/key-rotation.md says why."""
+    from .keys import client_in_account
+
+    clients: dict[tuple[object, str, str], Any] = {}
+    readings: list[StoreReading | None] = []
+    for step, spec in zip(steps, specs, strict=True):
+        credentials = spec.identity.credentials
+        delivery = _delivery(spec)
+        if step != "deactivate" or not isinstance(credentials, AccessKey) or delivery not in ("ssm", "secretsmanager"):
+            readings.append(None)
+            continue
+        account = (spec.assume_role, spec.region, delivery)
+        if account not in clients:
+            clients[account] = client_in_account(boto3, spec, delivery)
+        client = clients[account]
+        if delivery == "ssm":
+            name = f"{credentials.parameter_path}/access-key-id"
+            try:
+                key_id: str | None = str(client.get_parameter(Name=name)["Parameter"]["Value"])
+            except client.exceptions.ParameterNotFound:
+                key_id = None
+            readings.append(StoreReading("ssm", repr(name), key_id=key_id))
+            continue
+        try:
+            described = client.describe_secret(SecretId=credentials.secret_name)
+            changed = described.get("LastChangedDate") or described.get("CreatedDate")
+        except client.exceptions.ResourceNotFoundException:
+            changed = None
+        readings.append(
+            StoreReading(
+                "secretsmanager",
+                repr(credentials.secret_name),
+                changed=None if changed is None else changed.astimezone(UTC),
+            )
+        )
+    return readings
 
 
 def _writes(plan: RotationPlan) -> str:
