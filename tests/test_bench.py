@@ -29,6 +29,7 @@ def run_bench(tmp_path: Path, *args: str) -> dict[str, Any]:
 
 
 @pytest.mark.engine
+@pytest.mark.bench
 def test_the_synth_comparison_runs_both_apps_and_writes_the_page_and_chart(tmp_path: Path) -> None:
     page = tmp_path / "performance.md"
     page.write_text(

@@ -18,7 +18,7 @@ from programmatic_iam.rotation_prs import COMMIT_BODY, main
 from programmatic_iam_dev.emulator import AwsEmulator
 from tests.support.access_keys import AccessKey, user_with_policy
 from tests.support.helpers import REPO, run_command, synth
-from tests.support.rotation import RecordedPullRequests, at, branches, git, merge, repository
+from tests.support.rotation import ADMINISTRATOR, RecordedPullRequests, at, branches, git, merge, repository
 from tests.support.terraform import Terraform
 
 FLEET = """\
@@ -159,6 +159,29 @@ def test_nothing_is_pushed_when_nothing_is_due(aws: AwsEmulator, clone: Path) ->
     )
     assert sorted(branches(clone)) == ["main"]
     assert recorded.calls == []
+
+
+def test_a_run_reads_the_credentials_of_its_own_environment_not_those_an_earlier_default_session_cached(
+    aws: AwsEmulator, clone: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    for user in ("staging-backup", "production-backup", "staging-streammanager", "production-streammanager"):
+        keys(aws, user, 1)
+    # A program (or a test before this one) that made a client with other credentials: boto3's default session
+    # keeps them for every later boto3.client(), whatever the environment says by then.
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    boto3.setup_default_session(aws_access_key_id="AKIAIOSFODNN7EXAMPLE", aws_secret_access_key="stale")
+    reader = user_with_policy(aws, "rotation-schedule", ADMINISTRATOR)
+    for name, value in reader.environment({}).items():
+        monkeypatch.setenv(name, value)
+    aws.enforce_iam(after_calls=0)  # only now does a stale key fail, as on AWS
+    try:
+        code, out, err = run(clone, RecordedPullRequests())
+    finally:
+        aws.enforce_iam(after_calls=None)
+    assert (code, err) == (0, ""), err  # IAM was read with the environment's credentials
+    assert out.endswith("No rotation is due: nothing pushed.\n"), out
 
 
 def test_every_overdue_key_gets_its_own_branch_and_a_refused_step_does_not_stop_the_others(

@@ -138,8 +138,9 @@ def due_rotations(
             candidates.append((plan_rotation(fleet, stack, now.date()), spec))
         except RotationRefusedError:  # no key to rotate (an instance profile, an adopted key)
             continue
-    keys = _keys_in_iam(boto3, [spec for _, spec in candidates])
-    stores = _stores_of(boto3, [plan.step for plan, _ in candidates], [spec for _, spec in candidates])
+    session = boto3.session.Session()  # this run's credentials, not those a default session cached
+    keys = _keys_in_iam(session, [spec for _, spec in candidates])
+    stores = _stores_of(session, [plan.step for plan, _ in candidates], [spec for _, spec in candidates])
     due: list[DueRotation] = []
     waiting: list[WaitingRotation] = []
     for (plan, spec), found, store in zip(candidates, keys, stores, strict=True):

@@ -77,7 +77,8 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
     import botocore.exceptions
 
     try:
-        result = _survey(boto3, stacks, now, fleet.config.access_key.max_age_days)
+        # A session of its own: the credentials of this run's environment, not those a default session cached.
+        result = _survey(boto3.session.Session(), stacks, now, fleet.config.access_key.max_age_days)
         result = _selected_orphans(result, arguments.identity, arguments.environment)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
         print(f"keys status: cannot read the keys from IAM ({error}); check the AWS credentials", file=context.stderr)
@@ -154,8 +155,8 @@ its rate, and the clients' standard retries (:func:`_iam_client`) absorb the thr
 
 
 def readers_of(boto3: Any, stacks: Sequence[StackSpec]) -> dict[AssumedRole | None, KeyReader]:
-    """One reader per account (or role) the ``stacks`` reach, made one after the other (boto3's default session,
-    which makes the clients, is not safe to share between threads; the clients it makes are)."""
+    """One reader per account (or role) the ``stacks`` reach, made one after the other (a boto3 session, which
+    makes the clients, is not safe to share between threads; the clients it makes are)."""
     readers: dict[AssumedRole | None, KeyReader] = {}
     for stack in stacks:
         if stack.assume_role not in readers:

@@ -97,8 +97,9 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
 
     planned = [specs[(p.stack.identity, p.stack.environment.name)] for p in plans]
     try:
-        keys = _keys_in_iam(boto3, planned)
-        stores = _stores_of(boto3, [p.step for p in plans], planned)
+        session = boto3.session.Session()  # this run's credentials, not those a default session cached
+        keys = _keys_in_iam(session, planned)
+        stores = _stores_of(session, [p.step for p in plans], planned)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
         print(
             f"keys rotate: cannot read the keys from IAM or their stores ({error}); check the AWS credentials",
