@@ -24,6 +24,10 @@ from tests.support.terraform import Terraform
 
 pytestmark = pytest.mark.terraform
 
+# The review reads plans; the engine only makes them, and makes the same JSON under both (tests/test_engines.py):
+# they run once, in cdktf's run, like everything else the engine does not change.
+REVIEW_ONLY_ONCE = pytest.mark.engine("cdktf", why="the review reads plans; only their making uses the engine")
+
 ADDED, REMOVED = "\u2795", "\u2796"  # the signs the comment puts before an action
 DETAILS_URL = "https://github.com/acme/identity/actions/runs/42"
 
@@ -63,7 +67,7 @@ def action_row(sign: str, action: str) -> re.Pattern[str]:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.engine
+@REVIEW_ONLY_ONCE
 def test_a_new_identity_lists_every_action_and_warns_of_the_key_and_the_escalation(
     plans: Plans, outputs: list[str]
 ) -> None:
@@ -83,7 +87,7 @@ def test_a_new_identity_lists_every_action_and_warns_of_the_key_and_the_escalati
     )
 
 
-@pytest.mark.engine
+@REVIEW_ONLY_ONCE
 def test_an_unchanged_stack_gets_the_short_form(plans: Plans, outputs: list[str]) -> None:
     code, comment, _ = review(outputs, plans.files["unchanged"])
     assert code == 0
@@ -93,7 +97,7 @@ def test_an_unchanged_stack_gets_the_short_form(plans: Plans, outputs: list[str]
     )
 
 
-@pytest.mark.engine
+@REVIEW_ONLY_ONCE
 def test_added_and_removed_actions_are_named_with_their_levels(plans: Plans, outputs: list[str]) -> None:
     code, comment, _ = review(outputs, plans.files["changed"])
     assert code == 0
@@ -114,7 +118,7 @@ def test_added_and_removed_actions_are_named_with_their_levels(plans: Plans, out
     assert "| `production-streammanager` | changes permissions | 0 | 0 | 1 | 0 | 0 | 4 | 3 | 0 |" in comment
 
 
-@pytest.mark.engine
+@REVIEW_ONLY_ONCE
 def test_a_replaced_key_warns_its_consumers(plans: Plans, outputs: list[str]) -> None:
     code, comment, _ = review(outputs, plans.files["key-replaced"])
     assert code == 0
@@ -124,7 +128,7 @@ def test_a_replaced_key_warns_its_consumers(plans: Plans, outputs: list[str]) ->
     assert "Risky permission added" not in comment
 
 
-@pytest.mark.engine
+@REVIEW_ONLY_ONCE
 def test_a_destroyed_stack_warns_of_the_user_the_key_and_the_attachment(plans: Plans, outputs: list[str]) -> None:
     code, comment, _ = review(outputs, plans.files["destroyed"])
     assert code == 0
@@ -135,7 +139,7 @@ def test_a_destroyed_stack_warns_of_the_user_the_key_and_the_attachment(plans: P
         assert action_row(REMOVED, action).search(comment), action
 
 
-@pytest.mark.engine
+@REVIEW_ONLY_ONCE
 def test_a_policy_growing_into_a_split_shows_moves_not_losses(plans: Plans, outputs: list[str]) -> None:
     code, comment, _ = review(outputs, plans.files["split"])
     assert code == 0
@@ -148,7 +152,7 @@ def test_a_policy_growing_into_a_split_shows_moves_not_losses(plans: Plans, outp
     assert "IAM's size limit" not in comment
 
 
-@pytest.mark.engine
+@REVIEW_ONLY_ONCE
 def test_a_renamed_user_is_named_and_its_key_replacement_too(plans: Plans, outputs: list[str]) -> None:
     code, comment, _ = review(outputs, plans.files["renamed"])
     assert code == 0
@@ -162,7 +166,7 @@ def test_a_renamed_user_is_named_and_its_key_replacement_too(plans: Plans, outpu
     assert "**replace** access key of user `production-streammanager-v2`: `user` cannot change in place" in comment
 
 
-@pytest.mark.engine
+@REVIEW_ONLY_ONCE
 def test_a_backend_without_encryption_or_locking_is_a_warning(plans: Plans, outputs: list[str]) -> None:
     code, comment, _ = review(outputs, plans.files["all-ec2-alpha"])
     assert code == 0
@@ -176,7 +180,7 @@ def test_a_backend_without_encryption_or_locking_is_a_warning(plans: Plans, outp
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.engine
+@REVIEW_ONLY_ONCE
 def test_three_stacks_of_all_780_ec2_actions_are_cut_to_the_limit(plans: Plans, outputs: list[str]) -> None:
     files = [plans.files[f"all-ec2-{name}"] for name in ALL_EC2_ENVIRONMENTS]
     assert len(load_catalogue().matching("ec2:*")) == 780
@@ -200,7 +204,7 @@ def test_three_stacks_of_all_780_ec2_actions_are_cut_to_the_limit(plans: Plans, 
     assert action_row(ADDED, "ec2:TerminateInstances").search(comment)
 
 
-@pytest.mark.engine
+@REVIEW_ONLY_ONCE
 def test_any_number_of_stacks_stays_within_the_limit(plans: Plans, outputs: list[str], tmp_path: Path) -> None:
     """250 stacks (copies of real plans, each user renamed so that each is a stack of its own)."""
     sources = [plans.files[name] for name in ("changed", "key-replaced", "destroyed", "create", "unchanged")]
@@ -235,7 +239,7 @@ def test_any_number_of_stacks_stays_within_the_limit(plans: Plans, outputs: list
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.engine
+@REVIEW_ONLY_ONCE
 def test_the_secret_is_in_the_plans_and_in_no_comment(plans: Plans, outputs: list[str], tmp_path: Path) -> None:
     carrying = [name for name, path in plans.files.items() if plans.secret in path.read_text(encoding="utf-8")]
     assert {"unchanged", "key-replaced", "destroyed", "changed", "renamed"} <= set(carrying)
@@ -250,7 +254,7 @@ def test_the_secret_is_in_the_plans_and_in_no_comment(plans: Plans, outputs: lis
     assert not [output for output in own + outputs if plans.secret in output]
 
 
-@pytest.mark.engine
+@REVIEW_ONLY_ONCE
 def test_sensitive_values_are_gone_once_the_plan_is_read(plans: Plans) -> None:
     """Nothing after reading sees the secret: it is replaced in every change, kept only for the final check."""
     plan = read_plan(plans.files["key-replaced"], display="plan.json")
@@ -261,7 +265,7 @@ def test_sensitive_values_are_gone_once_the_plan_is_read(plans: Plans) -> None:
     assert plans.secret in plan.sensitive_strings
 
 
-@pytest.mark.engine
+@REVIEW_ONLY_ONCE
 def test_refuses_to_print_a_secret_that_a_name_would_carry(plans: Plans, outputs: list[str], tmp_path: Path) -> None:
     """Defence in depth: a sensitive value that reaches the text through a non-sensitive field is caught."""
     plan = json.loads(plans.files["changed"].read_text(encoding="utf-8"))
@@ -302,7 +306,7 @@ def test_rejects_what_is_not_a_plan(tmp_path: Path, content: str, why: str) -> N
     assert "Traceback" not in stderr
 
 
-@pytest.mark.engine
+@REVIEW_ONLY_ONCE
 def test_rejects_a_binary_plan_and_two_plans_of_one_stack(plans: Plans, tmp_path: Path) -> None:
     (tmp_path / "saved.tfplan").write_bytes(b"PK\x03\x04\x14\x00\x08\x00binary")
     code, _, stderr = review([], tmp_path / "saved.tfplan", plans.files["create"], plans.files["changed"])
@@ -311,7 +315,7 @@ def test_rejects_a_binary_plan_and_two_plans_of_one_stack(plans: Plans, tmp_path
     assert "is a plan of stack 'production-streammanager', like" in stderr
 
 
-@pytest.mark.engine
+@REVIEW_ONLY_ONCE
 def test_review_loads_no_cdktf(plans: Plans, tmp_path: Path) -> None:
     result, loaded = cdk_modules_loaded(tmp_path, "review", str(plans.files["changed"]))
     assert result.returncode == 0, result.stderr
@@ -319,7 +323,7 @@ def test_review_loads_no_cdktf(plans: Plans, tmp_path: Path) -> None:
     assert result.stdout.startswith(MARKER)
 
 
-@pytest.mark.engine
+@REVIEW_ONLY_ONCE
 def test_the_comment_in_the_docs_is_what_review_prints_today(emulated_terraform: Terraform, aws: AwsEmulator) -> None:
     """docs/pull-requests.md shows a real comment; `make review-example` regenerates it, and this keeps it so."""
     document = REPO / "docs" / "pull-requests.md"
@@ -362,7 +366,7 @@ def _document_of_size(share: float) -> dict[str, object]:
     raise AssertionError("the catalogue's EC2 actions are too few")
 
 
-@pytest.mark.engine
+@REVIEW_ONLY_ONCE
 @pytest.mark.parametrize(
     ("share", "warning"),
     [(0.95, "Policy near IAM's size limit"), (1.05, "Policy over IAM's size limit"), (0.85, None)],
@@ -375,7 +379,7 @@ def test_a_lone_policy_near_or_over_the_size_limit_is_a_warning(
     assert titles == ([warning] if warning else [])
 
 
-@pytest.mark.engine
+@REVIEW_ONLY_ONCE
 def test_markdown_and_html_in_a_policy_stay_inert(plans: Plans, outputs: list[str], tmp_path: Path) -> None:
     hostile = "```\n</details><img src=x onerror=alert(1)> @everyone ``"
     path = _with_policy(

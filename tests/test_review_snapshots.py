@@ -23,6 +23,10 @@ from tests.support.plans import PLANNED_ROTATIONS, make_scenario_plans
 from tests.support.review_plans import ROTATION_READINGS, Settings
 from tests.support.terraform import Terraform
 
+# The review reads plans; the engine only makes them, and makes the same JSON under both (tests/test_engines.py):
+# they run once, in cdktf's run, like everything else the engine does not change.
+REVIEW_ONLY_ONCE = pytest.mark.engine("cdktf", why="the review reads plans; only their making uses the engine")
+
 SNAPSHOTS = REPO / "tests" / "snapshots" / "review"
 SCENARIOS = {
     "adoption": ["adoption"],
@@ -62,7 +66,7 @@ def snapshot_text(scenario_plans: dict[str, Path], scenario: str) -> str:
     return with_stand_in_key_ids("\n".join(sections))
 
 
-@pytest.mark.engine
+@REVIEW_ONLY_ONCE
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_review_snapshot(scenario_plans: dict[str, Path], scenario: str) -> None:
     text = snapshot_text(scenario_plans, scenario)
@@ -78,7 +82,7 @@ def test_every_review_snapshot_has_a_scenario() -> None:
     assert sorted(path.stem for path in SNAPSHOTS.glob("*.md")) == sorted(SCENARIOS)
 
 
-@pytest.mark.engine
+@REVIEW_ONLY_ONCE
 @pytest.mark.parametrize("settings", PLANNED_ROTATIONS, ids=str)
 def test_a_real_rotation_plan_reads_as_its_built_twin(
     scenario_plans: dict[str, Path], settings: tuple[Settings, Settings]

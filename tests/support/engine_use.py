@@ -92,9 +92,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         marker = item.get_closest_marker(ENGINE_MARKER)
         if marker is not None and marker.args and RUN_ENGINE.name not in marker.args:
+            why = marker.kwargs.get("why", f"uses {' and '.join(marker.args)} whatever the run's engine")
             item.add_marker(
                 pytest.mark.skip(
-                    reason=f"uses {' and '.join(marker.args)} whatever the run's engine: "
+                    reason=f"{why}: "
                     f"`make test{'' if marker.args[0] == DEFAULT_ENGINE else f' ENGINE={marker.args[0]}'}` runs it"
                 )
             )
