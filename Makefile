@@ -34,7 +34,7 @@ RUN := $(PIPENV) run
 RUN_MODULE := PYTHONPATH=modules $(RUN) python -m
 BOOTSTRAP_STACK := cdktf.out.bootstrap/stacks/terraform-state
 
-.PHONY: setup synth check report deploy test every-test test-fast lint typecheck unit bench clean docs review-example bootstrap bootstrap-apply demo emulator
+.PHONY: setup synth check report deploy test test-fast lint typecheck unit bench clean docs review-example bootstrap bootstrap-apply demo emulator
 
 setup: $(ENGINE_HOME).venv/.setup-stamp $(ENGINE_HOME)node_modules/.setup-stamp $(ENGINE_HOME).venv/.jsii-warm-stamp
 
@@ -100,9 +100,8 @@ endif
 # pytest on every core (docs/development.md): each worker has its own emulator and temporary folders, and runs
 # whole modules, so that a module's deployment or plans (module-scoped fixtures) are made once.
 # PYTEST_ARGS: more of pytest's options, e.g. `make test PYTEST_ARGS=--durations=0` for every test's time.
-# One worker more than the cores: a deploy test waits on Terraform and the emulator part of its time (measured:
-# two deploy-heavy modules took 112 s with three workers on two cores, 123 s with two).
-PYTEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
+# One worker per core: a third worker on two cores made the whole run slower (842 s of pytest against 653 s).
+PYTEST_WORKERS ?= auto
 PYTEST_ARGS ?= --durations=15
 PYTEST := $(RUN) pytest -n $(PYTEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 # CDK Terrain's run takes only the tests that use the engine (marked `engine`, and checked: a test that uses it
@@ -112,14 +111,12 @@ ENGINE_TESTS := $(if $(ENGINE_HOME),engine)
 
 # Side by side, each one's output kept whole: the installs (pipenv's about 80 s from a clean clone, npm's 10 s,
 # checkov's 30 s; for CDK Terrain's run, cdktf's environment after them: two pipenv installs at once would share
-# pipenv's cache); then ruff and mypy (about 50 s, on one core) beside pytest, the run failing if any fails.
+# pipenv's cache), then ruff and mypy; then pytest, alone on the cores (mypy beside it slowed both).
 INSTALLS := $(ENGINE_HOME).venv/.setup-stamp $(ENGINE_HOME)node_modules/.setup-stamp .venv-checkov/.setup-stamp
 test:
 	$(MAKE) --no-print-directory --output-sync=target -j 3 $(INSTALLS)
 	$(MAKE) --no-print-directory setup $(if $(ENGINE_HOME),.venv/.setup-stamp)
-	$(MAKE) --no-print-directory --output-sync=line -j 3 lint typecheck every-test
-
-every-test:
+	$(MAKE) --no-print-directory --output-sync=target -j 2 lint typecheck
 	$(PYTEST) $(if $(ENGINE_TESTS),-m "$(ENGINE_TESTS)")
 
 # The inner loop, while editing: lint, types and every test that needs neither Terraform nor the emulator.

@@ -1,4 +1,5 @@
-"""moto's server, with two of its access checks made to behave as AWS's do (docs/local-emulator.md).
+"""moto's server, with two of its access checks made to behave as AWS's do, and a retried write that does not
+fail on itself (docs/local-emulator.md).
 
 Bucket-policy statements that carry a ``Condition`` are left out. moto checks bucket policies without any
 request context and takes every condition as met, so the state bucket's "deny unless TLS" statement
@@ -12,6 +13,13 @@ a key deactivated by a rotation's second step would go on working; AWS refuses i
 (``InvalidClientTokenId``), and the rotation tests must see that. Nor is such a refused call recorded as the
 key's last use (moto records every request's key before it checks it): AWS's ``GetAccessKeyLastUsed`` shows
 calls it authenticated, and ``keys status`` and ``keys rotate`` read it as the evidence of who still uses a key.
+
+A write that repeats exactly the item already stored succeeds even under a condition the stored item fails.
+Terraform takes its DynamoDB state lock with a conditional write of an item holding a random lock id; on a
+loaded machine moto has been seen to store that item while the client never got the answer, and the retry
+then failed on the client's own lock ("Error acquiring the state lock", the lock's info naming the very
+operation that failed). An identical item can only come from the same writer, so this changes nothing
+for two writers: the second one's item differs in its lock id and is still refused.
 
 Run as a script (``python -I moto_server.py -H ... -p ...``) so that it needs nothing but moto.
 """
@@ -79,9 +87,40 @@ def patch_inactive_key_checks() -> None:
     models.mark_account_as_visited = record_active_use
 
 
+def patch_repeated_conditional_writes() -> None:
+    """A conditional ``PutItem`` of exactly the item already stored succeeds: the retry of a write whose answer
+    was lost, not a second writer (module docstring)."""
+    from moto.dynamodb.exceptions import ConditionalCheckFailed
+    from moto.dynamodb.models.table import Table
+
+    put_item = Table.put_item
+
+    def put_item_once(self: Any, item_attrs: dict[str, Any], *arguments: Any, **keywords: Any) -> Any:
+        try:
+            return put_item(self, item_attrs, *arguments, **keywords)
+        except ConditionalCheckFailed:
+            stored = self.get_item(*_key_of(self, item_attrs))
+            if stored is not None and stored.to_json()["Attributes"] == item_attrs:
+                return stored
+            raise
+
+    Table.put_item = put_item_once  # type: ignore[method-assign]
+
+
+def _key_of(table: Any, item_attrs: dict[str, Any]) -> tuple[Any, Any]:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    range_key = table.range_key_attr
+    return (
+        DynamoType(item_attrs[table.hash_key_attr]),
+        DynamoType(item_attrs[range_key]) if range_key is not None else None,
+    )
+
+
 if __name__ == "__main__":
     patch_bucket_policy_checks()
     patch_inactive_key_checks()
+    patch_repeated_conditional_writes()
     from moto.server import main
 
     main(sys.argv[1:])
