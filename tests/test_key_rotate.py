@@ -14,32 +14,10 @@ from programmatic_iam.rotation import DELIVERY_ALLOWANCE
 from programmatic_iam_dev.emulator import AwsEmulator
 from tests.support.access_keys import AccessKey, iam_resource_matches, user_with_policy
 from tests.support.helpers import base_environment, run_module, write_config
+from tests.support.rotation import FLEET
 from tests.test_rotation_prs import READ_ONLY, READ_STORES
 
 USER = "production-streammanager"
-FLEET = """\
-# Two identities in two environments.
-[[environments]]
-name = "staging"
-region = "us-east-1"
-
-[[environments]]
-name = "production"
-region = "us-east-1"
-
-[[identities]]
-name = "backup"
-policy.actions = ["s3:PutObject"]
-
-[[identities]]
-name = "streammanager"
-policy.actions = ["ec2:DescribeInstances"]
-
-# Production's key is being rotated.
-[identities.environment.production.access_key]
-generation = 2
-previous = "active"   # while the media servers switch
-"""
 
 
 def rotate(aws: AwsEmulator, cwd: Path, *args: str) -> tuple[int, str, str]:

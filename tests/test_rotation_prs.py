@@ -18,32 +18,9 @@ from programmatic_iam.rotation_prs import COMMIT_BODY, main
 from programmatic_iam_dev.emulator import AwsEmulator
 from tests.support.access_keys import AccessKey, user_with_policy
 from tests.support.helpers import REPO, run_command, synth
-from tests.support.rotation import ADMINISTRATOR, RecordedPullRequests, at, branches, git, merge, repository
+from tests.support.rotation import ADMINISTRATOR, FLEET, RecordedPullRequests, at, branches, git, merge, repository
 from tests.support.terraform import Terraform
 
-FLEET = """\
-# Two identities in two environments.
-[[environments]]
-name = "staging"
-region = "us-east-1"
-
-[[environments]]
-name = "production"
-region = "us-east-1"
-
-[[identities]]
-name = "backup"
-policy.actions = ["s3:PutObject"]
-
-[[identities]]
-name = "streammanager"
-policy.actions = ["ec2:DescribeInstances"]
-
-# Production's key is being rotated.
-[identities.environment.production.access_key]
-generation = 2
-previous = "active"   # while the media servers switch
-"""
 STREAMMANAGER = "rotation/streammanager/production"
 
 

@@ -174,3 +174,29 @@ def store_reader(
         return AccessKey(values[key_id_name], values[secret_name])
 
     return from_parameters
+
+
+# The fleet the rotation tests share: production's key of "streammanager" is at step 2.
+FLEET = """\
+# Two identities in two environments.
+[[environments]]
+name = "staging"
+region = "us-east-1"
+
+[[environments]]
+name = "production"
+region = "us-east-1"
+
+[[identities]]
+name = "backup"
+policy.actions = ["s3:PutObject"]
+
+[[identities]]
+name = "streammanager"
+policy.actions = ["ec2:DescribeInstances"]
+
+# Production's key is being rotated.
+[identities.environment.production.access_key]
+generation = 2
+previous = "active"   # while the media servers switch
+"""
