@@ -36,7 +36,6 @@ PINNED_NOT_IMPORTED = {"python-dateutil"}
 COMES_WITH = {
     "botocore": "boto3",
     "constructs": "cdktf",
-    "jsii": "cdktf",
     # jinja2 hands templates its text as MarkupSafe's Markup, which the sandbox must measure too.
     "markupsafe": "jinja2",
     "pydantic-core": "pydantic",

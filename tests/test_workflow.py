@@ -7,6 +7,7 @@ package pinned in package.json), each shown to reject a broken copy so that a pa
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+import importlib.metadata
 from io import StringIO
 import json
 from pathlib import Path
@@ -421,10 +422,9 @@ CACHE_ROOT = "JSII_RUNTIME_PACKAGE_CACHE_ROOT"
 # What fixes the cdktf and provider tarballs (and jsii's runtime), for both engines.
 TARBALL_PINS = [
     "Pipfile",
-    "Pipfile.lock",
     "package.json",
     "package-lock.json",
-    *(f"engines/cdktn/{name}" for name in ("Pipfile", "Pipfile.lock", "package.json", "package-lock.json")),
+    *(f"engines/cdktn/{name}" for name in ("Pipfile", "package.json", "package-lock.json")),
 ]
 DEFAULT_BRANCH_ONLY = (
     "github.event_name == 'schedule'",
@@ -492,10 +492,9 @@ def test_every_synthesizing_job_restores_the_package_caches_before_it_synthesize
     hashed = re.fullmatch(r".*\$\{\{ hashFiles\(([^)]*)\) \}\}", key)
     assert hashed is not None, key
     assert [name.strip().strip("'") for name in hashed.group(1).split(",")] == TARBALL_PINS
-    # The jsii runtime's version, read from the lock files before the key is built.
+    # The jsii runtime's version, read from both Pipfiles' pins before the key is built (run below).
     version = steps(job)[restore - 1]
     assert "steps.jsii.outputs.version" in key and version["id"] == "jsii"
-    assert ".default.jsii.version" in version["run"] and "Pipfile.lock engines/cdktn/Pipfile.lock" in version["run"]
     assert "${{ env.ENGINE }}" in key and "${{ runner.os }}" in key
 
 
@@ -524,3 +523,33 @@ def test_no_cache_is_saved_where_a_pull_request_could_write_it(path: Path) -> No
         if action in ("actions/setup-python", "actions/setup-node"):
             assert "cache" not in step.get("with", {}), step
     assert sum(step.get("uses", "").startswith("actions/") for step in all_steps(workflow)) > 0
+
+
+def jsii_version_step() -> dict[str, Any]:
+    (step,) = [step for step in steps(load(WORKFLOW)["jobs"]["check"]) if step.get("id") == "jsii"]
+    return step
+
+
+def test_the_cache_key_names_the_jsii_runtime_both_pipfiles_pin(tmp_path: Path, gnupg_home: Path) -> None:
+    # Pipfile.lock is not committed, so the version comes from the Pipfiles, which pin it exactly.
+    (tmp_path / "engines" / "cdktn").mkdir(parents=True)
+    for name in ("Pipfile", "engines/cdktn/Pipfile"):
+        shutil.copy(REPO / name, tmp_path / name)
+    output = tmp_path / "github-output"
+    completed = run_step(jsii_version_step(), tmp_path, gnupg_home, GITHUB_OUTPUT=str(output))
+    assert completed.returncode == 0, completed.stderr
+    installed = importlib.metadata.version("jsii")
+    assert output.read_text(encoding="utf-8") == f"version={installed}-{installed}\n"
+
+
+@pytest.mark.parametrize("pin", ['jsii = ">=1.142.0"\n', ""], ids=["a range", "none"])
+def test_a_pipfile_without_an_exact_jsii_pin_stops_the_job(tmp_path: Path, gnupg_home: Path, pin: str) -> None:
+    (tmp_path / "engines" / "cdktn").mkdir(parents=True)
+    shutil.copy(REPO / "Pipfile", tmp_path / "Pipfile")
+    text = (REPO / "engines" / "cdktn" / "Pipfile").read_text(encoding="utf-8")
+    (tmp_path / "engines" / "cdktn" / "Pipfile").write_text(re.sub(r"^jsii = .*\n", pin, text, flags=re.M))
+    output = tmp_path / "github-output"
+    completed = run_step(jsii_version_step(), tmp_path, gnupg_home, GITHUB_OUTPUT=str(output))
+    assert completed.returncode == 1
+    assert "must each pin jsii exactly" in completed.stdout
+    assert not output.exists()
