@@ -11,7 +11,7 @@ from programmatic_iam.blueprint import build_blueprint
 from programmatic_iam.config import load_config_file
 from programmatic_iam.escaping import escape_terraform_template
 from tests.support.helpers import EXAMPLES, synth, synth_blueprint
-from tests.support.terraform import Terraform, error_diagnostics, render_diagnostics
+from tests.support.terraform import GO_GARBAGE_COLLECTION, Terraform, error_diagnostics, render_diagnostics
 
 pytestmark = pytest.mark.terraform
 
@@ -71,3 +71,8 @@ def test_escaped_literals_survive_terraform(terraform_without_providers: Terrafo
     got = terraform_without_providers.outputs(tmp_path)
     wrong = {text: got.get(f"v{index}") for index, text in enumerate(LITERALS) if got.get(f"v{index}") != text}
     assert wrong == {}, "original text -> what Terraform made of its escaped form"
+
+
+def test_the_tests_run_terraform_with_the_garbage_collection_their_timings_assume(terraform: Terraform) -> None:
+    # docs/development.md's figures were measured with it: without it each Terraform command takes a fifth more CPU.
+    assert terraform.env.get(GO_GARBAGE_COLLECTION[0]) == GO_GARBAGE_COLLECTION[1]
