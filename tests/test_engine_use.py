@@ -65,6 +65,18 @@ def test_unmarked_failing_synth(tmp_path):
     synth(None, tmp_path)
     assert False, "failed for its own reasons"
 """
+OTHER_SAMPLES = """
+import pytest
+
+
+@pytest.fixture(scope="module")
+def synthesized():
+    return "a fixture of the same name, defined here, without the engine"
+
+
+def test_unmarked_user_of_another_fixture_of_the_same_name(synthesized):
+    assert synthesized
+"""
 
 
 def outcomes(junit: Path) -> dict[str, str]:
@@ -80,9 +92,11 @@ def outcomes(junit: Path) -> dict[str, str]:
 
 def test_every_test_is_judged_by_what_it_used(tmp_path: Path) -> None:
     (tmp_path / "test_samples.py").write_text(SAMPLES.replace("{run_engine}", RUN_ENGINE.name), encoding="utf-8")
+    (tmp_path / "test_samples_other.py").write_text(OTHER_SAMPLES, encoding="utf-8")
     env = {**base_environment(), "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'modules'}"}
     command = [sys.executable, "-m", "pytest", "-p", "tests.support.engine_use", "-p", "no:cacheprovider"]
-    result = run_command([*command, "--junitxml=junit.xml", "test_samples.py"], tmp_path, env, timeout=300)
+    samples = ["test_samples.py", "test_samples_other.py"]  # in this order: the engine's fixture is set up first
+    result = run_command([*command, "--junitxml=junit.xml", *samples], tmp_path, env, timeout=300)
     assert outcomes(tmp_path / "junit.xml") == {
         "test_plain": "passed",
         "test_unmarked_synth": "error",
@@ -94,6 +108,8 @@ def test_every_test_is_judged_by_what_it_used(tmp_path: Path) -> None:
         "test_marked_for_the_other_engine_only": "skipped",
         # Judged only when it ran to the end: its own failure is what it reports.
         "test_unmarked_failing_synth": "failure",
+        # Another module's fixture of the same name did not use the engine.
+        "test_unmarked_user_of_another_fixture_of_the_same_name": "passed",
     }, result.stdout
     for name, how in [
         ("test_unmarked_synth", "in the test process"),

@@ -35,8 +35,9 @@ PROBE_NODE_OPTION = f"--require {json.dumps(str(PROBE_SCRIPT))}"
 
 _KERNEL_MESSAGES = [0]
 """Messages sent to this process's jsii kernel so far."""
-_ENGINE_FIXTURES: set[str] = set()
-"""Fixtures that used the engine while being set up, in this worker."""
+_ENGINE_FIXTURES: set[tuple[str, str]] = set()
+"""Fixtures that used the engine while being set up, in this worker: each as where it is defined and its name, since
+two modules may each define a fixture of the same name."""
 _AT_START = pytest.StashKey[tuple[int, int]]()
 _CALL_PASSED = pytest.StashKey[bool]()
 
@@ -111,12 +112,26 @@ def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any], request: pytest.Fix
     before = _engine_uses()
     yield
     if _engine_uses() != before:
-        _ENGINE_FIXTURES.add(fixturedef.argname)
+        _ENGINE_FIXTURES.add(_defined(fixturedef))
+
+
+def _defined(fixturedef: pytest.FixtureDef[Any]) -> tuple[str, str]:
+    return fixturedef.baseid, fixturedef.argname
+
+
+def _engine_fixtures_of(item: pytest.Item) -> list[str]:
+    """The names of the fixtures ``item`` uses (the definitions in effect for it) that used the engine."""
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    return sorted(
+        name
+        for name in getattr(item, "fixturenames", ())
+        if definitions.get(name) and _defined(definitions[name][-1]) in _ENGINE_FIXTURES
+    )
 
 
 def used_engine(item: pytest.Item) -> str | None:
     """How ``item`` used the engine (for the message), or ``None`` if it did not."""
-    fixtures = sorted(_ENGINE_FIXTURES.intersection(getattr(item, "fixturenames", ())))
+    fixtures = _engine_fixtures_of(item)
     if fixtures:
         return f"through the fixture{'s' if len(fixtures) > 1 else ''} {', '.join(fixtures)}"
     messages, noted = _engine_uses()
