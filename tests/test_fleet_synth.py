@@ -8,7 +8,7 @@ import pytest
 
 from programmatic_iam.blueprint import build_blueprint
 from programmatic_iam.config import load_config_file
-from tests.support.helpers import synth_blueprint, write_config
+from tests.support.helpers import TWO_ENVIRONMENTS, synth_blueprint, write_config
 
 SHARED = """
 [naming]
@@ -21,23 +21,11 @@ actions = ["s3:GetObject"]
 [tags]
 team = "platform"
 """
-ENVIRONMENTS = """
-[[environments]]
-name = "staging"
-region = "eu-west-1"
-account_id = "111111111111"
-{staging}
-[[environments]]
-name = "production"
-region = "us-east-1"
-account_id = "222222222222"
-{production}
-"""
 PRODUCTION_KEYS = '[environments.access_key]\ndelivery = "ssm"\n'
 """For every identity in production; an instance profile, which has no key, leaves it be."""
 FLEET = (
     SHARED
-    + ENVIRONMENTS.format(staging="", production=PRODUCTION_KEYS)
+    + TWO_ENVIRONMENTS.format(staging="", production=PRODUCTION_KEYS)
     + """
 [[identities]]
 name = "backup"
@@ -67,7 +55,7 @@ def alone(identity: str) -> str:
         ('kind = "instance-profile"\n' if identity == "tiles" else "")
         + f'[naming]\nnamespace = "acme"\nname = "{identity}"\nuser = "{{{{ namespace }}}}-{{{{ environment }}}}-{{{{ name }}}}"\n'
         + f'[policy]\nactions = ["{policy}"]\n[tags]\nteam = "{team}"\n'
-        + ENVIRONMENTS.format(
+        + TWO_ENVIRONMENTS.format(
             staging="",
             production={"backup": PRODUCTION_KEYS, "exporter": PRODUCTION_KEYS + "generation = 2\n", "tiles": ""}[
                 identity

@@ -125,7 +125,7 @@ def due_rotations(
     be read."""
     import boto3
 
-    from .cli.rotate import _keys_in_iam, _stores_of
+    from .cli.rotate import keys_in_iam, store_readings
 
     fleet, blueprint = load_configured(environ, cwd)
     specs = {(spec.identity_name, spec.environment): spec for spec in blueprint.stacks}
@@ -139,8 +139,8 @@ def due_rotations(
         except RotationRefusedError:  # no key to rotate (an instance profile, an adopted key)
             continue
     session = boto3.session.Session()  # this run's credentials, not those a default session cached
-    keys = _keys_in_iam(session, [spec for _, spec in candidates])
-    stores = _stores_of(session, [plan.step for plan, _ in candidates], [spec for _, spec in candidates])
+    keys = keys_in_iam(session, [spec for _, spec in candidates])
+    stores = store_readings(session, [plan.step for plan, _ in candidates], [spec for _, spec in candidates])
     due: list[DueRotation] = []
     waiting: list[WaitingRotation] = []
     for (plan, spec), found, store in zip(candidates, keys, stores, strict=True):

@@ -27,6 +27,21 @@ from .engines import REPO as REPO  # re-exported: the tests import it from here
 from .engines import RUN_ENGINE, cdk_cli
 
 EXAMPLES = REPO / "examples"
+
+TWO_ENVIRONMENTS = """
+[[environments]]
+name = "staging"
+region = "eu-west-1"
+account_id = "111111111111"
+{staging}
+[[environments]]
+name = "production"
+region = "us-east-1"
+account_id = "222222222222"
+{production}
+"""
+"""Staging and production in two accounts, each with room (``{staging}``, ``{production}``) for its own tables."""
+
 # Real read-only actions of five services: a document of about 12,500 characters, which IAM's limit of
 # 6,144 splits into three managed policies.
 SPLIT_POLICY_PATTERNS = (

@@ -14,20 +14,8 @@ from programmatic_iam.cli import main
 from programmatic_iam.cli.inputs import load_configured
 from programmatic_iam.config import Fleet, StackConfig, load_config, load_fleet
 from programmatic_iam.errors import ConfigError
-from tests.support.helpers import write_config
+from tests.support.helpers import TWO_ENVIRONMENTS, write_config
 
-ENVIRONMENTS = """
-[[environments]]
-name = "staging"
-region = "eu-west-1"
-account_id = "111111111111"
-{staging}
-[[environments]]
-name = "production"
-region = "us-east-1"
-account_id = "222222222222"
-{production}
-"""
 POLICY = '[policy]\nactions = ["s3:GetObject"]\n'
 KMS_KEY = "arn:aws:kms:us-east-1:222222222222:key/1234abcd-12ab-44cd-86ef-1234567890ab"
 
@@ -98,7 +86,7 @@ def layered_file(key: str, values: dict[str, str]) -> str:
     def table(layer: str) -> str:
         return f"{TABLES[layer].format(section=section)}\n{name} = {values[layer]}\n" if layer in values else ""
 
-    environments = ENVIRONMENTS.format(staging="", production=table("environment"))
+    environments = TWO_ENVIRONMENTS.format(staging="", production=table("environment"))
     top = table("top").replace("[policy]\n", "") if section == "policy" else table("top")  # one [policy] table
     return f'{POLICY}{top}{environments}\n[[identities]]\nname = "svc"\n{table("identity")}' + table(
         "identity in environment"
@@ -149,7 +137,7 @@ def test_tables_merge_key_by_key_and_lists_replace(tmp_path: Path) -> None:
     text = (
         '[policy]\nactions = ["s3:GetObject"]\n[policy.hardening]\nregions = ["us-east-1", "eu-west-1"]\n'
         '[access_key]\ndelivery = "ssm"\nmax_age_days = 30\n[tags]\nteam = "platform"\ncost = "shared"\n'
-        + ENVIRONMENTS.format(staging="", production="[environments.access_key]\ngeneration = 2\n")
+        + TWO_ENVIRONMENTS.format(staging="", production="[environments.access_key]\ngeneration = 2\n")
         + '[[identities]]\nname = "svc"\n[identities.access_key]\nmax_age_days = 60\n[identities.tags]\ncost = "svc"\n'
         '[identities.policy.hardening]\nregions = ["eu-west-1"]\n'
     )
@@ -188,7 +176,7 @@ def test_tables_merge_key_by_key_and_lists_replace(tmp_path: Path) -> None:
 def test_a_layer_setting_a_policy_source_replaces_the_inherited_one(
     tmp_path: Path, layers: str, source: tuple[str, Any], written: str
 ) -> None:
-    text = POLICY + ENVIRONMENTS.format(staging="", production="") + '[[identities]]\nname = "svc"\n' + layers
+    text = POLICY + TWO_ENVIRONMENTS.format(staging="", production="") + '[[identities]]\nname = "svc"\n' + layers
     production = stack(fleet_of(tmp_path, text), "svc", "production")
     policy = production.policy
     assert {name: getattr(policy, name) for name in ("actions", "file", "template") if getattr(policy, name)} == {
@@ -207,7 +195,7 @@ def test_a_layer_choosing_a_delivery_drops_the_settings_it_does_not_use(
     text = (
         POLICY
         + f'[access_key]\ndelivery = "ssm"\nkms_key_id = "{KMS_KEY}"\n'
-        + ENVIRONMENTS.format(staging="", production="")
+        + TWO_ENVIRONMENTS.format(staging="", production="")
         + f'[[identities]]\nname = "svc"\n[identities.access_key]\ndelivery = "{delivery}"\n'
     )
     production = stack(fleet_of(tmp_path, text), "svc", "production")
@@ -222,33 +210,33 @@ THREE_IDENTITIES = '[[identities]]\nname = "a"\n[[identities]]\nname = "b"\n[[id
     ("settings", "problem"),
     [
         (
-            "[access_key]\ngeneration = 0\n" + ENVIRONMENTS.format(staging="", production="") + THREE_IDENTITIES,
+            "[access_key]\ngeneration = 0\n" + TWO_ENVIRONMENTS.format(staging="", production="") + THREE_IDENTITIES,
             "iam.toml: access_key.generation: 0 should be greater than or equal to 1",
         ),
         (
-            ENVIRONMENTS.format(staging="", production="[environments.access_key]\ngeneration = 0\n")
+            TWO_ENVIRONMENTS.format(staging="", production="[environments.access_key]\ngeneration = 0\n")
             + THREE_IDENTITIES,
             "iam.toml: environments[1].access_key.generation: 0 should be greater than or equal to 1",
         ),
         (
-            ENVIRONMENTS.format(staging="", production="")
+            TWO_ENVIRONMENTS.format(staging="", production="")
             + '[[identities]]\nname = "a"\n[[identities]]\nname = "b"\n[identities.access_key]\ngeneration = 0\n'
             + '[[identities]]\nname = "c"\n',
             "iam.toml: identities[1].access_key.generation: 0 should be greater than or equal to 1",
         ),
         (
-            '[user]\npath = "no-slashes"\n' + ENVIRONMENTS.format(staging="", production="") + THREE_IDENTITIES,
+            '[user]\npath = "no-slashes"\n' + TWO_ENVIRONMENTS.format(staging="", production="") + THREE_IDENTITIES,
             "iam.toml: user.path: 'no-slashes'",
         ),
         (
             '[naming]\nuser = "{{ nope }}-{{ name }}-{{ environment }}"\n'
-            + ENVIRONMENTS.format(staging="", production="")
+            + TWO_ENVIRONMENTS.format(staging="", production="")
             + THREE_IDENTITIES,
             "iam.toml: naming.user (identity 'a', environment 'staging', and 5 other stacks alike): "
             "'{{ nope }}-{{ name }}-{{ environment }}' uses the unknown variable 'nope'",
         ),
         (
-            ENVIRONMENTS.format(staging="", production='[environments.access_key]\ndelivery = "pgp"\n')
+            TWO_ENVIRONMENTS.format(staging="", production='[environments.access_key]\ndelivery = "pgp"\n')
             + '[[identities]]\nname = "a"\n[[identities]]\nname = "b"\n[identities.access_key]\nmax_age_days = 10\n',
             'iam.toml: environments[1].access_key: sets delivery = "pgp" without pgp_key',
         ),
@@ -267,27 +255,27 @@ def test_rejects_a_value_inherited_by_many_stacks_once_at_the_key_it_was_written
     ("text", "problem"),
     [
         (
-            ENVIRONMENTS.format(staging="[environments.access_key]\ngenration = 2\n", production=""),
+            TWO_ENVIRONMENTS.format(staging="[environments.access_key]\ngenration = 2\n", production=""),
             "iam.toml: environments[0].access_key.genration: this key is not a configuration key; did you mean "
             "'generation'?",
         ),
         (
-            ENVIRONMENTS.format(staging="[environments.policy.hardening]\nregionz = []\n", production=""),
+            TWO_ENVIRONMENTS.format(staging="[environments.policy.hardening]\nregionz = []\n", production=""),
             "iam.toml: environments[0].policy.hardening.regionz: this key is not a configuration key; did you mean "
             "'regions'?",
         ),
         (
-            ENVIRONMENTS.format(staging="", production="")
+            TWO_ENVIRONMENTS.format(staging="", production="")
             + '[[identities]]\nname = "svc"\nenviroments = ["staging"]\n',
             "iam.toml: identities[0].enviroments: this key is not a configuration key; did you mean 'environments'?",
         ),
         (
-            ENVIRONMENTS.format(staging="", production="")
+            TWO_ENVIRONMENTS.format(staging="", production="")
             + '[[identities]]\nname = "svc"\n[identities.user]\npth = "/"\n',
             "iam.toml: identities[0].user.pth: this key is not a configuration key; did you mean 'path'?",
         ),
         (
-            ENVIRONMENTS.format(staging="", production="")
+            TWO_ENVIRONMENTS.format(staging="", production="")
             + '[[identities]]\nname = "svc"\n[identities.environment.production.access_key]\ndelivry = "ssm"\n',
             "iam.toml: identities[0].environment.production.access_key.delivry: this key is not a configuration "
             "key; did you mean 'delivery'?",
@@ -303,24 +291,24 @@ def test_rejects_an_unknown_key_of_a_layer_with_a_suggestion(tmp_path: Path, tex
     ("text", "problem"),
     [
         (
-            ENVIRONMENTS.format(staging='[environments.policy]\nactions = ["s3:PutObject"]\n', production=""),
+            TWO_ENVIRONMENTS.format(staging='[environments.policy]\nactions = ["s3:PutObject"]\n', production=""),
             "iam.toml: environments[0].policy.actions: this key cannot be set for an environment, which may set only "
             "policy.hardening of the policy",
         ),
         (
-            ENVIRONMENTS.format(staging="", production='[environments.policy]\nfile = "policy.json"\n'),
+            TWO_ENVIRONMENTS.format(staging="", production='[environments.policy]\nfile = "policy.json"\n'),
             "iam.toml: environments[1].policy.file: this key cannot be set for an environment, which may set only "
             "policy.hardening of the policy",
         ),
         (
-            ENVIRONMENTS.format(staging="", production="")
+            TWO_ENVIRONMENTS.format(staging="", production="")
             + '[[identities]]\nname = "svc"\n[identities.naming]\nname = "other"\n',
             "iam.toml: identities[0].naming.name: this key cannot be set for an identity: templates see the "
             "identity's own `name` as `name`",
         ),
         (
             '[naming]\nname = "ignored"\n'
-            + ENVIRONMENTS.format(staging="", production="")
+            + TWO_ENVIRONMENTS.format(staging="", production="")
             + '[[identities]]\nname = "svc"\n',
             "iam.toml: naming.name: 'ignored' does nothing in a file with [[identities]]: each identity is named by "
             "its own name",
@@ -383,13 +371,13 @@ def test_rejects_a_key_that_layer_may_not_set(tmp_path: Path, text: str, problem
 )
 def test_rejects_a_bad_identity(tmp_path: Path, identities: str, problem: str) -> None:
     text = (identities if identities.startswith("identities =") else "") + POLICY
-    text += ENVIRONMENTS.format(staging="", production="")
+    text += TWO_ENVIRONMENTS.format(staging="", production="")
     text += "" if identities.startswith("identities =") else identities
     assert [p.splitlines()[0] for p in problems_of(tmp_path, text)] == [problem]
 
 
 def two_identities(naming: str, *, same_account: bool, cloud: str = "") -> str:
-    environments = ENVIRONMENTS.format(staging="", production="")
+    environments = TWO_ENVIRONMENTS.format(staging="", production="")
     if same_account:
         environments = environments.replace("222222222222", "111111111111")
     return (
@@ -506,7 +494,7 @@ def test_rejects_a_user_name_repeated_in_another_account_which_would_share_a_sta
     ids=["state key", "workspace"],
 )
 def test_rejects_a_state_two_identities_share(tmp_path: Path, settings: str, problem: str) -> None:
-    text = POLICY + settings + ENVIRONMENTS.format(staging="", production="") + '[[identities]]\nname = "a"\n'
+    text = POLICY + settings + TWO_ENVIRONMENTS.format(staging="", production="") + '[[identities]]\nname = "a"\n'
     text += '[[identities]]\nname = "b"\n'
     rendered = [p.splitlines()[0] for p in problems_of(tmp_path, text)]
     assert rendered[0] == problem and len(rendered) == 2, rendered
@@ -515,7 +503,7 @@ def test_rejects_a_state_two_identities_share(tmp_path: Path, settings: str, pro
 FLEET = (
     POLICY
     + "[access_key]\nmax_age_days = 30\n"
-    + ENVIRONMENTS.format(staging="", production='[environments.access_key]\ndelivery = "ssm"\n')
+    + TWO_ENVIRONMENTS.format(staging="", production='[environments.access_key]\ndelivery = "ssm"\n')
     + '[[identities]]\nname = "backup"\n'
     + '[[identities]]\nname = "exporter"\nenvironments = ["production"]\n[identities.policy]\n'
     + 'actions = ["cloudwatch:GetMetricData"]\n[identities.environment.production.access_key]\ngeneration = 2\n'
@@ -539,7 +527,7 @@ def test_stacks_are_in_identity_order_then_environment_order(tmp_path: Path) -> 
 
 def test_a_file_without_identities_is_one_identity_named_by_naming_name(tmp_path: Path) -> None:
     fleet = fleet_of(
-        tmp_path, POLICY + '[naming]\nname = "recorder"\n' + ENVIRONMENTS.format(staging="", production="")
+        tmp_path, POLICY + '[naming]\nname = "recorder"\n' + TWO_ENVIRONMENTS.format(staging="", production="")
     )
     assert not fleet.explicit and fleet.identities == ("recorder",)
     assert [(s.identity, s.identity_key, s.written_at("naming.name")) for s in fleet.stacks] == [
@@ -564,7 +552,7 @@ def test_select_picks_stacks_by_identity_and_environment(
 
 
 def test_rejects_an_environment_no_identity_is_deployed_to(tmp_path: Path) -> None:
-    text = POLICY + ENVIRONMENTS.format(staging="", production="") + '[[identities]]\nname = "a"\n'
+    text = POLICY + TWO_ENVIRONMENTS.format(staging="", production="") + '[[identities]]\nname = "a"\n'
     write_config(tmp_path, text + 'environments = ["production"]\n')
     with pytest.raises(ConfigError) as caught:
         load_fleet({}, cwd=tmp_path).select(environment="staging")
@@ -678,7 +666,7 @@ def test_check_lists_the_stacks_by_identity(tmp_path: Path) -> None:
 def test_an_instance_profile_leaves_the_key_settings_of_its_environment_be(tmp_path: Path) -> None:
     text = (
         POLICY
-        + ENVIRONMENTS.format(staging="", production='[environments.access_key]\ndelivery = "ssm"\n')
+        + TWO_ENVIRONMENTS.format(staging="", production='[environments.access_key]\ndelivery = "ssm"\n')
         + '[[identities]]\nname = "svc"\n[[identities]]\nname = "tiles"\nkind = "instance-profile"\n'
     )
     write_config(tmp_path, text)
@@ -688,7 +676,7 @@ def test_an_instance_profile_leaves_the_key_settings_of_its_environment_be(tmp_p
 def test_rejects_key_settings_an_instance_profile_writes_for_itself(tmp_path: Path) -> None:
     text = (
         POLICY
-        + ENVIRONMENTS.format(staging="", production="")
+        + TWO_ENVIRONMENTS.format(staging="", production="")
         + '[[identities]]\nname = "tiles"\nkind = "instance-profile"\n'
         + "[identities.environment.production.access_key]\ngeneration = 2\n"
     )
@@ -720,3 +708,23 @@ def test_rejects_identity_spec_of_a_fleet_without_a_known_identity(
     with pytest.raises(ConfigError) as caught:
         identity_spec(load_config({}, cwd=tmp_path), "production", identity=identity)
     assert [p.render().splitlines()[0] for p in caught.value.problems] == [problem]
+
+
+def test_check_explain_leaves_out_of_an_instance_profile_what_only_a_user_and_its_key_use(tmp_path: Path) -> None:
+    # Production's delivery reaches every identity deployed there, the instance profile too, which has no key.
+    write_config(
+        tmp_path, FLEET + '[[identities]]\nname = "tiles"\nkind = "instance-profile"\nenvironments = ["production"]\n'
+    )
+    code, stdout, stderr = check(tmp_path, "--explain", "--identity", "tiles")
+    assert (code, stderr) == (0, "")
+    keys = [line.split()[0] for line in stdout.splitlines()[1:] if not line.lstrip().startswith("#")]
+    assert '  kind = "instance-profile"' in stdout and "user.path" in keys and "policy.actions" in keys
+    assert [key for key in keys if key.startswith("access_key.")] == []
+    assert {"user.adopt", "user.attach_policies_to", "user.force_destroy"}.isdisjoint(keys)
+    assert stdout.splitlines()[-1] == (
+        "  # not used by an instance profile, which has no user and no key: access_key.*, user.adopt, "
+        "user.attach_policies_to, user.force_destroy"
+    )
+    # A user in the same environment keeps them all.
+    code, stdout, _ = check(tmp_path, "--explain", "--identity", "exporter")
+    assert '  access_key.delivery = "ssm"' in stdout and "not used by an instance profile" not in stdout

@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 from ..blueprint import build_blueprint
 from ..config import Fleet, Setting, StackConfig, explain, load_fleet
-from ..config.fleet import DEFAULT
+from ..config.fleet import DEFAULT, NOT_FOR_INSTANCE_PROFILES
 from ..errors import ConfigError, printable, table_name
 from ..policy.sources import DEFAULT_TEMPLATE
 from ..spec import Blueprint
@@ -118,6 +118,9 @@ def _print_explanations(selected: Sequence[StackConfig], blueprint: Blueprint | 
         width = max((len(text) for text, _ in lines if len(text) <= _ALIGN_MAX), default=0)
         for text, written in lines:
             print(printable(f"  {text.ljust(width)}  # {written}"), file=stream)
+        if stack.kind == "instance-profile":
+            unused = ", ".join(f"{key}.*" if key == "access_key" else key for key in NOT_FOR_INSTANCE_PROFILES)
+            print(f"  # not used by an instance profile, which has no user and no key: {unused}", file=stream)
 
 
 def _toml(value: Any) -> str:

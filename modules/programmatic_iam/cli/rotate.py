@@ -98,8 +98,8 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
     planned = [specs[(p.stack.identity, p.stack.environment.name)] for p in plans]
     try:
         session = boto3.session.Session()  # this run's credentials, not those a default session cached
-        keys = _keys_in_iam(session, planned)
-        stores = _stores_of(session, [p.step for p in plans], planned)
+        keys = keys_in_iam(session, planned)
+        stores = store_readings(session, [p.step for p in plans], planned)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
         print(
             f"keys rotate: cannot read the keys from IAM or their stores ({error}); check the AWS credentials",
@@ -211,7 +211,7 @@ def _now(as_of: str | None) -> datetime:
         raise ConfigError([problem], subject="the command line") from None
 
 
-def _keys_in_iam(boto3: Any, specs: Sequence[StackSpec]) -> list[Any]:
+def keys_in_iam(boto3: Any, specs: Sequence[StackSpec]) -> list[Any]:
     """Each stack's user's keys in IAM, oldest first (``None``: no such user), read as ``keys status`` reads them:
     one reader per account (or role), several users at a time (``keys.read_users``)."""
     from .keys import read_users, readers_of
@@ -225,7 +225,7 @@ def _delivery(spec: StackSpec) -> str:
     return credentials.delivery if isinstance(credentials, AccessKey) else ""
 
 
-def _stores_of(boto3: Any, steps: Sequence[Step], specs: Sequence[StackSpec]) -> list[StoreReading | None]:
+def store_readings(boto3: Any, steps: Sequence[Step], specs: Sequence[StackSpec]) -> list[StoreReading | None]:
     """For each stack at the deactivate step whose key goes to a store, what the store shows of the key it holds
     (``None`` for the others): the SSM parameter ``access-key-id`` (the key id, never the secret's parameter), or
     the secret's last change (``DescribeSecret``: its value, which holds the secret key, is never read).

@@ -139,16 +139,29 @@ class Setting:
     """The key it was written at (``environments[0].access_key.delivery``); ``None``: the built-in default."""
 
 
-def explain(stack: StackConfig) -> tuple[Setting, ...]:
-    """Every setting of ``stack`` that has a value, in the reference's order, each with the key it came from.
+NOT_FOR_INSTANCE_PROFILES = ("access_key", "user.adopt", "user.attach_policies_to", "user.force_destroy")
+"""The settings of a user and its key, which an instance profile (a role, no key) does not use: an environment's
+``access_key.delivery`` reaches it without effect (docs/instance-profile.md)."""
 
-    The environment's own keys (``region``, ``account_id``, ...) are not repeated: they are the entry's.
+
+def explain(stack: StackConfig) -> tuple[Setting, ...]:
+    """Every setting of ``stack`` that has a value and is used, in the reference's order, each with the key it came
+    from.
+
+    The environment's own keys (``region``, ``account_id``, ...) are not repeated: they are the entry's. An
+    instance profile's leaves out :data:`NOT_FOR_INSTANCE_PROFILES`.
     """
     settings: list[Setting] = []
     for name in IdentityConfig.model_fields:
         if name in IDENTITY_SECTIONS or name in FLEET_SECTIONS:
             settings += _settings(stack, (name,), getattr(stack, name))
+    if stack.kind == "instance-profile":
+        settings = [s for s in settings if not any(_within(s.key, unused) for unused in NOT_FOR_INSTANCE_PROFILES)]
     return tuple(settings)
+
+
+def _within(key: str, prefix: str) -> bool:
+    return key == prefix or key.startswith(prefix + ".")
 
 
 def _settings(stack: StackConfig, key: tuple[str, ...], value: Any) -> Iterator[Setting]:
