@@ -1,7 +1,8 @@
 """``export-module``: the identity as a plain Terraform module, called from an HCL root with real Terraform.
 
 Proven with the real Terraform binary: string escaping (a root outputs each tricky literal back), every
-example validates as a module called from a root, a module plans the same resources as the stack, and
+example validates as a module, all called from one root, each module plans the same resources as its stack
+(all in one plan of each kind), and
 an HCL root applies the default on the emulator, idempotently, with the policy as IAM holds it checked.
 """
 
@@ -52,7 +53,8 @@ def root_calling(directory: Path, module: Path, arguments: str = "", name_output
 
 
 def example_config(tmp_path: Path, name: str) -> Path:
-    """The example's configuration and the files it names, copied into ``tmp_path``."""
+    """The example's configuration and the files it names, copied into ``tmp_path`` (made if need be)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(REPO / "examples" / f"{name}.toml", tmp_path / "iam.toml")
     if (REPO / "examples" / "policies").is_dir():
         shutil.copytree(REPO / "examples" / "policies", tmp_path / "policies")
@@ -202,60 +204,78 @@ def test_hcl_literals_reach_terraform_as_written(terraform: Terraform, tmp_path:
     assert shown["plain"]["value"] == {"n": None, "t": True, "f": False, "i": 7}
 
 
+def name_output_of(example: str) -> str:
+    return "role_name" if example == "instance-profile" else "user_name"
+
+
 @pytest.mark.terraform
-@pytest.mark.parametrize("example", [name for name in EXAMPLES if name not in ("multi-environment", "fleet")])
-def test_every_example_exports_a_module_a_root_validates(terraform: Terraform, tmp_path: Path, example: str) -> None:
-    module = export(example_config(tmp_path, example))
-    name_output = "role_name" if example == "instance-profile" else "user_name"
-    root = root_calling(tmp_path / "root", module, name_output=name_output)
-    terraform.init_and_validate(root)
+def test_every_example_exports_a_module_one_root_validates_them_all(terraform: Terraform, tmp_path: Path) -> None:
+    # One root calling every example's module, as a repository holding several identities would: one init and one
+    # validate for all of them, each problem named by its module's address (module.<example>).
+    examples = [name for name in EXAMPLES if name not in ("multi-environment", "fleet")]
+    assert len(examples) >= 7, examples
+    calls = ['provider "aws" {\n  region = "us-east-1"\n}\n']
+    for example in examples:
+        module = export(example_config(tmp_path / example, example))
+        calls.append(f'module "{example}" {{\n  source = "{module}"\n}}\n')
+        calls.append(f'output "{example}" {{\n  value = module.{example}.{name_output_of(example)}\n}}\n')
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "main.tf").write_text("\n".join(calls), encoding="utf-8")
+    result = terraform.init_and_validate(root)
+    assert result["valid"] and result["error_count"] == 0
 
 
-def planned(terraform: Terraform, directory: Path) -> list[tuple[str, dict[str, Any]]]:
-    """Each planned resource's type and its known values, normalised where the two routes may spell alike differently."""
+def planned(terraform: Terraform, directory: Path) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """Each module's planned resources (by the module's name): their type and known values, normalised where the
+    two routes may spell alike differently."""
     terraform.run(["init", "-input=false", "-no-color", "-backend=false"], directory)
     terraform.run(["plan", "-input=false", "-no-color", "-refresh=false", "-out=p.tfplan"], directory)
     plan = json.loads(terraform.run(["show", "-json", "-no-color", "p.tfplan"], directory).stdout)
-    found = []
+    found: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for change in plan["resource_changes"]:
         after = {key: value for key, value in change["change"]["after"].items() if value not in (None, [], {})}
         after.pop("tags", None)  # the stack tags through the provider's default tags; tags_all is what AWS gets
         for key in ("policy", "assume_role_policy"):
             if key in after:
                 after[key] = json.loads(after[key])
-        found.append((change["type"], after))
-    return sorted(found, key=lambda item: json.dumps(item, sort_keys=True))
+        found.setdefault(change["module_address"].removeprefix("module."), []).append((change["type"], after))
+    return {
+        module: sorted(changes, key=lambda item: json.dumps(item, sort_keys=True)) for module, changes in found.items()
+    }
+
+
+PLANNED_EXAMPLES = ["group-attachment", "secrets-manager", "ssm-parameters", "instance-profile", "policy-variables"]
 
 
 @pytest.mark.engine
 @pytest.mark.terraform
-@pytest.mark.parametrize(
-    "example", ["group-attachment", "secrets-manager", "ssm-parameters", "instance-profile", "policy-variables"]
-)
-def test_the_module_plans_what_the_stack_plans(
-    emulated_terraform: Terraform, aws: AwsEmulator, tmp_path: Path, example: str
-) -> None:
-    config = example_config(tmp_path, example)
-    (stack_id,) = synth((config / "iam.toml").read_text(encoding="utf-8"), config)
-    stack_dir = config / "cdktf.out" / "stacks" / stack_id
-    module = export(config)
-    name_output = "role_name" if example == "instance-profile" else "user_name"
-    root = root_calling(tmp_path / "root", module, name_output=name_output)
-    # The stack's provider and its default tags: the module gets the tags as a variable instead.
-    stack = json.loads((stack_dir / "cdk.tf.json").read_text(encoding="utf-8"))
-    provider = stack["provider"]["aws"][0]
-    (root / "main.tf").write_text(
-        (root / "main.tf")
-        .read_text(encoding="utf-8")
-        .replace('region = "us-east-1"', f'region = "{provider["region"]}"'),
-        encoding="utf-8",
-    )
-    # Planned with local state: the comparison is of configurations, not of backends.
-    del stack["terraform"]["backend"]
-    local = tmp_path / "stack"
-    local.mkdir()
-    (local / "cdk.tf.json").write_text(json.dumps(stack), encoding="utf-8")
-    assert planned(emulated_terraform, root) == planned(emulated_terraform, local)
+def test_the_module_plans_what_the_stack_plans(emulated_terraform: Terraform, aws: AwsEmulator, tmp_path: Path) -> None:
+    # Every example twice, each in one root planned once: its exported module, called with the stack's region, and
+    # its synthesized stack as a module (its own provider block and default tags; local state, as the comparison is
+    # of configurations, not of backends).
+    modules, stacks = tmp_path / "modules", tmp_path / "stacks"
+    module_calls, stack_calls = [], {}
+    for example in PLANNED_EXAMPLES:
+        config = example_config(tmp_path / example, example)
+        (stack_id,) = synth((config / "iam.toml").read_text(encoding="utf-8"), config)
+        stack = json.loads((config / "cdktf.out" / "stacks" / stack_id / "cdk.tf.json").read_text(encoding="utf-8"))
+        region = stack["provider"]["aws"][0]["region"]
+        del stack["terraform"]["backend"]
+        (stacks / example).mkdir(parents=True)
+        (stacks / example / "cdk.tf.json").write_text(json.dumps(stack), encoding="utf-8")
+        stack_calls[example] = {"source": f"./{example}"}
+        module_calls.append(
+            f'provider "aws" {{\n  alias  = "{example}"\n  region = "{region}"\n}}\n'
+            f'module "{example}" {{\n  source    = "{export(config)}"\n  providers = {{ aws = aws.{example} }}\n}}\n'
+        )
+    modules.mkdir()
+    (modules / "main.tf").write_text("\n".join(module_calls), encoding="utf-8")
+    (stacks / "main.tf.json").write_text(json.dumps({"module": stack_calls}), encoding="utf-8")
+    from_modules, from_stacks = planned(emulated_terraform, modules), planned(emulated_terraform, stacks)
+    assert sorted(from_stacks) == sorted(from_modules) == sorted(PLANNED_EXAMPLES)
+    for example in PLANNED_EXAMPLES:
+        assert from_modules[example] == from_stacks[example], example
 
 
 @pytest.mark.terraform
