@@ -14,7 +14,7 @@ from tests.support.terraform import GO_GARBAGE_COLLECTION, Terraform, terraform_
 # What the tests start (main.py, the CDK CLI and its `pipenv run`) uses this run's engine, with or without make.
 os.environ.update(engine_environment(RUN_ENGINE))
 # Terraform and the AWS provider (Go) collect garbage less often: each command then takes about a fifth less CPU
-# (13.3 s against 10.8 s for six `terraform validate`), for about 40 MB more memory (docs/development.md).
+# (six `terraform validate`: 13.3 s of CPU, then 10.8 s), for about 40 MB more memory (docs/development.md).
 os.environ.setdefault(*GO_GARBAGE_COLLECTION)
 
 # Before any test module imports it, so that its checks (granted_actions) report like a test's own asserts.
