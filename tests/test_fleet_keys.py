@@ -12,17 +12,13 @@ from programmatic_iam.blueprint import build_blueprint
 from programmatic_iam.config import load_fleet
 from programmatic_iam.ownership import ownership_tags
 from programmatic_iam_dev.emulator import AwsEmulator
-from tests.support.helpers import base_environment, run_module, write_config
+from tests.support.helpers import ENVIRONMENTS_IN_ONE_REGION, base_environment, run_module, write_config
 
-FLEET = """
-[[environments]]
-name = "staging"
-region = "us-east-1"
-
-[[environments]]
-name = "production"
-region = "us-east-1"
-
+FLEET = (
+    """
+"""
+    + ENVIRONMENTS_IN_ONE_REGION
+    + """
 [[identities]]
 name = "backup"
 policy.actions = ["s3:PutObject"]
@@ -33,6 +29,7 @@ kind = "instance-profile"
 environments = ["production"]
 policy.actions = ["cloudwatch:PutMetricData"]
 """
+)
 
 
 def keys_status(aws: AwsEmulator, cwd: Path, *args: str) -> tuple[int, str, str]:

@@ -19,7 +19,7 @@ from programmatic_iam.rotation import DELIVERY_ALLOWANCE
 from programmatic_iam.rotation_prs import main
 from programmatic_iam_dev.emulator import AwsEmulator
 from tests.support.access_keys import AccessKey, user_with_policy
-from tests.support.helpers import synth
+from tests.support.helpers import ENVIRONMENTS_IN_ONE_REGION, synth
 from tests.support.rotation import (
     ADMINISTRATOR,
     RecordedPullRequests,
@@ -33,16 +33,12 @@ from tests.support.rotation import (
 )
 from tests.support.terraform import Terraform
 
-FLEET = """\
+FLEET = (
+    """\
 # Two identities in two environments, each key delivered through a store.
-[[environments]]
-name = "staging"
-region = "us-east-1"
-
-[[environments]]
-name = "production"
-region = "us-east-1"
-
+"""
+    + ENVIRONMENTS_IN_ONE_REGION
+    + """
 [[identities]]
 name = "streammanager"
 policy.actions = ["ec2:DescribeInstances"]
@@ -57,6 +53,7 @@ name = "backup"
 policy.actions = ["s3:PutObject"]
 access_key.delivery = "ssm"
 """
+)
 ROTATED = "production-streammanager"
 BRANCH = "rotation/streammanager/production"
 USERS = ["production-backup", ROTATED, "staging-backup", "staging-streammanager"]

@@ -41,6 +41,16 @@ account_id = "222222222222"
 {production}
 """
 """Staging and production in two accounts, each with room (``{staging}``, ``{production}``) for its own tables."""
+ENVIRONMENTS_IN_ONE_REGION = """\
+[[environments]]
+name = "staging"
+region = "us-east-1"
+
+[[environments]]
+name = "production"
+region = "us-east-1"
+"""
+"""Staging and production in one account and region: the fleets of the rotation and key tests."""
 
 # Real read-only actions of five services: a document of about 12,500 characters, which IAM's limit of
 # 6,144 splits into three managed policies.

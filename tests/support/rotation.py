@@ -18,6 +18,7 @@ import boto3
 
 from programmatic_iam_dev.emulator import AwsEmulator
 from tests.support.access_keys import AccessKey, error_code
+from tests.support.helpers import ENVIRONMENTS_IN_ONE_REGION
 
 
 @dataclass
@@ -177,16 +178,12 @@ def store_reader(
 
 
 # The fleet the rotation tests share: production's key of "streammanager" is at step 2.
-FLEET = """\
+FLEET = (
+    """\
 # Two identities in two environments.
-[[environments]]
-name = "staging"
-region = "us-east-1"
-
-[[environments]]
-name = "production"
-region = "us-east-1"
-
+"""
+    + ENVIRONMENTS_IN_ONE_REGION
+    + """
 [[identities]]
 name = "backup"
 policy.actions = ["s3:PutObject"]
@@ -200,3 +197,4 @@ policy.actions = ["ec2:DescribeInstances"]
 generation = 2
 previous = "active"   # while the media servers switch
 """
+)
