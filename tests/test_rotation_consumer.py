@@ -140,27 +140,3 @@ def test_a_call_refused_for_an_inactive_key_is_not_its_last_use(aws: AwsEmulator
     after = iam.get_access_key_last_used(AccessKeyId=key.access_key_id)["AccessKeyLastUsed"]
     assert after["LastUsedDate"] < datetime.now(UTC) - timedelta(seconds=1)
     assert (after["ServiceName"], after["Region"]) == ("iam", "us-east-1")
-
-
-def test_a_repeated_lock_write_succeeds_and_another_writers_is_still_refused(aws: AwsEmulator) -> None:
-    # What Terraform's DynamoDB state lock relies on: the retry of its own conditional write (an answer lost on a
-    # loaded machine) must not fail on the lock it has just taken; a second writer's lock must.
-    dynamodb = aws.client("dynamodb")
-    dynamodb.create_table(
-        TableName="terraform-locks",
-        KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-
-    def lock(info: str) -> str | None:
-        item = {"LockID": {"S": "terraform-state/x/terraform.tfstate"}, "Info": {"S": info}}
-        return error_code(
-            lambda: dynamodb.put_item(
-                TableName="terraform-locks", Item=item, ConditionExpression="attribute_not_exists(LockID)"
-            )
-        )
-
-    assert lock('{"ID":"one"}') is None
-    assert lock('{"ID":"one"}') is None  # the same writer's retry
-    assert lock('{"ID":"two"}') == "ConditionalCheckFailedException"

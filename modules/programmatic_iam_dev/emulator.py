@@ -37,7 +37,7 @@ FAKE_SECRET_ACCESS_KEY = "emulator-secret-not-a-real-key"
 EMULATED_ACCOUNT_ID = "123456789012"  # moto's default account
 EMULATED_REGION = "us-east-1"
 START_TIMEOUT_SECONDS = 60.0
-# moto's server with its bucket-policy conditions gap patched (see that file); run isolated, it needs only moto.
+# moto's server with its gaps patched (see that file); run isolated, it needs only moto.
 MOTO_SERVER = Path(__file__).with_name("moto_server.py")
 
 
@@ -125,8 +125,9 @@ def running_emulator(log: Path | None = None, port: int | None = None) -> Iterat
     beforehand could be taken by another emulator starting at the same moment (tests run one per worker),
     and this one would then answer for that one.
 
-    Bucket-policy statements with a condition are not enforced, and a request signed with an inactive key is
-    refused as AWS refuses it (see :mod:`.moto_server`).
+    Bucket-policy statements with a condition are not enforced, a request signed with an inactive key is
+    refused as AWS refuses it, and an SDK's retry of a call that succeeded gets that call's answer (see
+    :mod:`.moto_server`).
     """
     with tempfile.TemporaryDirectory(prefix="moto-") as scratch:
         log = log or Path(scratch) / "moto.log"

@@ -1,5 +1,5 @@
-"""moto's server, with two of its access checks made to behave as AWS's do, and a retried write that does not
-fail on itself (docs/local-emulator.md).
+"""moto's server, with two of its access checks made to behave as AWS's do, and a retried request answered as
+its first attempt was (docs/local-emulator.md).
 
 Bucket-policy statements that carry a ``Condition`` are left out. moto checks bucket policies without any
 request context and takes every condition as met, so the state bucket's "deny unless TLS" statement
@@ -14,20 +14,29 @@ a key deactivated by a rotation's second step would go on working; AWS refuses i
 key's last use (moto records every request's key before it checks it): AWS's ``GetAccessKeyLastUsed`` shows
 calls it authenticated, and ``keys status`` and ``keys rotate`` read it as the evidence of who still uses a key.
 
-A write that repeats exactly the item already stored succeeds even under a condition the stored item fails.
-Terraform takes its DynamoDB state lock with a conditional write of an item holding a random lock id; on a
-loaded machine moto has been seen to store that item while the client never got the answer, and the retry
-then failed on the client's own lock ("Error acquiring the state lock", the lock's info naming the very
-operation that failed). An identical item can only come from the same writer, so this changes nothing
-for two writers: the second one's item differs in its lock id and is still refused.
+A retried request gets the answer its first attempt got. The AWS SDKs retry a call whose answer they did not
+receive (a connection reset, an EOF) whatever the operation, with the same ``amz-sdk-invocation-id`` and an
+``amz-sdk-request`` header counting the attempt. On a loaded machine the emulator's development web server has
+been seen to lose such answers after it had carried out the call: Terraform's retried ``CreatePolicy``
+then failed with ``EntityAlreadyExists``, a retried ``CreateAccessKey`` made a second key, a retried
+``PutParameter`` failed on the parameter just written, and a retried state-lock write failed on the client's own
+lock. AWS does not lose answers at that rate, so the retry is answered from the first attempt: same
+invocation id, same request (method, path, query, target and body), a successful first answer. Anything else
+(another invocation, a changed request, a first answer that failed and is being retried for it) is carried
+out as usual, so a second writer is still refused.
 
 Run as a script (``python -I moto_server.py -H ... -p ...``) so that it needs nothing but moto.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+import hashlib
+import io
 import json
 import sys
+import threading
 from typing import Any
 
 
@@ -87,40 +96,119 @@ def patch_inactive_key_checks() -> None:
     models.mark_account_as_visited = record_active_use
 
 
-def patch_repeated_conditional_writes() -> None:
-    """A conditional ``PutItem`` of exactly the item already stored succeeds: the retry of a write whose answer
-    was lost, not a second writer (module docstring)."""
-    from moto.dynamodb.exceptions import ConditionalCheckFailed
-    from moto.dynamodb.models.table import Table
+# The answers kept for retries: recent ones, small ones (an SDK retries within seconds; IAM, STS, SSM and the
+# state's objects answer in kilobytes).
+ANSWERS_KEPT = 4096
+ANSWER_KEPT_MAX_BYTES = 1 << 20
+REQUEST_READ_MAX_BYTES = 16 << 20
+RESET_PATH = "/moto-api/reset"  # empties the emulator, and so the answers kept too
 
-    put_item = Table.put_item
+Answer = tuple[str, list[tuple[str, str]], bytes]
 
-    def put_item_once(self: Any, item_attrs: dict[str, Any], *arguments: Any, **keywords: Any) -> Any:
+
+def attempt_of(environ: dict[str, Any]) -> int:
+    """The attempt an SDK request says it is (``amz-sdk-request: attempt=2; max=25``), 1 when it does not say."""
+    for field in environ.get("HTTP_AMZ_SDK_REQUEST", "").split(";"):
+        name, _, value = field.strip().partition("=")
+        if name == "attempt" and value.isdigit():
+            return int(value)
+    return 1
+
+
+def request_fingerprint(environ: dict[str, Any], body: bytes) -> str:
+    """What makes two attempts the same request: method, path, query, target and body, not their signatures."""
+    digest = hashlib.sha256()
+    for part in ("REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "HTTP_X_AMZ_TARGET"):
+        digest.update(environ.get(part, "").encode("utf-8", "surrogateescape") + b"\0")
+    digest.update(body)
+    return digest.hexdigest()
+
+
+def _readable_body_length(environ: dict[str, Any]) -> int | None:
+    """The request body's length when it can be read whole and bounded, else None."""
+    if environ.get("HTTP_TRANSFER_ENCODING"):
+        return None
+    length = environ.get("CONTENT_LENGTH") or "0"
+    if not length.isdigit() or int(length) > REQUEST_READ_MAX_BYTES:
+        return None
+    return int(length)
+
+
+class RetryAnswers:
+    """WSGI middleware: a retry of a request whose first attempt succeeded gets that attempt's answer (module
+    docstring)."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], kept: int = ANSWERS_KEPT) -> None:
+        self._app = app
+        self._kept = kept
+        self._answers: OrderedDict[str, tuple[str, Answer]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.replayed = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == RESET_PATH:
+            with self._lock:
+                self._answers.clear()
+        invocation = environ.get("HTTP_AMZ_SDK_INVOCATION_ID", "")
+        length = _readable_body_length(environ)
+        if not invocation or length is None:
+            return self._app(environ, start_response)
+        body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)
+        fingerprint = request_fingerprint(environ, body)
+        first = self._first_answer(invocation, fingerprint) if attempt_of(environ) > 1 else None
+        if first is not None:
+            status, headers, content = first
+            print(f"answered attempt {attempt_of(environ)} of {invocation} with its first answer", flush=True)
+            start_response(status, headers)
+            return [content]
+        answered: list[tuple[str, list[tuple[str, str]]]] = []
+
+        def keep_status(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            answered.append((status, list(headers)))
+            return start_response(status, headers, *exc_info)
+
+        chunks = self._app(environ, keep_status)
         try:
-            return put_item(self, item_attrs, *arguments, **keywords)
-        except ConditionalCheckFailed:
-            stored = self.get_item(*_key_of(self, item_attrs))
-            if stored is not None and stored.to_json()["Attributes"] == item_attrs:
-                return stored
-            raise
+            content = b"".join(chunks)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        if answered and answered[-1][0][:1] in ("2", "3") and len(content) <= ANSWER_KEPT_MAX_BYTES:
+            self._keep(invocation, fingerprint, (*answered[-1], content))
+        return [content]
 
-    Table.put_item = put_item_once  # type: ignore[method-assign]
+    def _first_answer(self, invocation: str, fingerprint: str) -> Answer | None:
+        with self._lock:
+            kept = self._answers.get(invocation)
+            if kept is None or kept[0] != fingerprint:
+                return None
+            self.replayed += 1
+            return kept[1]
+
+    def _keep(self, invocation: str, fingerprint: str, answer: Answer) -> None:
+        with self._lock:
+            self._answers[invocation] = (fingerprint, answer)
+            while len(self._answers) > self._kept:
+                self._answers.popitem(last=False)
 
 
-def _key_of(table: Any, item_attrs: dict[str, Any]) -> tuple[Any, Any]:
-    from moto.dynamodb.models.dynamo_type import DynamoType
+def patch_retried_requests() -> None:
+    """Make moto's server put :class:`RetryAnswers` in front of the application it dispatches every request to."""
+    from moto import server
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
-    range_key = table.range_key_attr
-    return (
-        DynamoType(item_attrs[table.hash_key_attr]),
-        DynamoType(item_attrs[range_key]) if range_key is not None else None,
-    )
+    def answering_retries(*arguments: Any, **keywords: Any) -> RetryAnswers:
+        return RetryAnswers(DomainDispatcherApplication(*arguments, **keywords))
+
+    server.DomainDispatcherApplication = answering_retries  # type: ignore[assignment,attr-defined]
 
 
 if __name__ == "__main__":
     patch_bucket_policy_checks()
     patch_inactive_key_checks()
-    patch_repeated_conditional_writes()
+    patch_retried_requests()
     from moto.server import main
 
     main(sys.argv[1:])
