@@ -4,6 +4,8 @@ Scenarios (``--only`` picks some):
 
 - ``warm``: the default synth (one environment), the jsii package cache as it is;
 - ``cold``: the same with an empty jsii package cache for every run (what a fresh CI runner sees);
+- ``warm-cdktn``, ``cold-cdktn``: the same two on CDK Terrain (its environment, made by ``make setup ENGINE=cdktn``,
+  docs/engines.md), ours and the plain app alike;
 - ``envs-20``, ``envs-100``: 20 and 100 environments (stacks) in one synth;
 - ``fleet``: a generated fleet (``bench/fleet_config.py``; ``--fleet``, 200 identities in 3 environments: 600
   stacks), the plain app making the same stacks, and ``check`` of the fleet, all three interleaved;
@@ -43,7 +45,9 @@ REPO = Path(__file__).resolve().parent.parent
 OURS = REPO / "main.py"
 PLAIN = REPO / "bench" / "plain_app.py"
 PLANS = [REPO / "bench" / "plans" / name / "plan.json" for name in ("create", "all-ec2")]
-SCENARIOS = ("warm", "cold", "envs-20", "envs-100", "fleet", "cuts", "commands")
+SCENARIOS = ("warm", "cold", "warm-cdktn", "cold-cdktn", "envs-20", "envs-100", "fleet", "cuts", "commands")
+# The Python of each engine's environment: this one (cdktf's), and CDK Terrain's own.
+ENGINE_PYTHONS = {"cdktf": Path(sys.executable), "cdktn": REPO / "engines" / "cdktn" / ".venv" / "bin" / "python"}
 DEFAULT_FLEET = (200, 3)
 ONE_ENVIRONMENT = "ours, one environment"
 CUT_APPS = {"plain": "the plain cdktf app", "ours-eager": "ours, every provider module in Node", "ours": "ours"}
@@ -166,8 +170,14 @@ class Workload:
             )
 
 
-def app_run(app: str, workload: Workload, *, cold: bool) -> Measured:
-    """One synth of ``app`` (``ours``, ``ours-eager`` or ``plain``) in a fresh folder; checks what it wrote."""
+def app_run(app: str, workload: Workload, *, cold: bool, engine: str = "cdktf") -> Measured:
+    """One synth of ``app`` (``ours``, ``ours-eager`` or ``plain``) on ``engine`` in a fresh folder; checks what it
+    wrote."""
+    python = ENGINE_PYTHONS[engine]
+    if not python.exists():
+        raise BenchError(
+            f"{engine}'s environment is missing ({python.relative_to(REPO)}): run make setup ENGINE={engine}"
+        )
     with tempfile.TemporaryDirectory(prefix=f"bench-{app}-") as tmp:
         work = Path(tmp)
         cwd, outdir = work / "cwd", work / "out"
@@ -177,10 +187,12 @@ def app_run(app: str, workload: Workload, *, cold: bool) -> Measured:
         env["PYTHONPATH"] = str(REPO / "modules")
         if cold:
             env["JSII_RUNTIME_PACKAGE_CACHE_ROOT"] = str(work / "jsii-cache")
+        if engine != "cdktf":  # CDK Terrain's scenarios name their engine; the others use this environment's
+            env["PROGRAMMATIC_IAM_ENGINE"] = engine
         if app == "ours-eager":
             env["PROGRAMMATIC_IAM_PLAIN_LOAD"] = "1"
         workload.prepare(app, cwd, work, env)
-        command = [sys.executable, str(PLAIN if app == "plain" else OURS)]
+        command = [str(python), str(PLAIN if app == "plain" else OURS)]
         measured = measure(command, cwd, env, work / "log")
         check_comparable(app, outdir, workload.expected())
         return measured
@@ -285,9 +297,10 @@ def run_scenarios(
             continue
         environments = int(scenario.split("-")[1]) if scenario.startswith("envs-") else 1
         workload = Workload(fleet=fleet) if scenario == "fleet" else Workload(environments)
-        cold = scenario == "cold"
+        cold = scenario.startswith("cold")
+        engine = "cdktn" if scenario.endswith("-cdktn") else "cdktf"
         runs: dict[str, Callable[[], Measured]] = {
-            app: partial(app_run, app, workload, cold=cold) for app in ("ours", "plain")
+            app: partial(app_run, app, workload, cold=cold, engine=engine) for app in ("ours", "plain")
         }
         if scenario == "fleet":
             runs["check"] = partial(command_run, "check", workload)
@@ -301,6 +314,7 @@ def run_scenarios(
             "environments": environments,
             "stacks": len(workload.expected()),
             "cold": cold,
+            "engine": engine,
             "apps": apps,
             "time_ratio": apps["ours"]["median_seconds"] / apps["plain"]["median_seconds"],
             "memory_ratio": apps["ours"]["median_peak_rss_mib"] / apps["plain"]["median_peak_rss_mib"],
@@ -402,6 +416,8 @@ def render_figures(result: Mapping[str, Any]) -> str:
 SCENARIO_LABELS = {
     "warm": "default synth, warm jsii cache",
     "cold": "default synth, empty jsii cache",
+    "warm-cdktn": "CDK Terrain: default synth, warm jsii cache",
+    "cold-cdktn": "CDK Terrain: default synth, empty jsii cache",
     "envs-20": "20 environments",
     "envs-100": "100 environments",
     "fleet": "fleet",

@@ -91,15 +91,19 @@ def test_the_fast_load_writes_byte_for_byte_what_the_plain_load_writes(tmp_path:
 
 
 @pytest.mark.engine
-def test_the_fast_load_survives_an_empty_jsii_cache(tmp_path: Path) -> None:
-    """The first run on an empty cache loads plainly, so that jsii writes its type index; the next one is fast."""
+def test_the_first_synth_on_an_empty_jsii_cache_is_already_the_fast_one(tmp_path: Path) -> None:
+    """jsii's runtime index is built before the kernel would parse the assembly: the first run on an empty cache takes
+    the fast path, writes the index, and writes what the plain load writes on an empty cache of its own."""
     cache = tmp_path / "jsii-cache"
     first, first_peak = synth(tmp_path / "first", "default", plain=False, jsii_cache=cache)
     second, second_peak = synth(tmp_path / "second", "default", plain=False, jsii_cache=cache)
-    plain, plain_peak = synth(tmp_path / "plain", "default", plain=True)
+    plain, plain_peak = synth(tmp_path / "plain", "default", plain=True, jsii_cache=tmp_path / "plain-jsii-cache")
     assert first == second == plain
-    assert list(cache.rglob(".jsii.runtime.v1.json")), "jsii wrote no runtime index into the fresh cache"
-    assert second_peak < plain_peak / 2 < first_peak, (first_peak, second_peak, plain_peak)
+    assert list(cache.rglob(".jsii.runtime.v1.json")), "no runtime index in the fresh cache"
+    # The plain load on an empty cache: every module, the assembly parsed twice (about 1.5 GiB). The first run's
+    # largest process is now the index builder (cdktf's: about 0.45 of that; CDK Terrain's larger assembly: about
+    # 0.55), the next run's the lazy kernel (about 150 MiB). docs/performance.md has the figures against the plain app.
+    assert first_peak < plain_peak * 0.6 and second_peak < first_peak / 2, (first_peak, second_peak, plain_peak)
 
 
 @pytest.mark.engine
@@ -211,6 +215,66 @@ def test_anything_unexpected_falls_back_to_the_plain_load(provider_index: Path, 
     else:
         index = index.rename(index.with_name("main.js"))
     assert compiled_by_the_hook(index, pin_digest=change == "line") == index.read_text(encoding="utf-8")
+
+
+def built_first(package: Path, builder: str | None, read: str = ".jsii.runtime.v1.json") -> bool:
+    """``buildIndexFirst`` on ``package``'s missing file ``read`` (its runtime index unless said), with ``builder`` as
+    jsii's index builder script: whether it returned true and the runtime index is there."""
+    kernel = package.parent / "jsii" / "lib" / "program.js"
+    kernel.parent.mkdir(parents=True)
+    if builder is not None:
+        (kernel.parent / "runtime-index-worker.js").write_text(builder, encoding="utf-8")
+    manifest = package / ".jsii.runtime.v1.json"
+    script = f"""
+const hook = require({json.dumps(str(LAZY_PROVIDER_HOOK))});
+process.stdout.write(JSON.stringify(hook.buildIndexFirst({json.dumps(str(package / read))}, {json.dumps(str(kernel))})));
+"""
+    environment = {name: value for name, value in os.environ.items() if name != "NODE_OPTIONS"}
+    result = subprocess.run(["node", "-e", script], capture_output=True, text=True, check=True, env=environment)
+    return bool(json.loads(result.stdout)) and manifest.exists()
+
+
+# A stand-in for jsii's builder, which only works in a worker thread: writes the manifest from the data it is given.
+WRITES_THE_INDEX = """
+const { isMainThread, workerData } = require("worker_threads");
+if (!isMainThread) require("fs").writeFileSync(workerData.packageDir + "/.jsii.runtime.v1.json",
+  JSON.stringify(workerData.supportedFeatures));
+"""
+
+
+@pytest.mark.parametrize(
+    ("change", "builder", "built"),
+    [
+        ("none", WRITES_THE_INDEX, True),
+        ("none", "throw new Error('no index');", False),
+        ("none", "process.exit(3);", False),
+        ("none", None, False),
+        ("name", WRITES_THE_INDEX, False),
+        ("version", WRITES_THE_INDEX, False),
+        ("no-package-json", WRITES_THE_INDEX, False),
+        ("another-file", WRITES_THE_INDEX, False),
+    ],
+)
+def test_the_runtime_index_is_built_first_only_for_a_checked_package(
+    provider_index: Path, tmp_path: Path, change: str, builder: str | None, built: bool
+) -> None:
+    package = tmp_path / "package"
+    shutil.copytree(provider_index.parent.parent, package)
+    (package / ".jsii.runtime.v1.json").unlink()
+    manifest = json.loads((package / "package.json").read_text(encoding="utf-8"))
+    if change in ("name", "version"):
+        manifest[change] = "other" if change == "name" else "21.23.0"
+        (package / "package.json").write_text(json.dumps(manifest), encoding="utf-8")
+    elif change == "no-package-json":
+        (package / "package.json").unlink()
+    read = "missing.json" if change == "another-file" else ".jsii.runtime.v1.json"
+    assert built_first(package, builder, read) is built
+    assert list(package.rglob(".jsii.runtime.v1.json")) == ([package / ".jsii.runtime.v1.json"] if built else [])
+    if built:  # given the kernel's supported features, which jsii's builder checks the assembly against
+        assert json.loads((package / ".jsii.runtime.v1.json").read_text(encoding="utf-8")) == [
+            "intersection-types",
+            "class-covariant-overrides",
+        ]
 
 
 def test_the_hook_is_added_to_node_options_once_and_quoted() -> None:

@@ -1,8 +1,8 @@
 """``python -m programmatic_iam.warm_up``: once after installing, so that the first real synth is already fast.
 
-jsii unpacks the engine's and the provider's tarballs into its package cache on first use and writes a runtime
-index of each there; until the provider's index exists, every synth loads all its modules (about 1.5 GiB at peak,
-docs/performance.md). This synthesizes the built-in default once, in a temporary folder that is then removed,
+jsii unpacks the engine's and the provider's tarballs into its package cache on first use, and the provider's
+runtime index is built there (cdk/lazy_provider_aws.js): a few seconds and about 0.7 GiB at peak, once
+(docs/performance.md). This synthesizes the built-in default once, in a temporary folder that is then removed,
 which leaves the cache (``$JSII_RUNTIME_PACKAGE_CACHE_ROOT``, else jsii's default) warm. ``make setup`` runs it.
 """
 
