@@ -17,10 +17,9 @@ calls it authenticated, and ``keys status`` and ``keys rotate`` read it as the e
 A retried request gets the answer its first attempt got. The AWS SDKs retry a call whose answer they did not
 receive (a connection reset, an EOF) whatever the operation, with the same ``amz-sdk-invocation-id`` and an
 ``amz-sdk-request`` header counting the attempt. On a loaded machine the emulator's development web server has
-been seen to lose such answers after it had carried out the call: Terraform's retried ``CreatePolicy``
-then failed with ``EntityAlreadyExists``, a retried ``CreateAccessKey`` made a second key, a retried
-``PutParameter`` failed on the parameter just written, and a retried state-lock write failed on the client's own
-lock. AWS does not lose answers at that rate, so the retry is answered from the first attempt: same
+been seen to lose such answers after it had carried out the call: Terraform's retried ``CreatePolicy`` then
+failed with ``EntityAlreadyExists``, and a retried state-lock write failed on the client's own lock; a user with
+a second access key and a ``PutParameter`` answered 400, seen on loaded runs before, fit the same pattern. AWS does not lose answers at that rate, so the retry is answered from the first attempt: same
 invocation id, same request (method, path, query, target and body), a successful first answer. Anything else
 (another invocation, a changed request, a first answer that failed and is being retried for it) is carried
 out as usual, so a second writer is still refused.
