@@ -175,9 +175,7 @@ def app_run(app: str, workload: Workload, *, cold: bool, engine: str = "cdktf") 
     wrote."""
     python = ENGINE_PYTHONS[engine]
     if not python.exists():
-        raise BenchError(
-            f"{engine}'s environment is missing ({python.relative_to(REPO)}): run make setup ENGINE={engine}"
-        )
+        raise BenchError(f"{engine}'s environment is missing (no {python}): run make setup ENGINE={engine}")
     with tempfile.TemporaryDirectory(prefix=f"bench-{app}-") as tmp:
         work = Path(tmp)
         cwd, outdir = work / "cwd", work / "out"
