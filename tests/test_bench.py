@@ -11,16 +11,18 @@ from typing import Any
 
 import pytest
 
+from programmatic_iam.cdk.engine import ENGINE_VARIABLE, ENGINES
+from tests.support.engines import engine_python
 from tests.support.helpers import REPO, base_environment, run_command
 
 BENCH = REPO / "bench" / "synth_speed.py"
 
 
-def run_bench(tmp_path: Path, *args: str) -> dict[str, Any]:
+def run_bench(tmp_path: Path, *args: str, python: Path | None = None, **env: str) -> dict[str, Any]:
     result = run_command(
-        [sys.executable, str(BENCH), "--quiet", "--json", str(tmp_path / "result.json"), *args],
+        [str(python or sys.executable), str(BENCH), "--quiet", "--json", str(tmp_path / "result.json"), *args],
         tmp_path,
-        base_environment(),
+        {**base_environment(), **env},
         timeout=900,
     )
     assert result.returncode == 0, result.stderr
@@ -98,3 +100,18 @@ def test_a_page_without_the_generated_block_is_refused(tmp_path: Path) -> None:
     )
     assert result.returncode == 1 and "has no <!-- BEGIN GENERATED: make bench -->" in result.stderr
     assert page.read_text() == "# P\n"
+
+
+@pytest.mark.engine("cdktn")
+@pytest.mark.bench
+def test_cdk_terrains_scenarios_run_on_cdk_terrain_from_cdktfs_environment(tmp_path: Path) -> None:
+    # As `make bench` runs it: cdktf's Python, with the engine variable saying cdktf; CDK Terrain's rows must still run
+    # both apps in CDK Terrain's environment.
+    result = run_bench(
+        tmp_path,
+        *("--only", "warm-cdktn", "--rounds", "1", "--no-warm-up"),
+        python=engine_python(ENGINES["cdktf"]),
+        **{ENGINE_VARIABLE: "cdktf"},
+    )
+    scenario = result["scenarios"]["warm-cdktn"]
+    assert (scenario["engine"], scenario["cold"], set(scenario["apps"])) == ("cdktn", False, {"ours", "plain"})
