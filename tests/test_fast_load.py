@@ -163,12 +163,17 @@ if ({json.dumps(pin_digest)}) {{
 Module.prototype._compile.call(new Module(file), content, file);
 process.stdout.write(JSON.stringify(compiled));
 """
-    # Without this process's NODE_OPTIONS, whose preloaded hook would have wrapped Node's compiler before the recorder.
-    environment = {name: value for name, value in os.environ.items() if name != "NODE_OPTIONS"}
-    result = subprocess.run(["node", "-e", script], capture_output=True, text=True, check=True, env=environment)
-    compiled = json.loads(result.stdout)
-    assert isinstance(compiled, str), result.stdout[:200]
+    output = node_output(script)
+    compiled = json.loads(output)
+    assert isinstance(compiled, str), output[:200]
     return compiled
+
+
+def node_output(script: str) -> str:
+    """What ``script`` prints, run by Node without this process's NODE_OPTIONS (whose preloaded hook would already have
+    wrapped Node's compiler and ``fs`` before the script's own code)."""
+    environment = {name: value for name, value in os.environ.items() if name != "NODE_OPTIONS"}
+    return subprocess.run(["node", "-e", script], capture_output=True, text=True, check=True, env=environment).stdout
 
 
 def is_lazy(compiled: str, index: Path) -> bool:
@@ -229,9 +234,7 @@ def built_first(package: Path, builder: str | None, read: str = ".jsii.runtime.v
 const hook = require({json.dumps(str(LAZY_PROVIDER_HOOK))});
 process.stdout.write(JSON.stringify(hook.buildIndexFirst({json.dumps(str(package / read))}, {json.dumps(str(kernel))})));
 """
-    environment = {name: value for name, value in os.environ.items() if name != "NODE_OPTIONS"}
-    result = subprocess.run(["node", "-e", script], capture_output=True, text=True, check=True, env=environment)
-    return bool(json.loads(result.stdout)) and manifest.exists()
+    return bool(json.loads(node_output(script))) and manifest.exists()
 
 
 # A stand-in for jsii's builder, which only works in a worker thread: writes the manifest from the data it is given.

@@ -155,10 +155,11 @@ class RetryAnswers:
         body = environ["wsgi.input"].read(length)
         environ["wsgi.input"] = io.BytesIO(body)
         fingerprint = request_fingerprint(environ, body)
-        first = self._first_answer(invocation, fingerprint) if attempt_of(environ) > 1 else None
+        attempt = attempt_of(environ)
+        first = self._first_answer(invocation, fingerprint) if attempt > 1 else None
         if first is not None:
             status, headers, content = first
-            print(f"answered attempt {attempt_of(environ)} of {invocation} with its first answer", flush=True)
+            print(f"answered attempt {attempt} of {invocation} with its first answer", flush=True)
             start_response(status, headers)
             return [content]
         answered: list[tuple[str, list[tuple[str, str]]]] = []
