@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 
 import pytest
 
@@ -182,10 +183,15 @@ def is_lazy(compiled: str, index: Path) -> bool:
     return compiled != index.read_text(encoding="utf-8") and last_line.startswith(LAZY_HELPER_START)
 
 
+ES_MODULE_LINE = 'Object.defineProperty(exports, "__esModule", { value: true });'
+
+
 def insert_line(index: Path, line: str) -> None:
-    """``line`` as a line of its own, right after the first (the end is a comment, which would swallow it)."""
-    first, rest = index.read_text(encoding="utf-8").split("\n", 1)
-    index.write_text(f"{first}\n{line}\n{rest}", encoding="utf-8")
+    """``line`` as a line of its own, right after the ``__esModule`` line: among the lines the hook checks one by one
+    (CDK Terrain's TypeScript helpers above it are pinned by the digest alone; the end is a comment)."""
+    lines = index.read_text(encoding="utf-8").split("\n")
+    lines.insert(lines.index(ES_MODULE_LINE) + 1, line)
+    index.write_text("\n".join(lines), encoding="utf-8")
 
 
 def test_the_hook_rewrites_only_the_index_it_was_checked_against(provider_index: Path, tmp_path: Path) -> None:
@@ -278,6 +284,153 @@ def test_the_runtime_index_is_built_first_only_for_a_checked_package(
             "intersection-types",
             "class-covariant-overrides",
         ]
+
+
+# The kernel's unpacking of a tarball into its cache, as the hook sees it (jsii 1.142 reads the tarball with
+# fs.openSync and writes each file with fs.openSync, fs.writeSync and fs.closeSync, the `.jsii` first), then its look
+# for the runtime index. Run as the kernel's own program file, whose folder holds the builder.
+UNPACK_THEN_LOOK = """
+const fs = require("fs");
+const path = require("path");
+const [hookFile, tarball, packageDir, packageJson, written, look, waitFor] = process.argv.slice(2);
+const hook = require(hookFile);
+const reading = fs.openSync(tarball, "r");
+for (const name of [written, "LICENSE"]) {
+  const fd = fs.openSync(path.join(packageDir, name), "w");
+  fs.writeSync(fd, "{}");
+  fs.closeSync(fd);
+}
+const begun = hook.backgroundBuilds.size;
+const manifest = path.join(packageDir, ".jsii.runtime.v1.json");
+const pause = new Int32Array(new SharedArrayBuffer(4));
+// The rest of the unpacking, until the index is there (or the builder has started, for a builder that writes none).
+const awaited = waitFor === "index" ? manifest : path.join(packageDir, "..", "builder-runs");
+for (let waited = 0; begun > 0 && !fs.existsSync(awaited) && waited < 20000; waited += 20) Atomics.wait(pause, 0, 0, 20);
+const builtWhileUnpacking = fs.existsSync(manifest);
+fs.copyFileSync(packageJson, path.join(packageDir, "package.json"));
+fs.closeSync(reading);
+const started = Date.now();
+if (look === "look") hook.buildIndexFirst(manifest, process.argv[1]);
+const found = fs.existsSync(manifest);
+process.stdout.write(JSON.stringify({ begun, builtWhileUnpacking, found, lookSeconds: (Date.now() - started) / 1000 }));
+"""
+
+# Stand-ins for jsii's builder (a worker thread's script), each noting its run and process id beside the package.
+BUILDER_RUNS = """
+const { isMainThread, workerData } = require("worker_threads");
+const fs = require("fs");
+if (!isMainThread) {
+  fs.appendFileSync(workerData.packageDir + "/../builder-runs", process.pid + "\\n");
+  %s
+}
+"""
+BUILDS = BUILDER_RUNS % 'fs.writeFileSync(workerData.packageDir + "/.jsii.runtime.v1.json", "{}");'
+FAILS = BUILDER_RUNS % "process.exit(3);"
+IS_KILLED = BUILDER_RUNS % 'process.kill(process.pid, "SIGKILL");'
+BUILDS_SLOWLY = BUILDER_RUNS % (
+    "Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);"
+    'fs.writeFileSync(workerData.packageDir + "/.jsii.runtime.v1.json", "{}");'
+)
+NEVER_ENDS = BUILDER_RUNS % "Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000);"
+
+
+def unpack_then_look(
+    provider_index: Path, tmp_path: Path, *, tarball: str, builder: str, written: str = ".jsii", look: bool = True
+) -> tuple[dict[str, object], list[int]]:
+    """UNPACK_THEN_LOOK with ``builder``: what it printed, and the process id of each run of the builder."""
+    kernel = tmp_path / "jsii" / "lib" / "program.js"
+    kernel.parent.mkdir(parents=True)
+    kernel.write_text(UNPACK_THEN_LOOK, encoding="utf-8")
+    (kernel.parent / "runtime-index-worker.js").write_text(builder, encoding="utf-8")
+    package, temporary = tmp_path / "cache" / "package", tmp_path / "tmp"
+    package.mkdir(parents=True)
+    temporary.mkdir()
+    (tmp_path / tarball).write_bytes(b"")
+    environment = {name: value for name, value in os.environ.items() if name != "NODE_OPTIONS"}
+    arguments = [str(LAZY_PROVIDER_HOOK), str(tmp_path / tarball), str(package)]
+    arguments += [str(provider_index.parent.parent / "package.json"), written, "look" if look else "end"]
+    arguments.append("index" if builder == BUILDS else "builder")
+    output = subprocess.run(
+        ["node", str(kernel), *arguments],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**environment, "TMPDIR": str(temporary)},
+    ).stdout
+    # Nothing of the hook's own is left behind in the temporary folder, whatever became of the build.
+    assert not list(temporary.iterdir())
+    runs = tmp_path / "cache" / "builder-runs"
+    return json.loads(output), [int(pid) for pid in runs.read_text().split()] if runs.exists() else []
+
+
+@pytest.fixture
+def checked_tarball() -> str:
+    """The name of this run's provider tarball, as the bindings ship it and the hook checks it."""
+    assert TARBALL is not None
+    return TARBALL.name
+
+
+def test_the_index_is_built_while_the_rest_of_the_tarball_unpacks(
+    provider_index: Path, tmp_path: Path, checked_tarball: str
+) -> None:
+    printed, runs = unpack_then_look(provider_index, tmp_path, tarball=checked_tarball, builder=BUILDS)
+    assert printed["begun"] == 1 and printed["builtWhileUnpacking"] is True and printed["found"] is True, printed
+    assert len(runs) == 1, runs  # the kernel's look waited for that build and started none of its own
+
+
+def test_a_look_during_the_background_build_waits_for_it(
+    provider_index: Path, tmp_path: Path, checked_tarball: str
+) -> None:
+    printed, runs = unpack_then_look(provider_index, tmp_path, tarball=checked_tarball, builder=BUILDS_SLOWLY)
+    assert printed["begun"] == 1 and printed["builtWhileUnpacking"] is False and printed["found"] is True, printed
+    assert len(runs) == 1, runs
+
+
+@pytest.mark.parametrize(
+    ("tarball", "written"),
+    [("another-provider@1.0.0.jsii.tgz", ".jsii"), ("checked", "index.js"), ("checked-with-another-version", ".jsii")],
+)
+def test_nothing_is_built_in_the_background_for_another_tarball_or_file(
+    provider_index: Path, tmp_path: Path, checked_tarball: str, tarball: str, written: str
+) -> None:
+    name = {"checked": checked_tarball, "checked-with-another-version": checked_tarball.replace("@", "@9")}
+    printed, runs = unpack_then_look(
+        provider_index, tmp_path, tarball=name.get(tarball, tarball), builder=BUILDS, written=written
+    )
+    assert printed["begun"] == 0 and printed["builtWhileUnpacking"] is False, printed
+    # the look of a checked package then builds the index as before
+    assert printed["found"] is True and len(runs) == 1, (printed, runs)
+
+
+@pytest.mark.parametrize("builder", [FAILS, IS_KILLED], ids=["fails", "is-killed"])
+def test_a_failed_background_build_leaves_the_look_to_build_it(
+    provider_index: Path, tmp_path: Path, checked_tarball: str, builder: str
+) -> None:
+    printed, runs = unpack_then_look(provider_index, tmp_path, tarball=checked_tarball, builder=builder)
+    # the look tried again and failed too, at once rather than after the five minutes a build is given
+    assert printed["begun"] == 1 and printed["found"] is False and len(runs) == 2, (printed, runs)
+    assert isinstance(printed["lookSeconds"], float | int) and printed["lookSeconds"] < 30, printed
+
+
+def test_a_kernel_that_never_looks_leaves_no_builder_running(
+    provider_index: Path, tmp_path: Path, checked_tarball: str
+) -> None:
+    printed, runs = unpack_then_look(provider_index, tmp_path, tarball=checked_tarball, builder=NEVER_ENDS, look=False)
+    assert printed["begun"] == 1 and len(runs) == 1, (printed, runs)
+    for _ in range(100):  # stopped when the kernel ended; reaped (or a zombie) soon after
+        if not is_running(runs[0]):
+            break
+        time.sleep(0.05)
+    assert not is_running(runs[0]), "the background builder outlived the kernel"
+
+
+def is_running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def test_the_hook_is_added_to_node_options_once_and_quoted() -> None:

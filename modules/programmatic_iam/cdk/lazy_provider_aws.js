@@ -15,11 +15,17 @@
 // kernel then finds it, never parses the assembly, and loads lazily from the first run on. If the build fails,
 // nothing changes: the kernel parses the assembly and writes the index as before, and that run stays eager
 // (a short lazy run would end before jsii's worker has written the index).
+//
+// The build need not wait for the whole package: the `.jsii` is the first file of the provider's tarball, and the
+// rest (4,000 and more files) takes the kernel a second or more to unpack. So when the kernel, unpacking a checked
+// provider tarball into its cache, has written the `.jsii`, the builder starts at once in the background, and the
+// kernel's look for the index waits for that build instead of starting its own (docs/performance.md).
 "use strict";
 const childProcess = require("child_process");
 const crypto = require("crypto");
 const fs = require("fs");
 const Module = require("module");
+const os = require("os");
 const path = require("path");
 
 const RUNTIME_INDEX = ".jsii.runtime.v1.json"; // jsii 1.142's index manifest, written into the package cache
@@ -35,6 +41,11 @@ const [builder, packageDir, features] = process.argv.slice(1);
 const worker = new Worker(builder, { workerData: { packageDir, supportedFeatures: JSON.parse(features) } });
 worker.on("message", (message) => { if (message && message.error) process.exitCode = 1; });
 worker.on("error", () => { process.exitCode = 1; });
+`;
+// The same in the background, leaving its exit code in the file of its fourth argument: the kernel's event loop is
+// blocked while it unpacks and looks for the index, so the kernel learns the build has ended from that file alone.
+const BUILD_INDEX_IN_BACKGROUND = `${BUILD_INDEX}
+process.on("exit", (code) => { try { require("fs").writeFileSync(process.argv[4], String(code)); } catch {} });
 `;
 // Each checked index.js, by package and version: its digest, and the shape of its eager lines (the
 // submodule's name and the require's argument). CDK Terrain's, compiled by a newer TypeScript, wraps each
@@ -54,6 +65,8 @@ const CHECKED = {
     helpers: true,
   },
 };
+// Each checked package's tarball as jsii's Python bindings ship it (`provider-aws@21.22.1.jsii.tgz`).
+const CHECKED_TARBALLS = new Set(Object.keys(CHECKED).map((key) => `${key.split("/").pop()}.jsii.tgz`));
 const ES_MODULE = 'Object.defineProperty(exports, "__esModule", { value: true });';
 // Every other line of those index.js files: the directive, comments, __esModule and the `exports.a = ... = void 0;` chains.
 const INERT = /^("use strict";|\/\*\*| \*.*|\/\/.*|Object\.defineProperty\(exports, "__esModule", \{ value: true \}\);|(exports\.[A-Za-z_$][\w$]* = )+void 0;|)$/;
@@ -108,18 +121,112 @@ function checkedPackage(packageDir) {
 }
 
 // Called with the path of every file the kernel reads; builds the runtime index when `file` is the missing
-// manifest of a checked package (see the top of this file). True when it built one.
+// manifest of a checked package (see the top of this file), or waits for its build begun in the background. True
+// when it built one or waited for one that did.
 function buildIndexFirst(file, kernelProgram) {
   if (typeof file !== "string" || path.basename(file) !== RUNTIME_INDEX || fs.existsSync(file)) return false;
   const packageDir = path.dirname(file);
   if (!checkedPackage(packageDir)) return false;
-  const builder = path.join(path.dirname(kernelProgram), INDEX_BUILDER);
-  childProcess.spawnSync(process.execPath, ["-e", BUILD_INDEX, builder, packageDir, JSON.stringify(SUPPORTED_FEATURES)], {
+  if (awaitBackgroundBuild(packageDir) && fs.existsSync(file)) return true;
+  childProcess.spawnSync(process.execPath, ["-e", BUILD_INDEX, indexBuilder(kernelProgram), packageDir, JSON.stringify(SUPPORTED_FEATURES)], {
     stdio: "ignore",
     timeout: INDEX_BUILD_TIMEOUT_MS,
   });
   return fs.existsSync(file);
 }
+
+function indexBuilder(kernelProgram) {
+  return path.join(path.dirname(kernelProgram), INDEX_BUILDER);
+}
+
+// The builds begun while the kernel unpacks, by the real path of their package; and what the kernel has open: the
+// checked tarballs it reads, and the `.jsii` files it writes while it reads one.
+const backgroundBuilds = new Map();
+const openTarballs = new Set();
+const assembliesBeingWritten = new Map();
+
+function noteOpened(fd, file, flags) {
+  if (typeof file !== "string") return;
+  const name = path.basename(file);
+  if ((flags === undefined || flags === "r") && CHECKED_TARBALLS.has(name)) {
+    openTarballs.add(fd);
+  } else if (name === ".jsii" && openTarballs.size > 0 && flags !== undefined && flags !== "r") {
+    assembliesBeingWritten.set(fd, file);
+  }
+}
+
+function noteClosed(fd, kernelProgram) {
+  openTarballs.delete(fd);
+  const assembly = assembliesBeingWritten.get(fd);
+  if (assembly === undefined) return;
+  assembliesBeingWritten.delete(fd);
+  startBackgroundBuild(path.dirname(assembly), kernelProgram);
+}
+
+// Starts jsii's builder on the `.jsii` just written into `packageDir`, in a Node process of its own; its package.json
+// is not there yet, and is checked when the kernel looks for the index.
+function startBackgroundBuild(packageDir, kernelProgram) {
+  const key = fs.realpathSync(packageDir);
+  if (backgroundBuilds.has(key) || fs.existsSync(path.join(packageDir, RUNTIME_INDEX))) return;
+  const marks = fs.mkdtempSync(path.join(os.tmpdir(), "programmatic-iam-index-"));
+  const exitCode = path.join(marks, "exit-code");
+  const args = ["-e", BUILD_INDEX_IN_BACKGROUND, indexBuilder(kernelProgram), packageDir, JSON.stringify(SUPPORTED_FEATURES), exitCode];
+  const builder = childProcess.spawn(process.execPath, args, { stdio: "ignore" });
+  builder.on("error", () => {}); // could not start: the kernel's look for the index builds it as before
+  builder.unref();
+  if (builder.pid === undefined) {
+    fs.rmSync(marks, { recursive: true, force: true });
+    return;
+  }
+  backgroundBuilds.set(key, { pid: builder.pid, exitCode, marks });
+}
+
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
+
+// Waits for the background build of `packageDir`'s index, if there is one, for as long as a build of its own may
+// take. True when there was one.
+function awaitBackgroundBuild(packageDir) {
+  const key = fs.realpathSync(packageDir);
+  const build = backgroundBuilds.get(key);
+  if (build === undefined) return false;
+  backgroundBuilds.delete(key);
+  const deadline = Date.now() + INDEX_BUILD_TIMEOUT_MS;
+  while (!fs.existsSync(build.exitCode) && isRunning(build.pid) && Date.now() < deadline) Atomics.wait(PAUSE, 0, 0, 10);
+  stopBackgroundBuild(build);
+  return true;
+}
+
+// A builder killed before its exit handler ran leaves no exit code; until the kernel's event loop runs again, it is a
+// zombie, which Linux shows in /proc and signal 0 does not tell from a live process.
+function isRunning(pid) {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return !/^\d+ \(.*\) Z /s.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return true; // no /proc: the exit code or the deadline ends the wait
+  }
+}
+
+function stopBackgroundBuild(build) {
+  if (!fs.existsSync(build.exitCode) && isRunning(build.pid)) {
+    try {
+      process.kill(build.pid, "SIGKILL");
+    } catch {
+      // it has ended meanwhile
+    }
+  }
+  fs.rmSync(build.marks, { recursive: true, force: true });
+}
+
+// A kernel that ends before it looks for the index (its unpacking failed) leaves no builder behind.
+process.on("exit", () => {
+  for (const build of backgroundBuilds.values()) stopBackgroundBuild(build);
+  backgroundBuilds.clear();
+});
 
 const compile = Module.prototype._compile;
 Module.prototype._compile = function (content, filename) {
@@ -132,7 +239,8 @@ Module.prototype._compile = function (content, filename) {
   return compile.call(this, source ?? content, filename);
 };
 
-// The kernel reads the manifest with fs.readFileSync, looked up on the module at each call.
+// The kernel reads the manifest with fs.readFileSync, and unpacks with fs.openSync and fs.closeSync, each looked up on
+// the module at each call.
 const readFileSync = fs.readFileSync;
 fs.readFileSync = function (file, ...rest) {
   try {
@@ -143,6 +251,29 @@ fs.readFileSync = function (file, ...rest) {
   return readFileSync.call(this, file, ...rest);
 };
 
+const openSync = fs.openSync;
+fs.openSync = function (file, flags, ...rest) {
+  const fd = openSync.call(this, file, flags, ...rest);
+  try {
+    noteOpened(fd, file, flags);
+  } catch {
+    // nothing is begun early; the kernel's look for the index builds it
+  }
+  return fd;
+};
+
+const closeSync = fs.closeSync;
+fs.closeSync = function (fd, ...rest) {
+  const closed = closeSync.call(this, fd, ...rest);
+  try {
+    noteClosed(fd, process.argv[1] ?? "");
+  } catch {
+    // as above
+  }
+  return closed;
+};
+
 // For the tests (tests/test_fast_load.py), which check every fallback with node itself; CHECKED so that they
-// can pin a changed index's digest, as a new version's entry would, and reach the line-by-line check behind it.
-module.exports = { lazySource, buildIndexFirst, CHECKED };
+// can pin a changed index's digest, as a new version's entry would, and reach the line-by-line check behind it;
+// backgroundBuilds so that they can tell whether a build was begun while the kernel unpacked.
+module.exports = { lazySource, buildIndexFirst, CHECKED, backgroundBuilds };
