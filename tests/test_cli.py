@@ -13,7 +13,7 @@ import pytest
 from programmatic_iam.cli import COMMANDS, main
 from tests.support.helpers import run_command, run_module, write_config
 
-COMMAND_NAMES = ["synth", "check", "report", "review", "export-module", "keys", "bootstrap", "deployer-policy"]
+COMMAND_NAMES = ["synth", "check", "report", "review", "export-module", "keys", "usage", "bootstrap", "deployer-policy"]
 
 
 def run(tmp_path: Path, *argv: str) -> tuple[int, str, str]:
@@ -30,7 +30,9 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
     assert listed == COMMAND_NAMES, result.stdout
 
 
-@pytest.mark.parametrize("command", [["synth"], ["check"], ["bootstrap", "synth"], ["deployer-policy"]])
+@pytest.mark.parametrize(
+    "command", [["synth"], ["check"], ["bootstrap", "synth"], ["deployer-policy"], ["usage", "report"]]
+)
 def test_every_command_has_help(tmp_path: Path, command: list[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main([*command, "--help"], environ={}, cwd=tmp_path, stdout=io.StringIO(), stderr=io.StringIO())

@@ -14,6 +14,7 @@ import argparse
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+import json
 import os
 from pathlib import Path
 import re
@@ -28,6 +29,7 @@ from typing import Any, TextIO
 import urllib.error
 import urllib.request
 
+from .moto_last_accessed import CONTROL_PATH as LAST_ACCESSED_CONTROL
 from .terraform import MIRROR_VARIABLE, cli_config_text, find_provider_mirror
 
 HOST = "127.0.0.1"
@@ -97,6 +99,12 @@ class AwsEmulator:
         resource ARNs or conditions (docs/local-emulator.md).
         """
         self._post("/moto-api/reset-auth", b"inf" if after_calls is None else str(after_calls).encode())
+
+    def last_accessed(self, **settings: Any) -> None:
+        """Change what the emulator's IAM last-accessed reports are made from, as months of use would have:
+        ``clock`` (an ISO time with its zone, or None), ``created`` ({"user", "date"}), ``jobs`` ("COMPLETED",
+        "IN_PROGRESS" or "FAILED"). See :mod:`.moto_last_accessed`."""
+        self._post(LAST_ACCESSED_CONTROL, json.dumps(settings).encode())
 
     def _post(self, path: str, body: bytes) -> None:
         # text/plain: with the default form encoding the server would not see the body

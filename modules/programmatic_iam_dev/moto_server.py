@@ -1,5 +1,5 @@
-"""moto's server, with two of its access checks made to behave as AWS's do, and a retried request answered as
-its first attempt was (docs/local-emulator.md).
+"""moto's server, with two of its access checks made to behave as AWS's do, a retried request answered as its
+first attempt was, and IAM's last-accessed reports (``moto_last_accessed.py``; docs/local-emulator.md).
 
 Bucket-policy statements that carry a ``Condition`` are left out. moto checks bucket policies without any
 request context and takes every condition as met, so the state bucket's "deny unless TLS" statement
@@ -194,21 +194,37 @@ class RetryAnswers:
                 self._answers.popitem(last=False)
 
 
-def patch_retried_requests() -> None:
-    """Make moto's server put :class:`RetryAnswers` in front of the application it dispatches every request to."""
+def patch_retried_requests(outer: Callable[[Any], Any] = lambda app: app) -> None:
+    """Make moto's server put :class:`RetryAnswers` in front of the application it dispatches every request to, and
+    ``outer`` in front of that."""
     from moto import server
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
-    def answering_retries(*arguments: Any, **keywords: Any) -> RetryAnswers:
-        return RetryAnswers(DomainDispatcherApplication(*arguments, **keywords))
+    def answering_retries(*arguments: Any, **keywords: Any) -> Any:
+        return outer(RetryAnswers(DomainDispatcherApplication(*arguments, **keywords)))
 
     server.DomainDispatcherApplication = answering_retries  # type: ignore[assignment,attr-defined]
 
 
+def sibling_module(name: str) -> Any:
+    """The module ``name`` next to this file: run as a script in isolated mode, its folder is not on the path."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # before it runs: its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
 if __name__ == "__main__":
+    last_accessed = sibling_module("moto_last_accessed")
     patch_bucket_policy_checks()
     patch_inactive_key_checks()
-    patch_retried_requests()
+    last_accessed.patch_last_accessed()
+    patch_retried_requests(last_accessed.LastAccessedControl)
     from moto.server import main
 
     main(sys.argv[1:])

@@ -16,10 +16,10 @@ from pathlib import Path
 import sys
 from typing import NoReturn, TextIO
 
-from . import bootstrap, check, deployer_policy, export_module, keys, report, review, synth
+from . import bootstrap, check, deployer_policy, export_module, keys, report, review, synth, usage
 from .context import Command, Context
 
-COMMANDS: tuple[Command, ...] = (synth, check, report, review, export_module, keys, bootstrap, deployer_policy)
+COMMANDS: tuple[Command, ...] = (synth, check, report, review, export_module, keys, usage, bootstrap, deployer_policy)
 PROG = "programmatic-iam"
 
 

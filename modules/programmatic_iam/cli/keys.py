@@ -151,7 +151,7 @@ def _survey(boto3: Any, stacks: Sequence[StackSpec], now: datetime, orphan_max_a
 
 IAM_READERS = 8
 """How many users are read at once. IAM's read APIs are throttled per account; eight at a time stays well within
-its rate, and the clients' standard retries (:func:`_iam_client`) absorb the throttling that remains."""
+its rate, and the clients' standard retries (:func:`iam_client`) absorb the throttling that remains."""
 
 
 def readers_of(boto3: Any, stacks: Sequence[StackSpec]) -> dict[AssumedRole | None, KeyReader]:
@@ -187,10 +187,10 @@ def reader_of(boto3: Any, stack: StackSpec) -> KeyReader:
         if role
         else str(boto3.client("sts", region_name=stack.region).get_caller_identity()["Account"])
     )
-    return KeyReader(_iam_client(boto3, stack), account)
+    return KeyReader(iam_client(boto3, stack), account)
 
 
-def _iam_client(boto3: Any, stack: StackSpec) -> Any:
+def iam_client(boto3: Any, stack: StackSpec) -> Any:
     """IAM in the stack's account: through the role its provider assumes, if it assumes one, as Terraform does."""
     from botocore.config import Config
 

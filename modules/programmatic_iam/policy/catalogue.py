@@ -103,6 +103,11 @@ class Catalogue:
         }
         return tuple(sorted(of_resources.union(self.condition_keys(action))))
 
+    def documentation_link(self, action: str) -> str:
+        """Where the Service Authorization Reference sends a reader for ``action`` (its API operation's page, or a
+        guide's); empty if unknown."""
+        return str(self._privilege(action).get("api_documentation_link") or "")
+
     def _privilege(self, action: str) -> Mapping[str, Any]:
         prefix, _, name = action.partition(":")
         service = self.service(prefix)

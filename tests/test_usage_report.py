@@ -1,0 +1,205 @@
+"""``usage report`` against the emulator's IAM last-accessed reports: the built-in default's user with the guide's
+policy, a workload that used some of it (some of it half a year ago), and every refusal."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from programmatic_iam.blueprint import build_blueprint
+from programmatic_iam.config import load_fleet
+from programmatic_iam.policy.catalogue import load_catalogue
+from programmatic_iam_dev.emulator import AwsEmulator
+from tests.support.helpers import base_environment, run_module, write_config
+
+USER = "production-streammanager"
+TODAY = datetime.now(UTC).date().isoformat()
+
+
+def usage(aws: AwsEmulator, cwd: Path, *args: str) -> tuple[int, str, str]:
+    completed = run_module("programmatic_iam", "usage", *args, cwd=cwd, **aws.environment(base=base_environment()))
+    return completed.returncode, completed.stdout, completed.stderr
+
+
+def deploy_user(aws: AwsEmulator, cwd: Path, user: str = USER) -> dict[str, str]:
+    """The stack's user with its policy attached, as Terraform makes them, and a key of it (its credentials)."""
+    stack = next(s for s in build_blueprint(load_fleet({}, cwd)).stacks if s.stack_id == user)
+    iam = aws.client("iam")
+    iam.create_user(UserName=user)
+    for policy in stack.identity.policies:
+        arn = iam.create_policy(PolicyName=policy.name, PolicyDocument=policy.document.to_json())["Policy"]["Arn"]
+        iam.attach_user_policy(UserName=user, PolicyArn=arn)
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    return {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+
+
+def workload(aws: AwsEmulator, credentials: dict[str, str]) -> None:
+    """Stream Manager's calls: DescribeRegions half a year ago; DescribeInstances and DescribeImages today."""
+    aws.last_accessed(clock=(datetime.now(UTC) - timedelta(days=180)).isoformat())
+    aws.client("ec2", **credentials).describe_regions()
+    aws.last_accessed(clock=None)
+    ec2 = aws.client("ec2", region="eu-west-1", **credentials)
+    ec2.describe_instances()
+    ec2.describe_images(Owners=["self"])
+
+
+def classes(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {action["action"]: action for action in report["stacks"][0]["actions"]}
+
+
+def test_each_granted_action_gets_its_class_from_iams_evidence(aws: AwsEmulator, tmp_path: Path) -> None:
+    workload(aws, deploy_user(aws, tmp_path))
+    aws.last_accessed(created={"user": USER, "date": "2025-01-01T00:00:00+00:00"})
+    code, out, err = usage(aws, tmp_path, "report", "--format", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    stack = report["stacks"][0]
+    assert (stack["stack"], stack["environment"], stack["window_days"]) == (USER, "production", 90)
+    assert stack["evidence_taken"] == TODAY and stack["younger_than_window"] is False
+    actions = classes(report)
+    assert len(actions) == 63  # every action of the guide's policy, once
+    assert actions["ec2:DescribeInstances"] == {
+        "action": "ec2:DescribeInstances",
+        "class": "used",
+        "last_used": TODAY,
+        "region": "eu-west-1",
+        "why": None,
+    }
+    assert actions["ec2:DescribeImages"]["class"] == "used"
+    half_a_year_ago = (datetime.now(UTC) - timedelta(days=180)).date().isoformat()
+    assert actions["ec2:DescribeRegions"]["class"] == "used-before-window"
+    assert actions["ec2:DescribeRegions"]["last_used"] == half_a_year_ago
+    assert actions["ec2:RunInstances"]["class"] == "never-used" and actions["ec2:RunInstances"]["last_used"] is None
+    by_class = {action["class"] for action in actions.values()}
+    assert by_class == {"used", "used-before-window", "never-used"}, by_class
+    # the same, for people: the date of the action last used before the window, and the window
+    code, text, _ = usage(aws, tmp_path, "report")
+    assert code == 0 and "last used before the window" in text and half_a_year_ago in text
+    assert "a window of 90 days" in text
+
+
+def test_a_longer_window_takes_in_an_older_use(aws: AwsEmulator, tmp_path: Path) -> None:
+    workload(aws, deploy_user(aws, tmp_path))
+    code, out, err = usage(aws, tmp_path, "report", "--unused-for", "365", "--format", "json")
+    assert code == 0, err
+    assert classes(json.loads(out))["ec2:DescribeRegions"]["class"] == "used"
+
+
+def test_a_user_younger_than_the_window_is_said_to_be(aws: AwsEmulator, tmp_path: Path) -> None:
+    deploy_user(aws, tmp_path)  # created now
+    code, out, _ = usage(aws, tmp_path, "report", "--format", "json")
+    assert code == 0 and json.loads(out)["stacks"][0]["younger_than_window"] is True
+    code, text, _ = usage(aws, tmp_path, "report")
+    assert "too young to judge what it has not used" in text
+
+
+POLICY_WITH_CHECKS = """
+[naming]
+name = "streammanager"
+[policy]
+actions = ["ec2:Describe*", "ec2:RunInstances", "iam:PassRole", "ssm:GetParameter"]
+allow_wildcards = true
+"""
+
+
+def test_wildcards_authorization_checks_and_services_without_action_data(aws: AwsEmulator, tmp_path: Path) -> None:
+    write_config(tmp_path, POLICY_WITH_CHECKS)
+    credentials = deploy_user(aws, tmp_path)
+    aws.client("ec2", **credentials).describe_instances()
+    code, out, err = usage(aws, tmp_path, "report", "--format", "json")
+    assert code == 0, err
+    actions = classes(json.loads(out))
+    # a wildcard is used when an action it covers was
+    assert actions["ec2:Describe*"]["class"] == "used" and "DescribeInstances" in actions["ec2:Describe*"]["why"]
+    assert actions["iam:PassRole"]["class"] == "not-judged"
+    assert actions["ssm:GetParameter"]["class"] == "no-action-data"
+    assert "service level only" in actions["ssm:GetParameter"]["why"]
+    assert actions["ec2:RunInstances"]["class"] == "never-used"
+
+
+def test_the_markdown_escapes_what_iam_answered(aws: AwsEmulator, tmp_path: Path) -> None:
+    workload(aws, deploy_user(aws, tmp_path))
+    code, out, _ = usage(aws, tmp_path, "report", "--format", "markdown")
+    assert code == 0
+    assert "| `ec2:DescribeInstances` | used in the window | " in out and "| `eu-west-1` |" in out
+
+
+def test_the_evidence_is_saved_as_read(aws: AwsEmulator, tmp_path: Path) -> None:
+    workload(aws, deploy_user(aws, tmp_path))
+    code, _, err = usage(aws, tmp_path, "report", "--save-evidence", "evidence.json")
+    assert code == 0, err
+    saved = json.loads((tmp_path / "evidence.json").read_text())
+    ec2 = next(s for s in saved["stacks"][0]["services"] if s["ServiceNamespace"] == "ec2")
+    used = {row["ActionName"]: row for row in ec2["TrackedActionsLastAccessed"]}
+    assert used["DescribeInstances"]["LastAccessedRegion"] == "eu-west-1"
+    # a link in its place is refused, and what it points at is left alone
+    target = tmp_path / "target.json"
+    target.write_text("kept")
+    (tmp_path / "link.json").symlink_to(target)
+    code, _, err = usage(aws, tmp_path, "report", "--save-evidence", "link.json")
+    assert code == 2 and "--save-evidence: 'link.json'" in err and target.read_text() == "kept"
+
+
+@pytest.mark.parametrize(
+    ("denied", "permission"),
+    [
+        ("iam:GenerateServiceLastAccessedDetails", "iam:GenerateServiceLastAccessedDetails"),
+        ("iam:GetServiceLastAccessedDetails", "iam:GetServiceLastAccessedDetails"),
+        ("iam:GetUser", "iam:GetUser"),
+    ],
+)
+def test_a_report_iam_refuses_names_the_permission_the_caller_lacks(
+    aws: AwsEmulator, tmp_path: Path, denied: str, permission: str
+) -> None:
+    deploy_user(aws, tmp_path)
+    iam = aws.client("iam")
+    iam.create_user(UserName="reader")
+    reads = ["iam:GetUser", "iam:GenerateServiceLastAccessedDetails", "iam:GetServiceLastAccessedDetails"]
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": [*reads, "sts:GetCallerIdentity"], "Resource": "*"},
+            {"Effect": "Deny", "Action": denied, "Resource": "*"},
+        ],
+    }
+    iam.put_user_policy(UserName="reader", PolicyName="read", PolicyDocument=json.dumps(document))
+    key = iam.create_access_key(UserName="reader")["AccessKey"]
+    aws.enforce_iam(after_calls=0)
+    environment = aws.environment(base=base_environment())
+    environment.update(AWS_ACCESS_KEY_ID=key["AccessKeyId"], AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"])
+    completed = run_module("programmatic_iam", "usage", "report", cwd=tmp_path, **environment)
+    assert completed.returncode == 1
+    assert f"{USER}: nothing judged: IAM refused" in completed.stderr and f"need {permission}" in completed.stderr
+
+
+@pytest.mark.parametrize("outcome", ["FAILED", "IN_PROGRESS"])
+def test_a_job_that_fails_or_does_not_finish_judges_nothing(aws: AwsEmulator, tmp_path: Path, outcome: str) -> None:
+    deploy_user(aws, tmp_path)
+    aws.last_accessed(jobs=outcome)
+    code, out, err = usage(aws, tmp_path, "report", "--job-timeout", "1", "--format", "json")
+    assert code == 1 and json.loads(out) == {"stacks": []}
+    assert ("did not finish in 1 s" if outcome == "IN_PROGRESS" else "IAM's report job failed") in err
+
+
+def test_a_stack_not_deployed_is_named(aws: AwsEmulator, tmp_path: Path) -> None:
+    code, _, err = usage(aws, tmp_path, "report")
+    assert code == 1 and f"IAM has no user {USER}: deploy the stack first" in err
+
+
+def test_every_page_of_a_report_is_read(aws: AwsEmulator, tmp_path: Path) -> None:
+    """A policy over more services than IAM answers in a page (100): the last service is judged too."""
+    catalogue = load_catalogue()
+    first_120 = [catalogue.service(prefix) for prefix in sorted(catalogue.prefixes)[:120]]
+    actions = [f"{service.prefix}:{next(iter(service.actions.values()))}" for service in first_120 if service]
+    write_config(tmp_path, f'[naming]\nname = "streammanager"\n[policy]\nactions = {json.dumps(actions)}\n')
+    deploy_user(aws, tmp_path)
+    code, out, err = usage(aws, tmp_path, "report", "--save-evidence", "evidence.json", "--format", "json")
+    assert code == 0, err
+    services = json.loads((tmp_path / "evidence.json").read_text())["stacks"][0]["services"]
+    assert len(services) == 120 and services[-1]["ServiceNamespace"] == sorted(catalogue.prefixes)[119]
+    # and judged: the emulator tracks that service at service level only
+    assert "service level only" in classes(json.loads(out))[actions[-1]]["why"]
