@@ -31,7 +31,8 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "command", [["synth"], ["check"], ["bootstrap", "synth"], ["deployer-policy"], ["usage", "report"]]
+    "command",
+    [["synth"], ["check"], ["bootstrap", "synth"], ["deployer-policy"], ["usage", "report"], ["usage", "tighten"]],
 )
 def test_every_command_has_help(tmp_path: Path, command: list[str]) -> None:
     with pytest.raises(SystemExit) as exited:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 import json
 from pathlib import Path
+import tomllib
 from typing import Any
 
 import pytest
@@ -203,3 +204,163 @@ def test_every_page_of_a_report_is_read(aws: AwsEmulator, tmp_path: Path) -> Non
     assert len(services) == 120 and services[-1]["ServiceNamespace"] == sorted(catalogue.prefixes)[119]
     # and judged: the emulator tracks that service at service level only
     assert "service level only" in classes(json.loads(out))[actions[-1]]["why"]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# usage tighten
+# ---------------------------------------------------------------------------------------------------------------------
+
+TWO_ENVIRONMENTS = """\
+# Stream Manager's identity, in two environments that share the guide's policy
+[naming]
+name = "streammanager"
+
+[[environments]]
+name = "staging"
+region = "us-east-1"
+
+[[environments]]
+name = "production"  # where the customers are
+region = "us-east-1"
+"""
+USED_IN_PRODUCTION, USED_IN_STAGING = "ec2:DescribeInstances", "ec2:DescribeImages"
+
+
+def two_environments_in_use(aws: AwsEmulator, cwd: Path, *, created: str = "2025-01-01T00:00:00+00:00") -> None:
+    """Both users deployed; production called DescribeInstances today and DescribeRegions half a year ago, staging
+    DescribeImages today."""
+    write_config(cwd, TWO_ENVIRONMENTS)
+    production = deploy_user(aws, cwd, "production-streammanager")
+    staging = deploy_user(aws, cwd, "staging-streammanager")
+    workload(aws, production)
+    aws.client("ec2", **staging).describe_images(Owners=["self"])
+    for user in ("production-streammanager", "staging-streammanager"):
+        aws.last_accessed(created={"user": user, "date": created})
+
+
+def remove_actions_in(cwd: Path) -> list[str]:
+    config = tomllib.loads((cwd / "iam.toml").read_text())
+    return list(config["policy"]["remove_actions"])
+
+
+def test_tighten_removes_what_no_environment_used_keeps_comments_and_a_second_run_changes_nothing(
+    aws: AwsEmulator, tmp_path: Path
+) -> None:
+    two_environments_in_use(aws, tmp_path)
+    before = (tmp_path / "iam.toml").read_text()
+    code, out, err = usage(aws, tmp_path, "tighten")
+    assert code == 0, err
+    assert "nothing written (--write writes it)" in out and (tmp_path / "iam.toml").read_text() == before
+    assert '+  "ec2:RunInstances",' in out  # the change, as a diff
+    code, out, err = usage(aws, tmp_path, "tighten", "--write")
+    assert code == 0, err
+    text = (tmp_path / "iam.toml").read_text()
+    assert text.startswith(before)  # every comment and line of the file kept; the table added at its end
+    removed = remove_actions_in(tmp_path)
+    assert USED_IN_PRODUCTION not in removed and USED_IN_STAGING not in removed  # each used in one environment only
+    assert "ec2:DescribeRegions" in removed and "ec2:RunInstances" in removed and len(removed) == 61
+    assert f"# usage tighten: not used in the 90 days before IAM's evidence of {TODAY} (staging, production)" in text
+    assert "remove ec2:DescribeRegions" in out and "last used " in out
+    # what the stacks now grant: the two actions in use
+    for stack in build_blueprint(load_fleet({}, tmp_path)).stacks:
+        assert sorted(a for p in stack.identity.policies for a in p.document.actions) == [
+            USED_IN_STAGING,
+            USED_IN_PRODUCTION,
+        ]
+    code, out, _ = usage(aws, tmp_path, "tighten", "--write")
+    assert code == 0 and "nothing to remove; iam.toml unchanged" in out
+    assert (tmp_path / "iam.toml").read_text() == text
+
+
+def test_tighten_leaves_the_file_alone_for_a_young_identity(aws: AwsEmulator, tmp_path: Path) -> None:
+    two_environments_in_use(aws, tmp_path, created=datetime.now(UTC).isoformat())
+    before = (tmp_path / "iam.toml").read_text()
+    code, out, _ = usage(aws, tmp_path, "tighten", "--write")
+    assert code == 0 and "nothing removed: the user of staging-streammanager was created on" in out
+    assert (tmp_path / "iam.toml").read_text() == before
+
+
+@pytest.mark.parametrize("failure", ["refused", "FAILED", "IN_PROGRESS"])
+def test_tighten_writes_nothing_without_every_environments_evidence(
+    aws: AwsEmulator, tmp_path: Path, failure: str
+) -> None:
+    two_environments_in_use(aws, tmp_path)
+    before = (tmp_path / "iam.toml").read_text()
+    environment = aws.environment(base=base_environment())
+    if failure == "refused":
+        iam = aws.client("iam")
+        iam.create_user(UserName="reader")
+        document = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": ["iam:GetUser", "iam:GetServiceLastAccessedDetails"], "Resource": "*"}
+            ],
+        }
+        iam.put_user_policy(UserName="reader", PolicyName="read", PolicyDocument=json.dumps(document))
+        key = iam.create_access_key(UserName="reader")["AccessKey"]
+        environment.update(AWS_ACCESS_KEY_ID=key["AccessKeyId"], AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"])
+        aws.enforce_iam(after_calls=0)
+    else:
+        aws.last_accessed(jobs=failure)
+    completed = run_module(
+        "programmatic_iam", "usage", "tighten", "--write", "--job-timeout", "1", cwd=tmp_path, **environment
+    )
+    assert completed.returncode == 1 and "nothing written" in completed.stderr
+    if failure == "refused":
+        assert "the credentials need iam:GenerateServiceLastAccessedDetails" in completed.stderr
+    assert (tmp_path / "iam.toml").read_text() == before
+
+
+def test_pass_role_is_never_removed_for_lack_of_use(aws: AwsEmulator, tmp_path: Path) -> None:
+    write_config(
+        tmp_path, '[naming]\nname = "streammanager"\n[policy]\nactions = ["ec2:RunInstances", "iam:PassRole"]\n'
+    )
+    deploy_user(aws, tmp_path)
+    aws.last_accessed(created={"user": USER, "date": "2025-01-01T00:00:00+00:00"})
+    code, out, err = usage(aws, tmp_path, "tighten", "--write")
+    assert code == 0, err
+    assert remove_actions_in(tmp_path) == ["ec2:RunInstances"]
+    assert "keep   iam:PassRole  not judged by use" in out
+
+
+def test_tighten_needs_a_file_to_write_into(aws: AwsEmulator, tmp_path: Path) -> None:
+    code, _, err = usage(aws, tmp_path, "tighten")
+    assert code == 2 and "the built-in default has no file to write the removals into" in err
+    assert not (tmp_path / "iam.toml").exists()
+
+
+FLEET = """\
+[[environments]]
+name = "production"
+region = "us-east-1"
+
+# the media servers' controller
+[[identities]]
+name = "streammanager"
+policy.actions = ["ec2:DescribeInstances", "ec2:RunInstances"]
+
+[[identities]]
+name = "backup"  # new this week
+policy.actions = ["ec2:CreateSnapshot"]
+"""
+
+
+def test_in_a_fleet_each_identity_is_judged_alone_and_written_in_its_own_entry(
+    aws: AwsEmulator, tmp_path: Path
+) -> None:
+    write_config(tmp_path, FLEET)
+    credentials = deploy_user(aws, tmp_path, "production-streammanager")
+    deploy_user(aws, tmp_path, "production-backup")
+    aws.client("ec2", **credentials).describe_instances()
+    aws.last_accessed(created={"user": "production-streammanager", "date": "2025-01-01T00:00:00+00:00"})
+    code, out, err = usage(aws, tmp_path, "tighten", "--write")
+    assert code == 0, err
+    assert "backup (production): nothing removed: the user of production-backup was created on" in out
+    identities = tomllib.loads((tmp_path / "iam.toml").read_text())["identities"]
+    assert identities[0]["policy"]["remove_actions"] == ["ec2:RunInstances"]
+    assert "remove_actions" not in identities[1]["policy"]
+    text = (tmp_path / "iam.toml").read_text()
+    assert "# the media servers' controller\n" in text and 'name = "backup"  # new this week\n' in text
+    # --identity picks one
+    code, out, _ = usage(aws, tmp_path, "tighten", "--identity", "backup")
+    assert code == 0 and "streammanager" not in out

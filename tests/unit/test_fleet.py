@@ -600,6 +600,8 @@ production-exporter: identity 'exporter' in environment 'production' (environmen
   policy.resources = ["*"]                              # (default)
   policy.allow_wildcards = false                        # (default)
   policy.allow_unlisted_actions = []                    # (default)
+  policy.remove_actions = []                            # (default)
+  policy.unused_for_days = 90                           # (default)
   policy.description = "Programmatic access for {{ name }} in {{ environment }}"  # (default)
   policy.path = "/"                                     # (default)
   policy.hardening.tag_key = "Application"              # (default)

@@ -13,8 +13,11 @@ from programmatic_iam.analysis.usage import (
     ActionUse,
     Catalogued,
     Evidence,
+    Removal,
     StackUsage,
     judge,
+    tighten,
+    tightening_comment,
     usage_markdown,
     usage_text,
 )
@@ -191,3 +194,39 @@ def test_the_catalogue_names_pass_role_and_fis_injections_as_checks_and_api_call
         "ec2:DescribeInstances": False,
         "s3:GetObject": False,
     }
+
+
+def stack(environment: str, *uses: ActionUse, created_days_ago: int = 400) -> StackUsage:
+    return StackUsage(f"{environment}-s", "s", environment, 90, evidence(created_days_ago=created_days_ago), uses)
+
+
+def test_tighten_removes_only_what_every_environment_left_unused_with_the_latest_use() -> None:
+    before = TAKEN - timedelta(days=200)
+    production = stack(
+        "production",
+        ActionUse("ec2:A", "never-used"),
+        ActionUse("ec2:B", "used", TAKEN, "eu-west-1"),
+        ActionUse("ec2:C", "used-before-window", before - timedelta(days=1)),
+        ActionUse("ec2:D", "never-used"),
+    )
+    staging = stack(
+        "staging",
+        ActionUse("ec2:A", "never-used"),
+        ActionUse("ec2:B", "never-used"),
+        ActionUse("ec2:C", "used-before-window", before),
+        ActionUse("ec2:D", "no-action-data", why="IAM does not track this action"),
+    )
+    made = tighten("s", [production, staging], 90)
+    assert made.removals == (Removal("ec2:A", None), Removal("ec2:C", before))
+    assert [(use.action, use.verdict) for use in made.kept] == [("ec2:B", "used"), ("ec2:D", "no-action-data")]
+    assert made.environments == ("production", "staging") and not made.refused
+    assert tightening_comment(made) == (
+        "usage tighten: not used in the 90 days before IAM's evidence of 2026-12-07 (production, staging)"
+    )
+
+
+def test_tighten_removes_nothing_when_any_environments_user_is_young() -> None:
+    old = stack("production", ActionUse("ec2:A", "never-used"))
+    young = stack("staging", ActionUse("ec2:A", "never-used"), created_days_ago=10)
+    made = tighten("s", [old, young], 90)
+    assert made.removals == () and "staging-s was created on 2026-11-27" in made.refused

@@ -20,7 +20,7 @@ action it covers can be.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -241,3 +241,93 @@ def usage_markdown(usages: Sequence[StackUsage]) -> str:
                 lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# usage tighten: what the evidence of every stack of an identity supports removing
+# ---------------------------------------------------------------------------------------------------------------------
+
+REMOVABLE: frozenset[Verdict] = frozenset({"never-used", "used-before-window"})
+
+
+@dataclass(frozen=True, slots=True)
+class Removal:
+    action: str
+    last_used: datetime | None
+    """The latest use in any of the identity's environments (before the window), or ``None``: never used."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tightening:
+    """What the evidence of all of one identity's stacks supports: the actions to remove, or why none."""
+
+    identity: str
+    environments: tuple[str, ...]
+    window_days: int
+    evidence_taken: datetime | None
+    """The earliest of the stacks' evidence: the window the removals rest on ends there at the latest."""
+    removals: tuple[Removal, ...] = ()
+    kept: tuple[ActionUse, ...] = ()
+    """Each action kept, with why (its use, or why the evidence cannot judge it), from the stack that keeps it."""
+    refused: str = ""
+    """Why nothing is removed for this identity (a young user, a policy the environments do not share)."""
+
+
+def tighten(identity: str, usages: Sequence[StackUsage], window_days: int) -> Tightening:
+    """The actions that no stack of ``identity`` (``usages``: every environment's, judged on the same policy) used in
+    the window; everything else kept, with its reason. Nothing removed when a stack's user is younger than the window."""
+    environments = tuple(usage.environment for usage in usages)
+    taken = min((usage.evidence.taken for usage in usages), default=None)
+    base = Tightening(identity, environments, window_days, taken)
+    young = [usage for usage in usages if usage.young]
+    if young:
+        first = young[0]
+        refused = (
+            f"the user of {first.stack} was created on {day(first.evidence.created)}, less than {window_days} days "
+            "before IAM's evidence: it has not had the time to use what it needs"
+        )
+        return replace(base, refused=refused)
+    removals: list[Removal] = []
+    kept: list[ActionUse] = []
+    for action in dict.fromkeys(use.action for usage in usages for use in usage.actions):
+        uses = [use for usage in usages for use in usage.actions if use.action == action]
+        keeping = [use for use in uses if use.verdict not in REMOVABLE]
+        if keeping:
+            order = {verdict: rank for rank, verdict in enumerate(VERDICTS)}
+            kept.append(min(keeping, key=lambda use: order[use.verdict]))
+            continue
+        last = max((use.last_used for use in uses if use.last_used is not None), default=None)
+        removals.append(Removal(action, last))
+    return replace(base, removals=tuple(removals), kept=tuple(kept))
+
+
+def tightening_comment(tightening: Tightening) -> str:
+    """The comment written above ``policy.remove_actions``: the window and the evidence's date."""
+    return (
+        f"usage tighten: not used in the {tightening.window_days} days before IAM's evidence of "
+        f"{day(tightening.evidence_taken)} ({', '.join(tightening.environments)})"
+    )
+
+
+def tightening_text(tightening: Tightening) -> str:
+    heading = f"{tightening.identity} ({', '.join(tightening.environments)})"
+    if tightening.refused:
+        return printable(f"{heading}: nothing removed: {tightening.refused}") + "\n"
+    lines = [
+        printable(
+            f"{heading}: {len(tightening.removals)} of {len(tightening.removals) + len(tightening.kept)} actions not "
+            f"used in the {tightening.window_days} days before IAM's evidence of {day(tightening.evidence_taken)}"
+        )
+    ]
+    width = max((len(removal.action) for removal in tightening.removals), default=0)
+    for removal in tightening.removals:
+        evidence = f"last used {day(removal.last_used)}" if removal.last_used else "never used in IAM's tracking period"
+        lines.append(printable(f"  remove {removal.action:<{width}}  {evidence}"))
+    counts = [(verdict, sum(use.verdict == verdict for use in tightening.kept)) for verdict in VERDICTS]
+    kept = ", ".join(f"{count} {VERDICT_LABELS[verdict]}" for verdict, count in counts if count)
+    if kept:
+        lines.append(f"  kept: {kept}")
+    for use in tightening.kept:
+        if use.verdict in ("no-action-data", "not-judged"):
+            lines.append(printable(f"  keep   {use.action}  {VERDICT_LABELS[use.verdict]}: {use.why}"))
+    return "\n".join(lines) + "\n"

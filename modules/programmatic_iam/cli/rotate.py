@@ -60,7 +60,7 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
     refuses a step or IAM cannot be read, 2 for bad input, 3 for a step asked out of order."""
     out, err = context.stdout, context.stderr
     try:
-        path, shown = _config_path(context.environ, context.cwd)
+        path, shown = config_path(context.environ, context.cwd)
         fleet, blueprint = load_configured(context.environ, context.cwd)
         chosen = fleet.select(arguments.identity, arguments.environment)
         now = _now(arguments.as_of)
@@ -182,9 +182,11 @@ def _write(
     return EXIT_OK
 
 
-def _config_path(environ: Mapping[str, str], cwd: Path) -> tuple[Path, str]:
+def config_path(
+    environ: Mapping[str, str], cwd: Path, what: str = "a rotation step", command: str = "keys rotate"
+) -> tuple[Path, str]:
     """The configuration file the commands read, to write back to; a problem when there is none (the built-in
-    default has no file to write a rotation into)."""
+    default has no file to write ``what`` into)."""
     named = environ.get(CONFIG_FILE_VARIABLE, "")
     path, shown = (cwd / named, named) if named else (cwd / DEFAULT_CONFIG_FILE, DEFAULT_CONFIG_FILE)
     if not named and not path.exists() and not path.is_symlink():
@@ -193,8 +195,8 @@ def _config_path(environ: Mapping[str, str], cwd: Path) -> tuple[Path, str]:
                 Problem(
                     DEFAULT_CONFIG_FILE,
                     "",
-                    "does not exist: the built-in default has no file to write a rotation step into",
-                    f"create {DEFAULT_CONFIG_FILE} (an empty file is the built-in default) and run keys rotate again",
+                    f"does not exist: the built-in default has no file to write {what} into",
+                    f"create {DEFAULT_CONFIG_FILE} (an empty file is the built-in default) and run {command} again",
                 )
             ]
         )

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,7 +59,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     report.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     report.add_argument("--save-evidence", metavar="FILE", help="also write IAM's reports as read, as JSON")
-    report.add_argument(
+    _job_timeout_argument(report)
+    tighten = actions.add_parser(
+        "tighten",
+        help="the actions no environment of an identity used in the window: printed as the change of iam.toml "
+        "(policy.remove_actions), written with --write",
+    )
+    tighten.add_argument(
+        "--identity", metavar="I", help="only this identity (all its environments are judged together)"
+    )
+    tighten.add_argument(
+        "--unused-for",
+        metavar="DAYS",
+        type=_bounded_whole_number,
+        help="the window (default: each identity's policy.unused_for_days, 90 unless set)",
+    )
+    tighten.add_argument("--write", action="store_true", help="write the change into iam.toml (comments kept)")
+    _job_timeout_argument(tighten)
+
+
+def _job_timeout_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--job-timeout",
         metavar="SECONDS",
         type=_bounded_whole_number,
@@ -88,6 +108,10 @@ class Refusal:
 
 def run(arguments: argparse.Namespace, context: Context) -> int:
     """Print each stack's actions by class; exit 1 if a stack's evidence could not be read, 2 for bad input."""
+    if arguments.usage_action == "tighten":
+        from . import tighten
+
+        return tighten.run(arguments, context)
     try:
         fleet, blueprint = load_configured(context.environ, context.cwd)
         stacks = selected_stacks(fleet, blueprint, arguments.identity, arguments.environment)
@@ -102,20 +126,7 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
         print(f"usage report: cannot read IAM ({error}); check the AWS credentials", file=context.stderr)
         return EXIT_FAILED
-    catalogue = load_catalogue()
-    catalogued = Catalogued(catalogue.matching, lambda action: is_authorization_check(catalogue, action))
-    usages = [
-        StackUsage(
-            stack.stack_id,
-            stack.identity_name,
-            stack.environment,
-            window,
-            evidence,
-            judge(granted_actions(stack), evidence, window, catalogued),
-        )
-        for stack, evidence in zip(stacks, read_all, strict=True)
-        if isinstance(evidence, Evidence)
-    ]
+    usages = judged(stacks, read_all, lambda stack: window)
     refusals = [refusal for refusal in read_all if isinstance(refusal, Refusal)]
     if arguments.save_evidence:
         try:
@@ -130,6 +141,26 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
     for refusal in refusals:
         print(printable(f"usage report: {refusal.stack.stack_id}: nothing judged: {refusal.why}"), file=context.stderr)
     return EXIT_FAILED if refusals else EXIT_OK
+
+
+def judged(
+    stacks: Sequence[StackSpec], read_all: Sequence[Evidence | Refusal], window: Callable[[StackSpec], int]
+) -> list[StackUsage]:
+    """Each stack whose evidence was read, its granted actions judged with its ``window``."""
+    catalogue = load_catalogue()
+    catalogued = Catalogued(catalogue.matching, lambda action: is_authorization_check(catalogue, action))
+    return [
+        StackUsage(
+            stack.stack_id,
+            stack.identity_name,
+            stack.environment,
+            window(stack),
+            evidence,
+            judge(granted_actions(stack), evidence, window(stack), catalogued),
+        )
+        for stack, evidence in zip(stacks, read_all, strict=True)
+        if isinstance(evidence, Evidence)
+    ]
 
 
 def read_all_evidence(session: Any, stacks: Sequence[StackSpec], timeout_seconds: int) -> list[Evidence | Refusal]:

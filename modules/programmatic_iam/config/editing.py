@@ -210,14 +210,81 @@ def _exists_elsewhere(document: Mapping[str, Any], table: TableKey) -> bool:
 
 def _edit_with_tomlkit(text: str, table: TableKey, writes: Sequence[tuple[str, Any]], removes: Sequence[str]) -> str:
     document = tomlkit.parse(text)
-    container: Any = document
-    for part in table:
-        container = container[part]
-    if not hasattr(container, "__setitem__") or isinstance(container, list):
-        raise EditRefusedError(f"{header_of(table)} is a value, not a table")
+    container = _tomlkit_table(document, table)
     for name in removes:
         if name in container:
             del container[name]
     for name, value in writes:
         container[name] = value
     return document.as_string()
+
+
+def set_list(text: str, table: TableKey, key: str, values: Sequence[str], comment: str, *, comment_prefix: str) -> str:
+    """``text`` with ``key`` in ``table`` set to the strings ``values``, one a line, under the line ``# comment``.
+
+    A comment an earlier such write left above the key (it starts with ``comment_prefix``) is replaced; any other
+    comment is kept. The key's old value may span lines (an array). A table without a header of its own (inline,
+    or dotted keys) is edited with tomlkit, the comment then following the array. Everything else is kept.
+    """
+    lines = text.splitlines(keepends=True)
+    headers = _headers(lines)
+    own = [header for header in headers if header.path == table and not header.is_array]
+    if not own and _exists_elsewhere(tomllib.loads(text), table):
+        return _set_list_with_tomlkit(text, table, key, values, comment)
+    if not own:
+        lines = _add_table(lines, headers, table, [])
+        headers = _headers(lines)
+        own = [header for header in headers if header.path == table and not header.is_array]
+    body = _body(lines, headers, own[0])
+    at = {name: number for number in body if (name := _key_of(lines[number])) is not None}
+    block = [f"# {comment}\n", f"{_key_text(key)} = [\n", *(f"  {_value_text(value)},\n" for value in values), "]\n"]
+    if key not in at:  # after the table's last value, which may span lines
+        after = _value_end(lines, max(at.values())) + 1 if at else own[0].line + 1
+        return "".join(lines[:after] + block + lines[after:])
+    start, end = at[key], _value_end(lines, at[key])
+    if start > 0 and lines[start - 1].lstrip().startswith(f"# {comment_prefix}"):
+        start -= 1
+    return "".join(lines[:start] + block + lines[end + 1 :])
+
+
+def _value_end(lines: Sequence[str], start: int) -> int:
+    """The last line of the value whose key is on line ``start``: an array may go on for lines."""
+    depth = 0
+    for number in range(start, len(lines)):
+        quote = ""
+        line = lines[number] if number > start else lines[number].partition("=")[2]
+        for character in line:
+            if quote:
+                quote = "" if character == quote else quote
+            elif character in "\"'":
+                quote = character
+            elif character == "#":
+                break
+            elif character in "[{":
+                depth += 1
+            elif character in "]}":
+                depth -= 1
+        if depth <= 0:
+            return number
+    raise EditRefusedError("an array that never ends")
+
+
+def _set_list_with_tomlkit(text: str, table: TableKey, key: str, values: Sequence[str], comment: str) -> str:
+    document = tomlkit.parse(text)
+    container = _tomlkit_table(document, table)
+    array = tomlkit.array()
+    array.extend(values)
+    array.multiline(True)
+    array.comment(comment)
+    container[key] = array
+    return document.as_string()
+
+
+def _tomlkit_table(document: Any, table: TableKey) -> Any:
+    """``table`` of the tomlkit ``document``, to edit in place."""
+    container: Any = document
+    for part in table:
+        container = container[part]
+    if not hasattr(container, "__setitem__") or isinstance(container, list):
+        raise EditRefusedError(f"{header_of(table)} is a value, not a table")
+    return container

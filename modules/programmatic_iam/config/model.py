@@ -291,6 +291,9 @@ class Hardening(_Section):
     )
 
 
+_ACTION_TEXT = re.compile(r"[A-Za-z0-9-]+:[A-Za-z0-9*?]+")
+
+
 class Policy(_Section):
     """Where the permissions come from, and how strictly they are checked."""
 
@@ -329,6 +332,20 @@ class Policy(_Section):
         description="Actions accepted although the offline IAM catalogue does not know them (AWS added them "
         "later); each use prints a warning.",
     )
+    remove_actions: tuple[str, ...] = Field(
+        default=(),
+        strict=False,
+        description="Actions taken out of the policy, whatever its source (an action list, a console JSON file, a "
+        "template): each as the source grants it (a wildcard only as a whole), matched ignoring case. What "
+        "`usage tighten --write` writes (docs/tightening.md). One the source does not grant is refused.",
+    )
+    unused_for_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="`usage tighten`'s window: an action no stack of the identity used in this many days before "
+        "IAM's evidence was taken is proposed for removal (`--unused-for` overrides it).",
+    )
     description: str = Field(
         default="Programmatic access for {{ name }} in {{ environment }}",
         max_length=1000,
@@ -363,6 +380,14 @@ class Policy(_Section):
                 f"sets policy.{' and policy.'.join(given)}, which are mutually exclusive; keep exactly one policy source"
             )
         return self
+
+    @field_validator("remove_actions")
+    @classmethod
+    def _removed_actions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for action in value:
+            if not _ACTION_TEXT.fullmatch(action):
+                raise ValueError(f"has {action!r}, which is not an action (service:Action, a wildcard allowed)")
+        return value
 
     @field_validator("resources")
     @classmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 import json
@@ -47,6 +47,7 @@ _HARDENING_VARIABLES = frozenset({"name", "region", "account_id"})
 # The keys a problem of the policy may be named at: part of what a document (with its problems) depends on.
 _POLICY_KEYS = (
     "policy.actions",
+    "policy.remove_actions",
     "policy.file",
     "policy.template",
     "policy.hardening.regions",
@@ -125,10 +126,51 @@ def _load_policy(
     if document is None:
         return None, problems, notices
     source = source_name(config)
+    document, removal_problems = without_removed_actions(document, config.policy.remove_actions, config, source)
+    if document is None:
+        return None, removal_problems, notices
     problems = _unused_tag_problems(document, config, variables, source)
     document, bound_problems = bound_by_hardening(document, config, source)
     problems += bound_problems
     return (None, problems, notices) if problems else (document, [], notices)
+
+
+def without_removed_actions(
+    document: PolicyDocument, removed: Sequence[str], config: IdentityConfig, source: str
+) -> tuple[PolicyDocument | None, list[Problem]]:
+    """``document`` without the actions ``policy.remove_actions`` names, taken out of every Allow statement that
+    grants them (a statement left with none goes); a problem for an entry no Allow statement grants, which would
+    remove nothing, and for a removal that leaves no statement."""
+    if not removed:
+        return document, []
+    wanted = {action.lower() for action in removed}
+    granted = {
+        a.lower() for s in document.statements if s.effect == "Allow" and not s.negated_actions for a in s.actions
+    }
+    where = config.where("policy.remove_actions")
+    problems = [
+        Problem(
+            where,
+            show(action),
+            f"is granted by no Allow statement of {source}, so it removes nothing",
+            "delete it from the list",
+        )
+        for action in removed
+        if action.lower() not in granted
+    ]
+    statements = []
+    for statement in document.statements:
+        if statement.effect != "Allow" or statement.negated_actions:
+            statements.append(statement)
+            continue
+        kept = tuple(action for action in statement.actions if action.lower() not in wanted)
+        if kept:
+            statements.append(replace(statement, actions=kept))
+    if not any(s.effect == "Allow" for s in statements):
+        problems.append(
+            Problem(where, "", f"removes every action {source} grants", "keep the actions the application uses")
+        )
+    return (None, problems) if problems else (PolicyDocument(tuple(statements), document.id), [])
 
 
 def source_name(config: IdentityConfig) -> str:
