@@ -90,6 +90,17 @@ def test_a_longer_window_takes_in_an_older_use(aws: AwsEmulator, tmp_path: Path)
     assert classes(json.loads(out))["ec2:DescribeRegions"]["class"] == "used"
 
 
+def test_the_window_is_the_files_unless_the_command_line_says_otherwise(aws: AwsEmulator, tmp_path: Path) -> None:
+    write_config(tmp_path, "[policy]\nunused_for_days = 365\n")
+    workload(aws, deploy_user(aws, tmp_path))
+    code, out, err = usage(aws, tmp_path, "report", "--format", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["stacks"][0]["window_days"] == 365 and classes(report)["ec2:DescribeRegions"]["class"] == "used"
+    code, out, _ = usage(aws, tmp_path, "report", "--format", "json", "--unused-for", "30")
+    assert classes(json.loads(out))["ec2:DescribeRegions"]["class"] == "used-before-window"
+
+
 def test_a_user_younger_than_the_window_is_said_to_be(aws: AwsEmulator, tmp_path: Path) -> None:
     deploy_user(aws, tmp_path)  # created now
     code, out, _ = usage(aws, tmp_path, "report", "--format", "json")

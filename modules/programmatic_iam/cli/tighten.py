@@ -22,7 +22,7 @@ from .context import Context
 from .inputs import load_configured, selected_stacks
 from .problems import EXIT_FAILED, EXIT_OK, report_problems
 from .rotate import config_path
-from .usage import Refusal, granted_actions, judged, read_all_evidence
+from .usage import Refusal, granted_actions, judged, read_all_evidence, window_of
 
 REMOVE_KEY = "remove_actions"
 COMMENT_PREFIX = "usage tighten:"
@@ -55,10 +55,7 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
     import botocore.exceptions
 
     configs = {(stack.identity, stack.environment.name): stack for stack in fleet.stacks}
-
-    def window(stack: StackSpec) -> int:
-        return int(arguments.unused_for or configs[stack.identity_name, stack.environment].policy.unused_for_days)
-
+    window = window_of(fleet, arguments.unused_for)
     try:
         read_all = read_all_evidence(boto3.session.Session(), stacks, arguments.job_timeout)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from ..analysis.usage import Catalogued, Evidence, StackUsage, judge, usage_json, usage_markdown, usage_text
+from ..config import Fleet
 from ..errors import ConfigError, Problem, printable
 from ..files import RefusedError, is_regular_file, kind_of, replace_file_text, write_files
 from ..policy.catalogue import load_catalogue
@@ -27,9 +28,9 @@ from .problems import EXIT_FAILED, EXIT_OK, report_problems
 NAME = "usage"
 HELP = (
     "what each identity has used of what its policy grants, on IAM's own evidence: `usage report` judges every "
-    "granted action by IAM's last-accessed report for the stack's user"
+    "granted action by IAM's last-accessed report for the stack's user; `usage tighten` removes what no "
+    "environment of an identity used, as a change of iam.toml"
 )
-DEFAULT_WINDOW_DAYS = 90
 DEFAULT_JOB_TIMEOUT_SECONDS = 300
 POLL_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
 """Between two reads of a job still in progress: quick at first (a job often ends in a second), then every 5 s."""
@@ -54,8 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--unused-for",
         metavar="DAYS",
         type=_bounded_whole_number,
-        default=DEFAULT_WINDOW_DAYS,
-        help=f"the window: an action not used in these days before the evidence is unused (default {DEFAULT_WINDOW_DAYS})",
+        help="the window: an action not used in these days before the evidence is unused (default: each "
+        "identity's policy.unused_for_days, 90 unless set)",
     )
     report.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     report.add_argument("--save-evidence", metavar="FILE", help="also write IAM's reports as read, as JSON")
@@ -120,13 +121,13 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
     import boto3
     import botocore.exceptions
 
-    window, timeout = arguments.unused_for, arguments.job_timeout
+    window = window_of(fleet, arguments.unused_for)
     try:
-        read_all = read_all_evidence(boto3.session.Session(), stacks, timeout)
+        read_all = read_all_evidence(boto3.session.Session(), stacks, arguments.job_timeout)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
         print(f"usage report: cannot read IAM ({error}); check the AWS credentials", file=context.stderr)
         return EXIT_FAILED
-    usages = judged(stacks, read_all, lambda stack: window)
+    usages = judged(stacks, read_all, window)
     refusals = [refusal for refusal in read_all if isinstance(refusal, Refusal)]
     if arguments.save_evidence:
         try:
@@ -141,6 +142,12 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
     for refusal in refusals:
         print(printable(f"usage report: {refusal.stack.stack_id}: nothing judged: {refusal.why}"), file=context.stderr)
     return EXIT_FAILED if refusals else EXIT_OK
+
+
+def window_of(fleet: Fleet, override: int | None) -> Callable[[StackSpec], int]:
+    """Each stack's window: ``override`` (``--unused-for``), else its ``policy.unused_for_days``."""
+    configs = {(stack.identity, stack.environment.name): stack for stack in fleet.stacks}
+    return lambda stack: override or configs[stack.identity_name, stack.environment].policy.unused_for_days
 
 
 def judged(
