@@ -15,6 +15,7 @@ from ..policy.catalogue import load_catalogue
 from ..policy.document import ActionRules, PolicyDocument, Statement, check_actions
 from ..policy.sizing import MANAGED_POLICY_MAX_CHARACTERS, iam_size
 from ..spec import BackendSpec, Blueprint, RolePrincipal, StackSpec
+from ..spec.identity import UserPrincipal
 
 # ---------------------------------------------------------------------------------------------------------
 # What Terraform calls: observed call by call (TF_LOG=DEBUG) with the AWS provider 5.100.0 and Terraform
@@ -725,3 +726,25 @@ def _size_notices(document: PolicyDocument, selected_by: str) -> list[Notice]:
             "or attach it to a role as an inline policy (10,240 characters)",
         )
     ]
+
+
+USAGE_READS = ("iam:GetUser", "iam:GenerateServiceLastAccessedDetails")
+"""What ``usage report`` and ``usage tighten`` call on each stack's user (cli/usage.py)."""
+USAGE_JOB_READ = "iam:GetServiceLastAccessedDetails"
+"""Reads a report job by its id: IAM gives the action no resource type, so it takes ``*`` (it reveals only jobs the
+caller made, by an id it was given)."""
+
+
+def usage_reader_policy(stacks: Sequence[StackSpec]) -> PolicyDocument:
+    """The read-only policy ``usage report`` and ``usage tighten`` (and the schedule that runs them) need: each stack's
+    user by its ARN, and the report jobs. Nothing that writes."""
+    users = sorted(
+        {
+            iam_arn(stack, "user", stack.identity.principal.path + stack.identity.principal.name)
+            for stack in stacks
+            if isinstance(stack.identity.principal, UserPrincipal)
+        }
+    )
+    statements = [Statement(effect="Allow", actions=USAGE_READS, resources=tuple(users), sid="ReadTheUsersLastAccess")]
+    statements.append(Statement(effect="Allow", actions=(USAGE_JOB_READ,), resources="*", sid="ReadTheReportJobs"))
+    return PolicyDocument(tuple(statements) if users else (statements[1],))
