@@ -235,22 +235,33 @@ def propose(
         )
         if code != 0:
             raise RotationPrError(f"keys rotate refused ({code}): {errors.getvalue().strip()}")
-        changed = git(tree, "status", "--porcelain", "-z", "--untracked-files=all").split("\0")
-        expected = [f" M {config}", ""]
-        if changed != expected:
-            raise RotationPrError(f"keys rotate changed {changed[:-1]!r}, not only {config!r}; nothing pushed")
-        git(tree, "add", "--", config)
-        git(tree, "commit", "--quiet", "--file", "-", input_text=f"{due.summary}\n\n{COMMIT_BODY}\n")
-        commit = git(tree, "rev-parse", "HEAD").strip()
-        pushed = remote_branch(tree, remote, due.branch)
-        if pushed is not None and _same_change(tree, pushed, commit):
-            what = "already on the branch"
-        else:
-            lease = f"--force-with-lease=refs/heads/{due.branch}:{pushed or ''}"
-            git(tree, "push", "--quiet", lease, remote, f"{commit}:refs/heads/{due.branch}")
-            what = "pushed"
+        changed = changed_files(tree)
+        if changed != [config]:
+            raise RotationPrError(f"keys rotate changed {changed!r}, not only {config!r}; nothing pushed")
+        what = commit_and_push(tree, config, f"{due.summary}\n\n{COMMIT_BODY}\n", remote=remote, branch=due.branch)
     body = _pull_request_body(due, output.getvalue(), config)
     return f"{what}; {pull_requests(branch=due.branch, base=base, title=due.summary, body=body)}"
+
+
+def changed_files(tree: Path) -> list[str]:
+    """The files changed in the worktree ``tree``, each as ``git status`` names it; an untracked file, or one
+    staged, deleted or renamed, is named with its status (``?? x``), so that only plain edits read as names."""
+    entries = git(tree, "status", "--porcelain", "-z", "--untracked-files=all").split("\0")[:-1]
+    return [entry[3:] if entry.startswith(" M ") else entry for entry in entries]
+
+
+def commit_and_push(tree: Path, config: str, message: str, *, remote: str, branch: str) -> str:
+    """Commit ``config`` alone in ``tree`` with ``message`` and push it to ``remote``'s ``branch``, unless the branch
+    already holds exactly that change on the same parent; what happened, for the log."""
+    git(tree, "add", "--", config)
+    git(tree, "commit", "--quiet", "--file", "-", input_text=message)
+    commit = git(tree, "rev-parse", "HEAD").strip()
+    pushed = remote_branch(tree, remote, branch)
+    if pushed is not None and _same_change(tree, pushed, commit):
+        return "already on the branch"
+    lease = f"--force-with-lease=refs/heads/{branch}:{pushed or ''}"
+    git(tree, "push", "--quiet", lease, remote, f"{commit}:refs/heads/{branch}")
+    return "pushed"
 
 
 def _same_change(repo: Path, pushed: str, commit: str) -> bool:
@@ -312,10 +323,16 @@ def github_pull_requests(*, branch: str, base: str, title: str, body: str) -> st
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m programmatic_iam.rotation_prs", description=__doc__.split("\n")[0])
+def schedule_parser(module: str, doc: str) -> argparse.ArgumentParser:
+    """The command line every schedule's script starts from: ``--base`` and ``--remote``."""
+    parser = argparse.ArgumentParser(prog=f"python -m programmatic_iam.{module}", description=doc.split("\n")[0])
     parser.add_argument("--base", default="main", help="the branch the pull requests go into (main)")
     parser.add_argument("--remote", default="origin", help="the remote to fetch the base from and push to (origin)")
+    return parser
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = schedule_parser("rotation_prs", __doc__)
     parser.add_argument("--shards", type=int, default=DEFAULT_SHARDS, help="as the review workflow shards stacks")
     parser.add_argument("--shard", type=int, help="only the stacks of this shard (0 to --shards - 1)")
     parser.add_argument("--as-of", metavar="YYYY-MM-DD", help="judge ages and the grace period on this day")

@@ -230,3 +230,9 @@ def test_tighten_removes_nothing_when_any_environments_user_is_young() -> None:
     young = stack("staging", ActionUse("ec2:A", "never-used"), created_days_ago=10)
     made = tighten("s", [old, young], 90)
     assert made.removals == () and "staging-s was created on 2026-11-27" in made.refused
+
+
+def test_tighten_never_empties_a_policy() -> None:
+    unused = stack("production", ActionUse("ec2:A", "never-used"), ActionUse("ec2:B", "used-before-window", TAKEN))
+    made = tighten("s", [unused], 90)
+    assert made.removals == () and "a policy cannot be empty" in made.refused

@@ -298,6 +298,12 @@ def tighten(identity: str, usages: Sequence[StackUsage], window_days: int) -> Ti
             continue
         last = max((use.last_used for use in uses if use.last_used is not None), default=None)
         removals.append(Removal(action, last))
+    if removals and not kept:
+        refused = (
+            f"no environment used any of its {len(removals)} actions in the window: a policy cannot be empty, so "
+            "nothing is removed; delete the identity if nothing uses it"
+        )
+        return replace(base, refused=refused)
     return replace(base, removals=tuple(removals), kept=tuple(kept))
 
 
