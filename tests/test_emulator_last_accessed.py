@@ -10,10 +10,12 @@ import time
 from typing import Any
 import uuid
 
+import boto3
+from botocore.config import Config
 from botocore.validate import ParamValidator
 import pytest
 
-from programmatic_iam_dev.emulator import AwsEmulator
+from programmatic_iam_dev.emulator import EMULATED_REGION, FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, AwsEmulator
 from tests.support.access_keys import error_code
 
 USER = "production-streammanager"
@@ -182,3 +184,22 @@ def test_a_wrong_setting_is_refused_with_its_reason(aws: AwsEmulator) -> None:
         with pytest.raises(urllib.error.HTTPError) as refused:
             aws.last_accessed(**settings)
         assert refused.value.code == 400 and reason in refused.value.read().decode()
+
+
+def test_calls_past_the_rate_can_be_throttled_as_iam_throttles_them(aws: AwsEmulator) -> None:
+    workload_key(aws)
+    arn = aws.client("iam").get_user(UserName=USER)["User"]["Arn"]
+    # one attempt per call: the SDK's own retries would hide the throttling
+    iam = boto3.client(
+        "iam",
+        region_name=EMULATED_REGION,
+        endpoint_url=aws.endpoint,
+        aws_access_key_id=FAKE_ACCESS_KEY_ID,
+        aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+    )
+    aws.last_accessed(throttle={"GenerateServiceLastAccessedDetails": 1, "GetServiceLastAccessedDetails": 2})
+    assert error_code(lambda: iam.generate_service_last_accessed_details(Arn=arn)) == "Throttling"
+    job = iam.generate_service_last_accessed_details(Arn=arn)["JobId"]
+    codes = [error_code(lambda: iam.get_service_last_accessed_details(JobId=job)) for _ in range(3)]
+    assert codes == ["Throttling", "Throttling", None]

@@ -103,7 +103,7 @@ class AwsEmulator:
     def last_accessed(self, **settings: Any) -> None:
         """Change what the emulator's IAM last-accessed reports are made from, as months of use would have:
         ``clock`` (an ISO time with its zone, or None), ``created`` ({"user", "date"}), ``jobs`` ("COMPLETED",
-        "IN_PROGRESS" or "FAILED"). See :mod:`.moto_last_accessed`."""
+        "IN_PROGRESS" or "FAILED"), ``throttle`` ({operation: calls}). See :mod:`.moto_last_accessed`."""
         self._post(LAST_ACCESSED_CONTROL, json.dumps(settings).encode())
 
     def _post(self, path: str, body: bytes) -> None:

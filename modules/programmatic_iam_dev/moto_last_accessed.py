@@ -16,7 +16,8 @@ Tests control what IAM would have recorded over months (``POST /programmatic-iam
 ``{"clock": "2026-01-01T00:00:00Z"}`` dates the calls and jobs after it (``null``: the real time again),
 ``{"created": {"user": "u", "date": "..."}}`` (optionally ``"account"``) sets a user's creation date, and
 ``{"jobs": "IN_PROGRESS"}`` or ``{"jobs": "FAILED"}`` makes later jobs end so (``"COMPLETED"`` again by
-default). ``/moto-api/reset`` forgets the records, the jobs and the settings.
+default), and ``{"throttle": {"GetServiceLastAccessedDetails": 3}}`` answers the next 3 such calls ``Throttling``,
+as IAM answers a caller past its rate. ``/moto-api/reset`` forgets the records, the jobs and the settings.
 
 Needs nothing but moto and botocore: it is loaded into the emulator's own process (``moto_server.py``).
 """
@@ -27,6 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
+from functools import cache
 import json
 import threading
 from typing import Any
@@ -69,6 +71,8 @@ class LastAccessed:
         self.jobs: dict[str, Job] = {}
         self.clock: datetime | None = None
         self.job_outcome = "COMPLETED"
+        self.throttled: dict[str, int] = {}
+        """How many more calls of each of the two actions answer ``Throttling``, as IAM does past its rate."""
 
     def now(self) -> datetime:
         return self.clock or datetime.now(UTC)
@@ -81,12 +85,21 @@ class LastAccessed:
         with self._lock:
             return dict(self._accesses.get(entity, {}))
 
+    def take_throttle(self, operation: str) -> bool:
+        """Whether this call of ``operation`` is to be throttled (one fewer after it)."""
+        with self._lock:
+            left = self.throttled.get(operation, 0)
+            if left > 0:
+                self.throttled[operation] = left - 1
+            return left > 0
+
     def reset(self) -> None:
         with self._lock:
             self._accesses.clear()
             self.jobs.clear()
             self.clock = None
             self.job_outcome = "COMPLETED"
+            self.throttled.clear()
 
 
 RECORDS = LastAccessed()
@@ -219,12 +232,14 @@ def policy_documents(backend: Any, arn: str) -> list[str]:
     return documents
 
 
+@cache
 def tracked_actions(namespace: str) -> list[str]:
     import botocore.session
 
     return sorted(botocore.session.get_session().get_service_model(ACTION_LEVEL_SERVICES[namespace]).operation_names)
 
 
+@cache
 def service_name(namespace: str) -> str:
     import botocore.session
 
@@ -238,6 +253,7 @@ def generate_service_last_accessed_details(self: Any) -> Any:
     from moto.core.responses import ActionResult
     from moto.iam.exceptions import InvalidInput, NoSuchEntity
 
+    _throttle("GenerateServiceLastAccessedDetails")
     arn = self._get_param("Arn") or ""
     granularity = self._get_param("Granularity") or "SERVICE_LEVEL"
     if granularity not in ("SERVICE_LEVEL", "ACTION_LEVEL"):
@@ -266,6 +282,7 @@ def get_service_last_accessed_details(self: Any) -> Any:
     from moto.core.responses import ActionResult
     from moto.iam.exceptions import InvalidInput, NoSuchEntity
 
+    _throttle("GetServiceLastAccessedDetails")
     job = RECORDS.jobs.get(self._get_param("JobId") or "")
     if job is None:
         raise NoSuchEntity("No such job.")
@@ -274,6 +291,16 @@ def get_service_last_accessed_details(self: Any) -> Any:
     if not 1 <= max_items <= 1000 or (marker is not None and not marker.isdigit()):
         raise InvalidInput("MaxItems must be 1 to 1000, and Marker one this job gave")
     return ActionResult(page(job, max_items, marker, RECORDS.now()))
+
+
+THROTTLED_OPERATIONS = ("GenerateServiceLastAccessedDetails", "GetServiceLastAccessedDetails")
+
+
+def _throttle(operation: str) -> None:
+    from moto.iam.exceptions import IAMException
+
+    if RECORDS.take_throttle(operation):
+        raise IAMException("Throttling", "Rate exceeded")
 
 
 def patch_last_accessed() -> None:
@@ -297,9 +324,13 @@ def patch_last_accessed() -> None:
 
 def apply_control(settings: dict[str, Any]) -> None:
     """The test settings of the module docstring; a ValueError names what is wrong."""
-    unknown = set(settings) - {"clock", "created", "jobs"}
+    unknown = set(settings) - {"clock", "created", "jobs", "throttle"}
     if unknown:
-        raise ValueError(f"unknown settings {sorted(unknown)}: use clock, created or jobs")
+        raise ValueError(f"unknown settings {sorted(unknown)}: use clock, created, jobs or throttle")
+    for operation, count in (settings.get("throttle") or {}).items():
+        if operation not in THROTTLED_OPERATIONS or not isinstance(count, int) or count < 0:
+            raise ValueError(f"throttle takes {' or '.join(THROTTLED_OPERATIONS)}, each with a count of calls")
+        RECORDS.throttled[operation] = count
     if "clock" in settings:
         clock = settings["clock"]
         RECORDS.clock = None if clock is None else _moment(clock)
