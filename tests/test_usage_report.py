@@ -17,7 +17,7 @@ from programmatic_iam.blueprint import build_blueprint
 from programmatic_iam.config import load_fleet
 from programmatic_iam.policy.catalogue import load_catalogue
 from programmatic_iam_dev.emulator import AwsEmulator
-from tests.support.helpers import REPO, base_environment, run_module, write_config
+from tests.support.helpers import ENVIRONMENTS_IN_ONE_REGION, REPO, base_environment, run_module, write_config
 
 USER = "production-streammanager"
 TODAY = datetime.now(UTC).date().isoformat()
@@ -412,3 +412,34 @@ def test_a_fleet_of_600_stacks_is_reported_in_one_run(
     stacks = json.loads(out)["stacks"]
     assert len(stacks) == 600 and all(stack["actions"] for stack in stacks)
     print(f"usage report of 600 stacks on the emulator: {seconds:.1f} s")  # shown with -s; the note has the figure
+
+
+OVERRIDDEN = (
+    ENVIRONMENTS_IN_ONE_REGION
+    + """
+[[identities]]
+name = "streammanager"
+policy.actions = ["ec2:DescribeInstances", "ec2:RunInstances", "ec2:DescribeImages"]
+
+[identities.environment.staging.policy]
+remove_actions = ["ec2:DescribeImages"]
+
+[identities.environment.production.policy]
+remove_actions = ["ec2:DescribeImages"]
+"""
+)
+
+
+def test_a_write_that_would_not_take_effect_is_refused(aws: AwsEmulator, tmp_path: Path) -> None:
+    """Each environment sets its own remove_actions, which the identity's own would not override: written there,
+    the removals would do nothing. The check with the real loader refuses the edit; the file is left alone."""
+    write_config(tmp_path, OVERRIDDEN)
+    for environment in ("staging", "production"):
+        credentials = deploy_user(aws, tmp_path, f"{environment}-streammanager")
+        aws.client("ec2", **credentials).describe_instances()
+        aws.last_accessed(created={"user": f"{environment}-streammanager", "date": "2025-01-01T00:00:00+00:00"})
+    before = (tmp_path / "iam.toml").read_text()
+    code, _, err = usage(aws, tmp_path, "tighten", "--write")
+    assert code == 1 and "would not resolve to the removals; nothing written" in err
+    assert "the policy does not lose exactly the removals" in err
+    assert (tmp_path / "iam.toml").read_text() == before
