@@ -443,3 +443,39 @@ def test_a_write_that_would_not_take_effect_is_refused(aws: AwsEmulator, tmp_pat
     assert code == 1 and "would not resolve to the removals; nothing written" in err
     assert "the policy does not lose exactly the removals" in err
     assert (tmp_path / "iam.toml").read_text() == before
+
+
+WITH_AN_INSTANCE_PROFILE = (
+    ENVIRONMENTS_IN_ONE_REGION
+    + """
+[[identities]]
+name = "streammanager"
+policy.actions = ["ec2:DescribeInstances", "ec2:RunInstances"]
+
+[[identities]]
+name = "metrics"
+kind = "instance-profile"
+policy.actions = ["cloudwatch:PutMetricData"]
+"""
+)
+
+
+def test_an_instance_profile_is_named_and_holds_back_neither_the_report_nor_the_tightening(
+    aws: AwsEmulator, tmp_path: Path
+) -> None:
+    write_config(tmp_path, WITH_AN_INSTANCE_PROFILE)
+    for environment in ("staging", "production"):
+        credentials = deploy_user(aws, tmp_path, f"{environment}-streammanager")
+        aws.client("ec2", **credentials).describe_instances()
+        aws.last_accessed(created={"user": f"{environment}-streammanager", "date": "2025-01-01T00:00:00+00:00"})
+    code, out, err = usage(aws, tmp_path, "report", "--format", "json")
+    assert code == 0, err
+    assert [stack["stack"] for stack in json.loads(out)["stacks"]] == [
+        "staging-streammanager",
+        "production-streammanager",
+    ]
+    assert "usage report: production-metrics: not read: an instance profile; only users' use is read" in err
+    code, _, err = usage(aws, tmp_path, "tighten", "--write")
+    assert code == 0, err
+    identities = tomllib.loads((tmp_path / "iam.toml").read_text())["identities"]
+    assert identities[0]["policy"]["remove_actions"] == ["ec2:RunInstances"]

@@ -22,7 +22,7 @@ from .context import Context
 from .inputs import load_configured, selected_stacks
 from .problems import EXIT_FAILED, EXIT_OK, report_problems
 from .rotate import config_path
-from .usage import Refusal, granted_actions, judged, read_all_evidence, window_of
+from .usage import Refusal, granted_actions, judged, read_all_evidence, window_of, with_users
 
 REMOVE_KEY = "remove_actions"
 COMMENT_PREFIX = "usage tighten:"
@@ -45,7 +45,7 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
     try:
         path, shown = config_path(context.environ, context.cwd, "the removals", "usage tighten")
         fleet, blueprint = load_configured(context.environ, context.cwd)
-        stacks = selected_stacks(fleet, blueprint, arguments.identity, None)
+        chosen = selected_stacks(fleet, blueprint, arguments.identity, None)
         text = read_text(path, limit=MAX_CONFIG_BYTES)
     except ConfigError as error:
         return report_problems(error, err, wrote_nothing=True)
@@ -54,6 +54,7 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
     import boto3
     import botocore.exceptions
 
+    stacks = with_users(chosen, "usage tighten", err)
     configs = {(stack.identity, stack.environment.name): stack for stack in fleet.stacks}
     window = window_of(fleet, arguments.unused_for)
     try:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import json
 from pathlib import Path
 import time
-from typing import Any
+from typing import Any, TextIO
 
 from ..analysis.usage import Catalogued, Evidence, StackUsage, judge, usage_json, usage_markdown, usage_text
 from ..config import Fleet
@@ -115,9 +115,10 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
         return tighten.run(arguments, context)
     try:
         fleet, blueprint = load_configured(context.environ, context.cwd)
-        stacks = selected_stacks(fleet, blueprint, arguments.identity, arguments.environment)
+        chosen = selected_stacks(fleet, blueprint, arguments.identity, arguments.environment)
     except ConfigError as error:
         return report_problems(error, context.stderr, wrote_nothing=False)
+    stacks = with_users(chosen, "usage report", context.stderr)
     import boto3
     import botocore.exceptions
 
@@ -170,24 +171,27 @@ def judged(
     ]
 
 
+def with_users(stacks: Sequence[StackSpec], command: str, stderr: TextIO) -> list[StackSpec]:
+    """The stacks whose principal is a user, the only ones whose use is read; each other one named on ``stderr``
+    (an instance profile's role: not an error, and no reason to hold the others back)."""
+    for stack in stacks:
+        if not isinstance(stack.identity.principal, UserPrincipal):
+            note = f"{command}: {stack.stack_id}: not read: an instance profile; only users' use is read"
+            print(printable(note), file=stderr)
+    return [stack for stack in stacks if isinstance(stack.identity.principal, UserPrincipal)]
+
+
 def read_all_evidence(session: Any, stacks: Sequence[StackSpec], timeout_seconds: int) -> list[Evidence | Refusal]:
-    """Each stack's evidence (or why there is none), :data:`IAM_READERS` stacks at a time, in ``stacks``' order."""
+    """Each stack's evidence (or why there is none), :data:`IAM_READERS` stacks at a time, in ``stacks``' order;
+    every stack's principal is a user (:func:`with_users`)."""
     # Clients are made one after the other (a session is not safe to share between threads), read in parallel.
-    clients = {stack.stack_id: iam_client(session, stack) for stack in stacks if _user_of(stack)}
+    clients = {stack.stack_id: iam_client(session, stack) for stack in stacks}
 
     def read(stack: StackSpec) -> Evidence | Refusal:
-        name = _user_of(stack)
-        if name is None:
-            return Refusal(stack, "an instance profile: its role has no user to report on")
-        return read_evidence(clients[stack.stack_id], stack, name, timeout_seconds)
+        return read_evidence(clients[stack.stack_id], stack, stack.identity.principal.name, timeout_seconds)
 
     with ThreadPoolExecutor(max_workers=IAM_READERS) as pool:
         return list(pool.map(read, stacks))
-
-
-def _user_of(stack: StackSpec) -> str | None:
-    principal = stack.identity.principal
-    return principal.name if isinstance(principal, UserPrincipal) else None
 
 
 def granted_actions(stack: StackSpec) -> list[str]:
