@@ -16,7 +16,7 @@ from programmatic_iam.blueprint import build_blueprint
 from programmatic_iam.config import load_fleet
 from programmatic_iam.tightening_prs import COMMIT_BODY, main
 from programmatic_iam_dev.emulator import AwsEmulator
-from tests.support.access_keys import error_code
+from tests.support.access_keys import deploy_stack_user, error_code
 from tests.support.helpers import ENVIRONMENTS_IN_ONE_REGION
 from tests.support.rotation import RecordedPullRequests, at, branches, git, repository
 
@@ -48,12 +48,8 @@ def clone(tmp_path: Path, aws: AwsEmulator, monkeypatch: pytest.MonkeyPatch) -> 
         monkeypatch.setenv(f"GIT_{role}_NAME", "tightening schedule")
         monkeypatch.setenv(f"GIT_{role}_EMAIL", "tightening@example.com")
     repo = repository(tmp_path, FLEET)
-    iam = aws.client("iam")
     for stack in build_blueprint(load_fleet({}, repo)).stacks:
-        iam.create_user(UserName=stack.stack_id)
-        for policy in stack.identity.policies:
-            arn = iam.create_policy(PolicyName=policy.name, PolicyDocument=policy.document.to_json())["Policy"]["Arn"]
-            iam.attach_user_policy(UserName=stack.stack_id, PolicyArn=arn)
+        deploy_stack_user(aws, stack)
         aws.last_accessed(created={"user": stack.stack_id, "date": "2025-01-01T00:00:00+00:00"})
     return repo
 
@@ -124,5 +120,5 @@ def test_an_identity_whose_evidence_cannot_be_read_is_reported_and_the_others_go
     recorded = RecordedPullRequests()
     code, out, err = run(clone, recorded)
     assert code == 1
-    assert "tightening_prs: backup: usage tighten failed (1)" in err and "IAM has no user staging-backup" in err
+    assert "tightening_prs: backup: usage tighten refused (1)" in err and "IAM has no user staging-backup" in err
     assert "streammanager: pushed" in out and "tightening/backup" not in branches(clone)

@@ -17,6 +17,7 @@ from programmatic_iam.blueprint import build_blueprint
 from programmatic_iam.config import load_fleet
 from programmatic_iam.policy.catalogue import load_catalogue
 from programmatic_iam_dev.emulator import AwsEmulator
+from tests.support.access_keys import deploy_stack_user
 from tests.support.helpers import ENVIRONMENTS_IN_ONE_REGION, REPO, base_environment, run_module, write_config
 
 USER = "production-streammanager"
@@ -30,13 +31,8 @@ def usage(aws: AwsEmulator, cwd: Path, *args: str) -> tuple[int, str, str]:
 
 def deploy_user(aws: AwsEmulator, cwd: Path, user: str = USER) -> dict[str, str]:
     """The stack's user with its policy attached, as Terraform makes them, and a key of it (its credentials)."""
-    stack = next(s for s in build_blueprint(load_fleet({}, cwd)).stacks if s.stack_id == user)
-    iam = aws.client("iam")
-    iam.create_user(UserName=user)
-    for policy in stack.identity.policies:
-        arn = iam.create_policy(PolicyName=policy.name, PolicyDocument=policy.document.to_json())["Policy"]["Arn"]
-        iam.attach_user_policy(UserName=user, PolicyArn=arn)
-    key = iam.create_access_key(UserName=user)["AccessKey"]
+    deploy_stack_user(aws, next(s for s in build_blueprint(load_fleet({}, cwd)).stacks if s.stack_id == user))
+    key = aws.client("iam").create_access_key(UserName=user)["AccessKey"]
     return {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
 
 
@@ -396,15 +392,8 @@ def test_a_fleet_of_600_stacks_is_reported_in_one_run(
     """The bench's fleet (200 identities in 3 environments): every stack judged, eight read at a time."""
     monkeypatch.syspath_prepend(str(REPO / "bench"))
     write_config(tmp_path, importlib.import_module("fleet_config").fleet_toml(200, 3))
-    iam = aws.client("iam")
-    made: set[str] = set()
     for stack in build_blueprint(load_fleet({}, tmp_path)).stacks:
-        iam.create_user(UserName=stack.stack_id)
-        for policy in stack.identity.policies:
-            if policy.name not in made:
-                iam.create_policy(PolicyName=policy.name, PolicyDocument=policy.document.to_json())
-                made.add(policy.name)
-            iam.attach_user_policy(UserName=stack.stack_id, PolicyArn=f"arn:aws:iam::123456789012:policy/{policy.name}")
+        deploy_stack_user(aws, stack)
     started = time.monotonic()
     code, out, err = usage(aws, tmp_path, "report", "--format", "json")
     seconds = time.monotonic() - started

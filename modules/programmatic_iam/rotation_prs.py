@@ -14,7 +14,7 @@ and a local repository. A branch that already holds exactly this change on this 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -219,28 +219,67 @@ def propose(
     as_of: str | None,
     pull_requests: PullRequests,
 ) -> str:
-    """Take ``due``'s step on a fresh checkout of ``base_commit``, commit the configuration file alone, push it to
-    ``due.branch`` (unless the branch already holds exactly that change on that commit) and open or update its pull
-    request. Returns what happened, for the log. Raises :class:`RotationPrError`."""
+    """Take ``due``'s step on a fresh checkout of ``base_commit`` and propose it (:func:`propose_edit`)."""
+    arguments = ["keys", "rotate", "--identity", due.identity, "--environment", due.environment, "--step", due.step]
+    proposal = Proposal(
+        due.branch, due.summary, COMMIT_BODY, lambda output, config: _pull_request_body(due, output, config)
+    )
+    return propose_edit(
+        repo,
+        [*arguments, *(["--as-of", as_of] if as_of else [])],
+        proposal,
+        remote=remote,
+        base=base,
+        base_commit=base_commit,
+        environ=environ,
+        pull_requests=pull_requests,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """Where a scheduled change goes and how it is described."""
+
+    branch: str
+    title: str
+    """The pull request's title and the commit's first line."""
+    commit_body: str
+    body: Callable[[str, str], str]
+    """The pull request's text, from the command's output and the configuration file's name."""
+
+
+def propose_edit(
+    repo: Path,
+    arguments: Sequence[str],
+    proposal: Proposal,
+    *,
+    remote: str,
+    base: str,
+    base_commit: str,
+    environ: Mapping[str, str],
+    pull_requests: PullRequests,
+    unchanged: Callable[[str], str] | None = None,
+) -> str:
+    """Run the command ``arguments`` on a fresh checkout of ``base_commit``, commit the configuration file alone, push
+    it to the proposal's branch (unless the branch already holds exactly that change on that commit) and open or
+    update its pull request. A command that changes nothing is an error, unless ``unchanged`` says what that means
+    (from the command's output). Returns what happened, for the log. Raises :class:`RotationPrError`."""
     config = environ.get(CONFIG_FILE_VARIABLE) or DEFAULT_CONFIG_FILE
+    command = " ".join(arguments[:2])
     with fresh_checkout(repo, base_commit) as tree:
         output, errors = StringIO(), StringIO()
-        arguments = ["keys", "rotate", "--identity", due.identity, "--environment", due.environment, "--step", due.step]
-        code = cli_main(
-            [*arguments, *(["--as-of", as_of] if as_of else [])],
-            environ=environ,
-            cwd=tree,
-            stdout=output,
-            stderr=errors,
-        )
+        code = cli_main(list(arguments), environ=environ, cwd=tree, stdout=output, stderr=errors)
         if code != 0:
-            raise RotationPrError(f"keys rotate refused ({code}): {errors.getvalue().strip()}")
+            raise RotationPrError(f"{command} refused ({code}): {errors.getvalue().strip()}")
         changed = changed_files(tree)
+        if not changed and unchanged is not None:
+            return unchanged(output.getvalue())
         if changed != [config]:
-            raise RotationPrError(f"keys rotate changed {changed!r}, not only {config!r}; nothing pushed")
-        what = commit_and_push(tree, config, f"{due.summary}\n\n{COMMIT_BODY}\n", remote=remote, branch=due.branch)
-    body = _pull_request_body(due, output.getvalue(), config)
-    return f"{what}; {pull_requests(branch=due.branch, base=base, title=due.summary, body=body)}"
+            raise RotationPrError(f"{command} changed {changed!r}, not only {config!r}; nothing pushed")
+        message = f"{proposal.title}\n\n{proposal.commit_body}\n"
+        what = commit_and_push(tree, config, message, remote=remote, branch=proposal.branch)
+    body = proposal.body(output.getvalue(), config)
+    return f"{what}; {pull_requests(branch=proposal.branch, base=base, title=proposal.title, body=body)}"
 
 
 def changed_files(tree: Path) -> list[str]:
@@ -417,6 +456,7 @@ def main(
 
 __all__ = [
     "DueRotation",
+    "Proposal",
     "PullRequests",
     "RotationPrError",
     "branch_name",
@@ -426,6 +466,7 @@ __all__ = [
     "github_pull_requests",
     "main",
     "propose",
+    "propose_edit",
 ]
 
 

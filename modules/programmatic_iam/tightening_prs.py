@@ -13,26 +13,23 @@ one whose evidence cannot be read is reported, and the others go on.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from io import StringIO
 import os
 from pathlib import Path
 import sys
 from typing import TextIO
 
-from .cli import main as cli_main
 from .cli.inputs import load_configured
 from .cli.problems import report_problems
-from .config import CONFIG_FILE_VARIABLE, DEFAULT_CONFIG_FILE
 from .errors import ConfigError, printable
 from .rotation_prs import (
+    Proposal,
     PullRequests,
     RotationPrError,
     branch_part,
-    changed_files,
-    commit_and_push,
     fetch_base,
     fresh_checkout,
     github_pull_requests,
+    propose_edit,
     schedule_parser,
 )
 from .rotation_prs import _fence as fence
@@ -63,30 +60,26 @@ def propose(
     environ: Mapping[str, str],
     pull_requests: PullRequests,
 ) -> str:
-    """``usage tighten --write --identity identity`` on a fresh checkout of ``base_commit``; its change committed
-    alone, pushed to the identity's branch, and its pull request opened or updated. What happened, for the log.
+    """``usage tighten --write --identity identity`` on a fresh checkout of ``base_commit``, proposed as the rotation
+    schedule proposes a step (:func:`~.rotation_prs.propose_edit`); an identity with nothing to remove gets nothing.
     Raises :class:`RotationPrError`."""
-    config = environ.get(CONFIG_FILE_VARIABLE) or DEFAULT_CONFIG_FILE
-    with fresh_checkout(repo, base_commit) as tree:
-        output, errors = StringIO(), StringIO()
-        code = cli_main(
-            ["usage", "tighten", "--write", "--identity", identity],
-            environ=environ,
-            cwd=tree,
-            stdout=output,
-            stderr=errors,
-        )
-        if code != 0:
-            raise RotationPrError(f"usage tighten failed ({code}): {errors.getvalue().strip()}")
-        changed = changed_files(tree)
-        if not changed:
-            return "nothing to remove: " + " ".join(output.getvalue().split("\n")[0].split())
-        if changed != [config]:
-            raise RotationPrError(f"usage tighten changed {changed!r}, not only {config!r}; nothing pushed")
-        message = f"{title(identity)}\n\n{COMMIT_BODY}\n"
-        what = commit_and_push(tree, config, message, remote=remote, branch=branch_name(identity))
-    body = _pull_request_body(identity, output.getvalue(), config)
-    return f"{what}; {pull_requests(branch=branch_name(identity), base=base, title=title(identity), body=body)}"
+    proposal = Proposal(
+        branch_name(identity),
+        title(identity),
+        COMMIT_BODY,
+        lambda output, config: _pull_request_body(identity, output, config),
+    )
+    return propose_edit(
+        repo,
+        ["usage", "tighten", "--write", "--identity", identity],
+        proposal,
+        remote=remote,
+        base=base,
+        base_commit=base_commit,
+        environ=environ,
+        pull_requests=pull_requests,
+        unchanged=lambda output: "nothing to remove: " + " ".join(output.split("\n")[0].split()),
+    )
 
 
 def _pull_request_body(identity: str, tightened: str, config: str) -> str:

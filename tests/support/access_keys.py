@@ -9,7 +9,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from programmatic_iam_dev.emulator import AwsEmulator
+from programmatic_iam.spec import StackSpec
+from programmatic_iam_dev.emulator import EMULATED_ACCOUNT_ID, AwsEmulator
 
 # What AWS answers when IAM denies a call: EC2 says UnauthorizedOperation (moto says AccessDenied for
 # every service), JSON-protocol services AccessDeniedException, the others AccessDenied.
@@ -55,3 +56,15 @@ def iam_resource_matches(pattern: str, arn: str) -> bool:
     """Whether a policy's Resource ``pattern`` covers ``arn``, as IAM matches them (``*`` and ``?``, case-sensitive)."""
     regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
     return re.fullmatch(regex, arn) is not None
+
+
+def deploy_stack_user(aws: AwsEmulator, stack: StackSpec) -> None:
+    """The stack's user with its managed policies attached, as its apply leaves them (a policy another stack already
+    made is attached again, not made twice); no key."""
+    iam = aws.client("iam")
+    iam.create_user(UserName=stack.stack_id)
+    for policy in stack.identity.policies:
+        arn = f"arn:aws:iam::{EMULATED_ACCOUNT_ID}:policy{policy.path}{policy.name}"
+        if error_code(lambda: iam.get_policy(PolicyArn=arn)) == "NoSuchEntity":  # noqa: B023 (called at once)
+            iam.create_policy(PolicyName=policy.name, Path=policy.path, PolicyDocument=policy.document.to_json())
+        iam.attach_user_policy(UserName=stack.stack_id, PolicyArn=arn)

@@ -21,7 +21,6 @@ from programmatic_iam.analysis.usage import (
     usage_markdown,
     usage_text,
 )
-from programmatic_iam.cli.usage import is_authorization_check
 from programmatic_iam.policy.catalogue import load_catalogue
 
 TAKEN = datetime(2026, 12, 7, 12, tzinfo=UTC)
@@ -176,7 +175,7 @@ def test_what_iam_answered_is_escaped_in_text_and_in_markdown() -> None:
 def test_the_catalogue_names_pass_role_and_fis_injections_as_checks_and_api_calls_as_not() -> None:
     catalogue = load_catalogue()
     checks = {
-        action: is_authorization_check(catalogue, action)
+        action: catalogue.is_authorization_check(action)
         for action in (
             "iam:PassRole",
             "ec2:InjectApiError",

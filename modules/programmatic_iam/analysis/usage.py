@@ -130,7 +130,7 @@ def _combined(action: str, uses: Sequence[ActionUse], since: datetime) -> Action
     if not uses:
         return ActionUse(action, "no-action-data", why="the IAM catalogue knows no action it covers")
     if len(uses) == 1:
-        return ActionUse(action, uses[0].verdict, uses[0].last_used, uses[0].region, uses[0].why)
+        return replace(uses[0], action=action)
     used = [use for use in uses if use.last_used is not None]
     latest = max(used, key=lambda use: use.last_used or since, default=None)
     if latest is not None and latest.verdict == "used":
@@ -186,7 +186,8 @@ def usage_json(usages: Sequence[StackUsage]) -> dict[str, Any]:
     }
 
 
-def _heading(usage: StackUsage) -> str:
+def _evidence_heading(usage: StackUsage) -> str:
+    """``(identity i, environment e): IAM's evidence of D, a window of N days``, and whether the user is young."""
     young = (
         f"; the user was created on {day(usage.evidence.created)}, less than {usage.window_days} days before: too "
         "young to judge what it has not used"
@@ -194,51 +195,54 @@ def _heading(usage: StackUsage) -> str:
         else ""
     )
     return (
-        f"{usage.stack} (identity {usage.identity}, environment {usage.environment}): IAM's evidence of "
+        f"(identity {usage.identity}, environment {usage.environment}): IAM's evidence of "
         f"{day(usage.evidence.taken)}, a window of {usage.window_days} days{young}"
     )
+
+
+def by_class(uses: Sequence[ActionUse]) -> list[ActionUse]:
+    """``uses`` in the order of :data:`VERDICTS`, each class in its own order."""
+    return sorted(uses, key=lambda use: VERDICTS.index(use.verdict))
+
+
+def counted(uses: Sequence[ActionUse]) -> str:
+    """``2 used in the window, 60 never used in IAM's tracking period``: each class present, with its count."""
+    counts = [(verdict, sum(use.verdict == verdict for use in uses)) for verdict in VERDICTS]
+    return ", ".join(f"{count} {VERDICT_LABELS[verdict]}" for verdict, count in counts if count)
 
 
 def usage_text(usages: Sequence[StackUsage]) -> str:
     lines = []
     for usage in usages:
-        lines.append(printable(_heading(usage)))
+        lines.append(printable(f"{usage.stack} {_evidence_heading(usage)}"))
         width = max((len(use.action) for use in usage.actions), default=0)
-        for verdict in VERDICTS:
-            for use in (use for use in usage.actions if use.verdict == verdict):
-                detail = " ".join(printable(part) for part in (day(use.last_used), use.region or "", use.why) if part)
-                lines.append(f"  {VERDICT_LABELS[verdict]:<36} {printable(use.action):<{width}}  {detail}".rstrip(" "))
+        for use in by_class(usage.actions):
+            detail = " ".join(printable(part) for part in (day(use.last_used), use.region or "", use.why) if part)
+            label = VERDICT_LABELS[use.verdict]
+            lines.append(f"  {label:<36} {printable(use.action):<{width}}  {detail}".rstrip(" "))
         lines += [f"  {summary(usage)}", ""]
     return "\n".join(lines)
 
 
 def summary(usage: StackUsage) -> str:
     """``63 actions: 2 used in the window, 1 last used before the window, 60 never used in IAM's tracking period``."""
-    counts = [(verdict, sum(use.verdict == verdict for use in usage.actions)) for verdict in VERDICTS]
-    parts = [f"{count} {VERDICT_LABELS[verdict]}" for verdict, count in counts if count]
-    return f"{len(usage.actions)} action{'' if len(usage.actions) == 1 else 's'}: {', '.join(parts) or 'none granted'}"
+    return f"{len(usage.actions)} action{'' if len(usage.actions) == 1 else 's'}: {counted(usage.actions) or 'none granted'}"
 
 
 def usage_markdown(usages: Sequence[StackUsage]) -> str:
     lines = []
     for usage in usages:
-        lines += [
-            f"### {inline_code(usage.stack)}",
-            "",
-            printable(_heading(usage)).replace(usage.stack, "", 1).lstrip(),
-            "",
-        ]
+        lines += [f"### {inline_code(usage.stack)}", "", printable(_evidence_heading(usage)), ""]
         lines += [summary(usage) + ".", "", "| action | class | last used | region | why |", "|---|---|---|---|---|"]
-        for verdict in VERDICTS:
-            for use in (use for use in usage.actions if use.verdict == verdict):
-                cells = [
-                    inline_code(use.action, "table"),
-                    VERDICT_LABELS[verdict],
-                    day(use.last_used),
-                    inline_code(use.region, "table") if use.region else "",
-                    inline_code(use.why, "table") if use.why else "",
-                ]
-                lines.append("| " + " | ".join(cells) + " |")
+        for use in by_class(usage.actions):
+            cells = [
+                inline_code(use.action, "table"),
+                VERDICT_LABELS[use.verdict],
+                day(use.last_used),
+                inline_code(use.region, "table") if use.region else "",
+                inline_code(use.why, "table") if use.why else "",
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
 
@@ -293,8 +297,7 @@ def tighten(identity: str, usages: Sequence[StackUsage], window_days: int) -> Ti
         uses = [use for usage in usages for use in usage.actions if use.action == action]
         keeping = [use for use in uses if use.verdict not in REMOVABLE]
         if keeping:
-            order = {verdict: rank for rank, verdict in enumerate(VERDICTS)}
-            kept.append(min(keeping, key=lambda use: order[use.verdict]))
+            kept.append(by_class(keeping)[0])  # the strongest reason to keep it: a use before anything unjudged
             continue
         last = max((use.last_used for use in uses if use.last_used is not None), default=None)
         removals.append(Removal(action, last))
@@ -329,8 +332,7 @@ def tightening_text(tightening: Tightening) -> str:
     for removal in tightening.removals:
         evidence = f"last used {day(removal.last_used)}" if removal.last_used else "never used in IAM's tracking period"
         lines.append(printable(f"  remove {removal.action:<{width}}  {evidence}"))
-    counts = [(verdict, sum(use.verdict == verdict for use in tightening.kept)) for verdict in VERDICTS]
-    kept = ", ".join(f"{count} {VERDICT_LABELS[verdict]}" for verdict, count in counts if count)
+    kept = counted(tightening.kept)
     if kept:
         lines.append(f"  kept: {kept}")
     for use in tightening.kept:

@@ -7,16 +7,16 @@ Plan (``rotation.plan_rotation``), evidence (IAM's keys, judged by ``rotation.ev
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 import tomllib
 from typing import Any, TextIO
 
-from ..config import CONFIG_FILE_VARIABLE, DEFAULT_CONFIG_FILE, Fleet, StackConfig, parse_fleet
-from ..config.editing import EditRefusedError, edit_table, unified_diff
+from ..config import Fleet, StackConfig, parse_fleet
+from ..config.editing import EditRefusedError, edit_table
 from ..errors import ConfigError, Problem, printable
-from ..files import MAX_CONFIG_BYTES, RefusedError, read_text, replace_file_text
+from ..files import MAX_CONFIG_BYTES, RefusedError, read_text
 from ..rotation import (
     STEPS,
     RotationPlan,
@@ -30,6 +30,7 @@ from ..rotation import (
     unplanned_changes,
 )
 from ..spec import AccessKey, StackSpec
+from .config_file import config_path, refuse_unplanned, show_and_write
 from .context import Context
 from .inputs import add_selection_arguments, load_configured
 from .problems import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_WRONG_STEP, report_problems
@@ -60,7 +61,7 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
     refuses a step or IAM cannot be read, 2 for bad input, 3 for a step asked out of order."""
     out, err = context.stdout, context.stderr
     try:
-        path, shown = config_path(context.environ, context.cwd)
+        path, shown = config_path(context.environ, context.cwd, "a rotation step", "keys rotate")
         fleet, blueprint = load_configured(context.environ, context.cwd)
         chosen = fleet.select(arguments.identity, arguments.environment)
         now = _now(arguments.as_of)
@@ -158,49 +159,22 @@ def _write(
     except (EditRefusedError, tomllib.TOMLDecodeError, ConfigError) as error:
         print(printable(f"keys rotate: cannot write the steps into {shown} ({error}); nothing written"), file=err)
         return EXIT_FAILED
-    changes = unplanned_changes(fleet, after, plans)
-    if changes:
-        print(f"keys rotate: the edit of {printable(shown)} would not resolve to the plan; nothing written:", file=err)
-        for change in changes:
-            print(printable(f"  {change}"), file=err)
+    if refuse_unplanned(unplanned_changes(fleet, after, plans), "keys rotate", shown, "the plan", err):
         return EXIT_FAILED
     for plan in plans:
         print(printable(f"{plan.stack.label}: {plan.title} ({_writes(plan)} in {plan.where})"), file=out)
-    out.write("".join(printable(line) + "\n" for line in unified_diff(text, edited, shown).splitlines()))
-    if dry_run:
-        print("--dry-run: nothing written", file=out)
-        return EXIT_OK
-    try:
-        replace_file_text(path, edited, limit=MAX_CONFIG_BYTES)
-    except (RefusedError, OSError) as error:
-        print(printable(f"keys rotate: cannot write {shown} ({error}); nothing written"), file=err)
-        return EXIT_FAILED
-    print(
-        f"Wrote {printable(shown)}: review it, open a pull request, apply after the merge (docs/key-rotation.md).",
-        file=out,
+    return show_and_write(
+        text,
+        edited,
+        path,
+        shown,
+        write=not dry_run,
+        unwritten="--dry-run: nothing written",
+        command="keys rotate",
+        doc="docs/key-rotation.md",
+        out=out,
+        err=err,
     )
-    return EXIT_OK
-
-
-def config_path(
-    environ: Mapping[str, str], cwd: Path, what: str = "a rotation step", command: str = "keys rotate"
-) -> tuple[Path, str]:
-    """The configuration file the commands read, to write back to; a problem when there is none (the built-in
-    default has no file to write ``what`` into)."""
-    named = environ.get(CONFIG_FILE_VARIABLE, "")
-    path, shown = (cwd / named, named) if named else (cwd / DEFAULT_CONFIG_FILE, DEFAULT_CONFIG_FILE)
-    if not named and not path.exists() and not path.is_symlink():
-        raise ConfigError(
-            [
-                Problem(
-                    DEFAULT_CONFIG_FILE,
-                    "",
-                    f"does not exist: the built-in default has no file to write {what} into",
-                    f"create {DEFAULT_CONFIG_FILE} (an empty file is the built-in default) and run {command} again",
-                )
-            ]
-        )
-    return path, shown
 
 
 def _now(as_of: str | None) -> datetime:

@@ -14,14 +14,14 @@ from typing import TextIO
 from ..analysis.usage import Tightening, tighten, tightening_comment, tightening_text
 from ..blueprint import build_blueprint
 from ..config import Fleet, parse_fleet
-from ..config.editing import EditRefusedError, set_list, unified_diff
+from ..config.editing import EditRefusedError, set_list
 from ..errors import ConfigError, printable
-from ..files import MAX_CONFIG_BYTES, RefusedError, read_text, replace_file_text
+from ..files import MAX_CONFIG_BYTES, RefusedError, read_text
 from ..spec import StackSpec
+from .config_file import config_path, refuse_unplanned, show_and_write
 from .context import Context
 from .inputs import load_configured, selected_stacks
 from .problems import EXIT_FAILED, EXIT_OK, report_problems
-from .rotate import config_path
 from .usage import Refusal, granted_actions, judged, read_all_evidence, window_of, with_users
 
 REMOVE_KEY = "remove_actions"
@@ -129,28 +129,20 @@ def _write(
     except (EditRefusedError, tomllib.TOMLDecodeError, ConfigError) as error:
         print(printable(f"usage tighten: cannot write the removals into {shown} ({error}); nothing written"), file=err)
         return EXIT_FAILED
-    if mismatches:
-        print(
-            f"usage tighten: the edit of {printable(shown)} would not resolve to the removals; nothing written:",
-            file=err,
-        )
-        for mismatch in mismatches:
-            print(printable(f"  {mismatch}"), file=err)
+    if refuse_unplanned(mismatches, "usage tighten", shown, "the removals", err):
         return EXIT_FAILED
-    out.write("".join(printable(line) + "\n" for line in unified_diff(text, edited, shown).splitlines()))
-    if not write:
-        print("usage tighten: nothing written (--write writes it)", file=out)
-        return EXIT_OK
-    try:
-        replace_file_text(path, edited, limit=MAX_CONFIG_BYTES)
-    except (RefusedError, OSError) as error:
-        print(printable(f"usage tighten: cannot write {shown} ({error}); nothing written"), file=err)
-        return EXIT_FAILED
-    print(
-        f"Wrote {printable(shown)}: review it, open a pull request, apply after the merge (docs/tightening.md).",
-        file=out,
+    return show_and_write(
+        text,
+        edited,
+        path,
+        shown,
+        write=write,
+        unwritten="usage tighten: nothing written (--write writes it)",
+        command="usage tighten",
+        doc="docs/tightening.md",
+        out=out,
+        err=err,
     )
-    return EXIT_OK
 
 
 def unplanned(before: Fleet, after: Fleet, changes: Sequence[Change]) -> list[str]:

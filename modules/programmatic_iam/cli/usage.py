@@ -156,7 +156,7 @@ def judged(
 ) -> list[StackUsage]:
     """Each stack whose evidence was read, its granted actions judged with its ``window``."""
     catalogue = load_catalogue()
-    catalogued = Catalogued(catalogue.matching, lambda action: is_authorization_check(catalogue, action))
+    catalogued = Catalogued(catalogue.matching, catalogue.is_authorization_check)
     return [
         StackUsage(
             stack.stack_id,
@@ -203,13 +203,6 @@ def granted_actions(stack: StackSpec) -> list[str]:
         if statement.effect == "Allow" and not statement.negated_actions
         for action in statement.actions
     ]
-
-
-def is_authorization_check(catalogue: Any, action: str) -> bool:
-    """Whether the Service Authorization Reference documents ``action`` by a guide page, not an API operation: an
-    authorization check that no call carries (as ``iam:PassRole``), as the IAM catalogue records its link."""
-    link = catalogue.documentation_link(action)
-    return bool(link) and not any(part in link for part in ("APIReference", "/API_", "api-reference", "/api/"))
 
 
 def read_evidence(iam: Any, stack: StackSpec, user: str, timeout_seconds: int) -> Evidence | Refusal:

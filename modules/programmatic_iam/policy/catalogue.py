@@ -103,10 +103,11 @@ class Catalogue:
         }
         return tuple(sorted(of_resources.union(self.condition_keys(action))))
 
-    def documentation_link(self, action: str) -> str:
-        """Where the Service Authorization Reference sends a reader for ``action`` (its API operation's page, or a
-        guide's); empty if unknown."""
-        return str(self._privilege(action).get("api_documentation_link") or "")
+    def is_authorization_check(self, action: str) -> bool:
+        """Whether the Service Authorization Reference documents ``action`` by a guide's page rather than an API
+        operation's: an authorization check that no call carries (as ``iam:PassRole``)."""
+        link = str(self._privilege(action).get("api_documentation_link") or "")
+        return bool(link) and not any(part in link for part in ("APIReference", "/API_", "api-reference", "/api/"))
 
     def _privilege(self, action: str) -> Mapping[str, Any]:
         prefix, _, name = action.partition(":")
