@@ -1,5 +1,5 @@
 """IAM's last-accessed reports on the emulator (``moto_last_accessed.py``, docs/local-emulator.md): made from the
-calls it authorized, in IAM's wire format (boto3 parses them with botocore's model of IAM, and each answer is checked
+calls it authenticated (allowed or refused), in IAM's wire format (boto3 parses them with botocore's model of IAM, and each answer is checked
 against that model's output shape here), with months of use played by moving the emulator's clock."""
 
 from __future__ import annotations
@@ -67,7 +67,9 @@ def by_namespace(answer: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {service["ServiceNamespace"]: service for service in answer["ServicesLastAccessed"]}
 
 
-def test_the_report_has_each_allowed_service_and_tracked_action_with_its_last_authorized_use(aws: AwsEmulator) -> None:
+def test_the_report_has_each_allowed_service_and_tracked_action_with_its_last_authenticated_attempt(
+    aws: AwsEmulator,
+) -> None:
     credentials = workload_key(aws)
     user_arn = aws.client("iam").get_user(UserName=USER)["User"]["Arn"]
     half_a_year_ago = datetime.now(UTC) - timedelta(days=200)
@@ -77,9 +79,14 @@ def test_the_report_has_each_allowed_service_and_tracked_action_with_its_last_au
     aws.enforce_iam(after_calls=0)
     ec2 = aws.client("ec2", region="eu-west-1", **credentials)
     ec2.describe_instances()
-    # denied: not allowed by the policy, so never recorded (its region would be the service's last)
+    # denied, but authenticated: IAM records the attempt (the service's last region), though the action is not
+    # listed, as no policy allows it
     denied = aws.client("ec2", region="ap-south-1", **credentials)
     assert error_code(lambda: denied.terminate_instances(InstanceIds=["i-0123456789abcdef0"])) == "AccessDenied"
+    # not authenticated (the key's id with a wrong secret): no attempt of the user's, nothing recorded
+    forged = {**credentials, "aws_secret_access_key": "not-the-secret"}
+    unsigned = aws.client("ec2", region="us-west-2", **forged)
+    assert error_code(lambda: unsigned.describe_instances()) == "AuthFailure"  # EC2's word for it
     aws.enforce_iam(after_calls=None)
 
     answer = report(aws, user_arn)
@@ -89,7 +96,7 @@ def test_the_report_has_each_allowed_service_and_tracked_action_with_its_last_au
     assert set(services) == {"ec2", "ssm", "s3"}
     ec2_service = services["ec2"]
     assert ec2_service["ServiceName"] == "Amazon Elastic Compute Cloud"
-    assert ec2_service["LastAuthenticatedEntity"] == user_arn and ec2_service["LastAuthenticatedRegion"] == "eu-west-1"
+    assert ec2_service["LastAuthenticatedEntity"] == user_arn and ec2_service["LastAuthenticatedRegion"] == "ap-south-1"
     assert ec2_service["TotalAuthenticatedEntities"] == 1
     actions = {row["ActionName"]: row for row in ec2_service["TrackedActionsLastAccessed"]}
     # ec2:Foo is no EC2 action: not tracked, so not listed; TerminateInstances is not allowed

@@ -41,15 +41,21 @@ def user(environment: str) -> str:
     return f"arn:aws:iam::123456789012:user/{environment}-streammanager"
 
 
+READS = [
+    Request("iam:GetUser", user("production")),
+    Request("iam:GenerateServiceLastAccessedDetails", user("staging")),
+    Request("iam:GetServiceLastAccessedDetails", "*"),
+]
+"""What ``usage`` reads of each stack's user (two of them here), and its report jobs."""
+
+
 def test_it_allows_the_reads_of_each_stacks_user_and_nothing_else(tmp_path: Path) -> None:
     write_config(tmp_path, FLEET)
     code, out, err = printed(tmp_path)
     assert code == 0, err
     policy = json.loads(out)
     requests = [
-        Request("iam:GetUser", user("production")),
-        Request("iam:GenerateServiceLastAccessedDetails", user("staging")),
-        Request("iam:GetServiceLastAccessedDetails", "*"),
+        *READS,
         # another user, and anything that writes: denied
         Request("iam:GenerateServiceLastAccessedDetails", "arn:aws:iam::123456789012:user/admin"),
         Request("iam:GetUser", "arn:aws:iam::123456789012:user/admin"),
@@ -94,3 +100,19 @@ def test_the_docs_show_the_policy_it_prints_for_the_built_in_default(tmp_path: P
     shown = page.split("deployer-policy --usage\n```\n\n```json\n", 1)[1].split("\n```", 1)[0]
     code, out, _ = printed(tmp_path)
     assert code == 0 and json.loads(shown) == json.loads(out)
+
+
+def test_the_deployer_policy_allows_the_rechecks_reads_of_each_stacks_user_and_no_other(tmp_path: Path) -> None:
+    """The workflow's review and apply run ``usage recheck`` with the deployer's role (docs/tightening.md)."""
+    import io
+
+    write_config(tmp_path, FLEET)
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["deployer-policy"], environ={}, cwd=tmp_path, stdout=out, stderr=err) == 0, err.getvalue()
+    requests = [
+        *READS,
+        Request("iam:GenerateServiceLastAccessedDetails", "arn:aws:iam::123456789012:user/admin"),
+        Request("iam:GenerateServiceLastAccessedDetails", "arn:aws:iam::123456789012:role/admin"),
+    ]
+    decisions = decide({"deployer": json.loads(out.getvalue())}, requests)
+    assert decisions == ["Allowed"] * 3 + ["ImplicitlyDenied"] * 2

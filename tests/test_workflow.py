@@ -159,7 +159,7 @@ def test_aws_credentials_come_only_from_oidc(workflow: dict[str, Any]) -> None:
     text = WORKFLOW.read_text(encoding="utf-8")
     for name in ("aws-access-key-id", "aws-secret-access-key", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         assert name not in text
-    for name in ("plan", "apply"):
+    for name in ("plan", "review", "apply"):
         job = workflow["jobs"][name]
         assert job["permissions"]["id-token"] == "write", name
         (step,) = [s for s in steps(job) if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@")]
@@ -172,7 +172,11 @@ def test_aws_credentials_come_only_from_oidc(workflow: dict[str, Any]) -> None:
 def test_permissions_are_granted_per_job(workflow: dict[str, Any]) -> None:
     assert workflow["permissions"] == {}
     assert workflow["jobs"]["plan"]["permissions"] == {"id-token": "write", "contents": "read"}
-    assert workflow["jobs"]["review"]["permissions"] == {"pull-requests": "write", "contents": "read"}
+    assert workflow["jobs"]["review"]["permissions"] == {
+        "id-token": "write",
+        "pull-requests": "write",
+        "contents": "read",
+    }
 
 
 def test_every_action_is_pinned_to_a_version(workflow: dict[str, Any]) -> None:
@@ -204,6 +208,7 @@ def test_the_review_job_posts_the_review_command(workflow: dict[str, Any]) -> No
     assert review["needs"] == ["check", "plan"]
     (write,) = [script for script in scripts(review) if "python -m programmatic_iam review" in script]
     assert "plans=(plans/*/plan.json)" in write and 'review "${plans[@]}"' in write
+    assert "--evidence recheck.json" in write
     assert write.startswith("shopt -s nullglob")  # no plan at all when no stack changed: an empty list
     assert any(step.get("uses", "").startswith("actions/github-script@") for step in steps(review))
 
@@ -553,3 +558,91 @@ def test_a_pipfile_without_an_exact_jsii_pin_stops_the_job(tmp_path: Path, gnupg
     assert completed.returncode == 1
     assert "must each pin jsii exactly" in completed.stdout
     assert not output.exists()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Removals on IAM's evidence: read again before the review and before the apply (docs/tightening.md)
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def test_the_review_rechecks_before_the_comment_and_fails_after_posting_it(workflow: dict[str, Any]) -> None:
+    review = steps(workflow["jobs"]["review"])
+    names = [step.get("name") or step.get("uses", "").split("@")[0] for step in review]
+    recheck, write = names.index("Re-check the removals on IAM's evidence"), names.index("Write the comment")
+    credentials = names.index("aws-actions/configure-aws-credentials")
+    post, fail = names.index("actions/github-script"), names.index("Fail on a removal the evidence no longer supports")
+    assert credentials < recheck < write < post < fail
+    assert review[fail]["if"] == "steps.recheck.outputs.status == '1'"
+    assert "usage recheck --format json" in review[recheck]["run"] and "> recheck.json" in review[recheck]["run"]
+    assert "recheck.json" in review[-1]["run"]  # the always-run clean-up
+
+
+def apply_recheck(workflow: dict[str, Any]) -> dict[str, Any]:
+    return step_named(workflow["jobs"]["apply"], "Re-check the removals on IAM's evidence")
+
+
+def test_the_apply_rechecks_the_merged_configuration_before_it_applies(workflow: dict[str, Any]) -> None:
+    apply = steps(workflow["jobs"]["apply"])
+    checkout = next(step for step in apply if step.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"] == {
+        "persist-credentials": False,
+        "ref": "${{ github.event.pull_request.merge_commit_sha }}",
+    }
+    assert apply.index(apply_recheck(workflow)) < apply.index(
+        step_named(workflow["jobs"]["apply"], "Apply each reviewed plan")
+    )
+
+
+def encrypted_shard(folder: Path, gnupg_home: Path, stacks: list[str]) -> None:
+    """A downloaded shard as the plan job leaves it: its list, and each stack's encrypted plan."""
+    (folder / "stacks").mkdir()
+    (folder / "stacks" / "shard-3.json").write_text(json.dumps(stacks), encoding="utf-8")
+    for stack in stacks:
+        (folder / "stacks" / stack).mkdir()
+        plan = folder / "stacks" / stack / "plan.json"
+        plan.write_text(json.dumps({"stack": stack}), encoding="utf-8")
+        subprocess.run(
+            [
+                "gpg",
+                "--batch",
+                "--yes",
+                "--symmetric",
+                "--passphrase",
+                "correct horse",
+                "--output",
+                f"{plan}.gpg",
+                str(plan),
+            ],
+            check=True,
+            capture_output=True,
+            env={**base_environment(), "GNUPGHOME": str(gnupg_home)},
+        )
+        plan.unlink()
+
+
+@pytest.mark.parametrize("status", [0, 1])
+def test_the_apply_recheck_passes_every_plan_of_the_shard_and_stops_the_apply_when_it_refuses(
+    workflow: dict[str, Any], tmp_path: Path, gnupg_home: Path, status: int
+) -> None:
+    """Each listed stack's decrypted plan goes to `usage recheck` as one argument, whatever its name; a refusal stops
+    the job before anything is applied, and no plan is left in the clear."""
+    from tests.test_rotation_workflow import calls, fake_pipenv
+
+    encrypted_shard(tmp_path, gnupg_home, HOSTILE_STACKS)
+    bin_folder = fake_pipenv(tmp_path, status, "")
+    step = {**apply_recheck(workflow), "run": f'export PATH="{bin_folder}:$PATH"\n' + apply_recheck(workflow)["run"]}
+    result = run_step(step, tmp_path, gnupg_home, PASSPHRASE="correct horse", SHARD="3")
+    assert result.returncode == status
+    ((*command,),) = calls(tmp_path)
+    assert command == [
+        "run",
+        "python",
+        "-m",
+        "programmatic_iam",
+        "usage",
+        "recheck",
+        *(f"stacks/{stack}/plan.json" for stack in HOSTILE_STACKS),
+    ]
+    assert ("nothing applied" in result.stderr) is (status != 0)
+    assert list((tmp_path / "stacks").rglob("plan.json")) == []
+    assert list(tmp_path.rglob("pwned")) == []

@@ -1,9 +1,10 @@
 """IAM's last-accessed reports for moto's server, which has none (docs/local-emulator.md).
 
 ``GenerateServiceLastAccessedDetails`` and ``GetServiceLastAccessedDetails`` answer as IAM does, in IAM's wire
-format (moto serializes them with botocore's model of IAM), from the requests the emulator actually authorized:
-every call that passed moto's authorization is recorded against the entity that made it (the user of the access
-key, or the role of an assumed role's session), with its service, action, region and time.
+format (moto serializes them with botocore's model of IAM), from the requests the emulator actually received:
+every authenticated call, whether moto's authorization let it through or refused it (IAM records attempts, not only
+successes), is recorded against the entity that made it (the user of the access key, or the role of an assumed
+role's session), with its service, action, region and time.
 
 A report lists each service the entity's policies allow (its inline and attached policies, and its groups'), with
 the last time the entity was authenticated to it. For the services IAM tracks at action level (EC2, IAM and Lambda
@@ -47,7 +48,7 @@ PAGE_SIZE = 100
 
 @dataclass(frozen=True)
 class Access:
-    """The last authorized call of one action by one entity."""
+    """The last authenticated call (allowed or refused) of one action by one entity."""
 
     time: datetime
     region: str
@@ -63,7 +64,7 @@ class Job:
 
 
 class LastAccessed:
-    """What the emulator has authorized, by entity ARN, then (namespace, action); the jobs; the test settings."""
+    """The calls the emulator has authenticated, by entity ARN, then (namespace, action); the jobs; the test settings."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -304,14 +305,24 @@ def _throttle(operation: str) -> None:
 
 
 def patch_last_accessed() -> None:
-    """Record every authorized call, and give moto's IAM the two last-accessed actions."""
+    """Record every authenticated call, allowed or refused, and give moto's IAM the two last-accessed actions."""
     from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.core.exceptions import AccessDeniedError
     from moto.iam.responses import IamResponse
 
     authorize = ActionAuthenticatorMixin._authenticate_and_authorize_normal_action
 
     def authorize_and_record(self: Any, resource: str = "*") -> None:
-        authorize(self, resource)
+        # IAM records every authenticated attempt, a refused one included; a key it does not know, or a signature
+        # that does not match, is no authenticated attempt and leaves nothing.
+        try:
+            authorize(self, resource)
+        except AccessDeniedError:
+            record(self)
+            raise
+        record(self)
+
+    def record(self: Any) -> None:
         entity = entity_of(self.current_account, self.access_key, self.region)
         if entity is not None:
             namespace = NAMESPACES.get(self.service_name, self.service_name)

@@ -37,6 +37,12 @@ DEFAULT_DOCUMENT = {
     "Statement": [
         {"Sid": "CallerIdentity", "Effect": "Allow", "Action": ["sts:GetCallerIdentity"], "Resource": "*"},
         {
+            "Sid": "UsageRecheckJobs",
+            "Effect": "Allow",
+            "Action": ["iam:GetServiceLastAccessedDetails"],
+            "Resource": "*",
+        },
+        {
             "Sid": "Users",
             "Effect": "Allow",
             "Action": [
@@ -44,6 +50,7 @@ DEFAULT_DOCUMENT = {
                 "iam:CreateUser",
                 "iam:DeleteAccessKey",
                 "iam:DeleteUser",
+                "iam:GenerateServiceLastAccessedDetails",
                 "iam:GetUser",
                 "iam:ListAccessKeys",
                 "iam:ListAttachedUserPolicies",

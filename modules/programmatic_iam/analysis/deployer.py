@@ -39,6 +39,10 @@ USER_ACTIONS = (
     "iam:ListGroupsForUser",
     "iam:DeleteUser",
 )
+# `usage recheck`, before the plan's review and its apply: IAM's last-accessed report of a user whose plan removes
+# actions on IAM's evidence (the report job is read by its id, an action IAM gives no resource type).
+RECHECK_USER_ACTIONS = ("iam:GenerateServiceLastAccessedDetails",)
+RECHECK_JOB_ACTIONS = ("iam:GetServiceLastAccessedDetails",)
 # aws_iam_access_key: create, read (by listing the user's keys), status drift, delete.
 ACCESS_KEY_ACTIONS = ("iam:CreateAccessKey", "iam:ListAccessKeys", "iam:UpdateAccessKey", "iam:DeleteAccessKey")
 # aws_iam_user_policy_attachment (attach_policies_to = "user"). Attaching and detaching are granted only for
@@ -181,6 +185,7 @@ STATE_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
 
 _SID_ORDER = (
     "CallerIdentity",
+    "UsageRecheckJobs",
     "Users",
     "UsersWithinBoundary",
     "UserAttachments",
@@ -442,12 +447,15 @@ def stack_grants_of(stack: StackSpec, scope: StackScope = BY_NAME) -> tuple[list
         state_grants, problems = _stack_state_grants(stack, scope)
         return _role_grants(stack, user, scope) + state_grants, problems
     user_arn = principal_arn(stack, scope, "user", user.path + user.name)
-    user_actions: tuple[str, ...] = USER_ACTIONS + ACCESS_KEY_ACTIONS
+    user_actions: tuple[str, ...] = USER_ACTIONS + ACCESS_KEY_ACTIONS + RECHECK_USER_ACTIONS
     if identity.attachment.to == "user":
         user_actions += USER_ATTACHMENT_ACTIONS
     if user.force_destroy:
         user_actions += FORCE_DESTROY_USER_ACTIONS
-    grants = [Grant("CallerIdentity", CALLER_IDENTITY_ACTIONS, "*")]
+    grants = [
+        Grant("CallerIdentity", CALLER_IDENTITY_ACTIONS, "*"),
+        Grant("UsageRecheckJobs", RECHECK_JOB_ACTIONS, "*"),
+    ]
     own_policies = own_policies_condition(stack, scope)
     # force_destroy detaches whatever Terraform does not manage, so its DetachUserPolicy stays unconditioned
     # (detaching only takes permissions away).

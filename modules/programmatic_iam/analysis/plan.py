@@ -112,6 +112,27 @@ class PlanError(Exception):
         super().__init__("; ".join(problem.render() for problem in self.problems))
 
 
+def read_plans(folder: Path, names: Sequence[str]) -> tuple[dict[str, StackPlan], list[Problem]]:
+    """Each of the plan files ``names`` (relative to ``folder``) by the name given, and every problem: a file that is
+    not a plan, and a second plan of one stack."""
+    plans: dict[str, StackPlan] = {}
+    problems: list[Problem] = []
+    seen: dict[str, str] = {}
+    for name in names:
+        try:
+            plan = read_plan(folder / name, display=name)
+        except PlanError as error:
+            problems += error.problems
+            continue
+        if plan.label in seen:
+            why = f"is a plan of stack {plan.label!r}, like {seen[plan.label]}"
+            problems.append(Problem(name, "", why, "pass one plan per stack"))
+            continue
+        seen[plan.label] = name
+        plans[name] = plan
+    return plans, problems
+
+
 def read_plan(path: Path, *, display: str) -> StackPlan:
     """Read and check ``path`` (shown to users as ``display``); raise :class:`PlanError` if it is not a plan."""
     data = _load_json(path, display)

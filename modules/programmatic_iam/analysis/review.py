@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..policy.catalogue import load_catalogue
 from .permissions import NEAR_LIMIT, PermissionChange, permission_change
 from .plan import REDACTED, UNKNOWN, ResourceChange, StackPlan
 from .risk import Finding, assess, new_findings
+
+if TYPE_CHECKING:  # at run time only through a StackReview: recheck imports usage, which imports the comment
+    from .recheck import StackRecheck
 
 CHANGING = ("create", "update", "replace", "delete")
 COUNTED = ("import", *CHANGING)
@@ -111,6 +114,24 @@ class StackReview:
     """Root outputs created, updated and deleted (by action; no-ops left out)."""
     identity: str | None = None
     """The identity whose stack it is (its plan's ``programmatic-iam:identity`` tag); ``None``: the plan does not say."""
+    recheck: StackRecheck | None = None
+    """Its removals on IAM's evidence, as ``usage recheck`` judged them for this plan; ``None``: not given."""
+
+    def evidence_of(self, action: str) -> Phrase:
+        """The evidence of a removed grant, for its row: ``never used...``, ``last used D, N days before...``."""
+        recheck = self.recheck
+        removal = recheck.of(action) if recheck else None
+        if recheck is None or removal is None:
+            return Phrase("")
+        if removal.verdict == "used" and removal.region:
+            return Phrase("⛔ used {} in {}: the apply refuses", (removal.last_used, removal.region))
+        if removal.verdict == "used":
+            return Phrase("⛔ used {}: the apply refuses", (removal.last_used,))
+        if removal.verdict == "used-before-window":
+            return Phrase(f"last used {{}}, {recheck.days_unused(removal)} days before", (removal.last_used,))
+        if removal.verdict == "never-used":
+            return Phrase("never used in IAM's tracking period")
+        return Phrase(f"{removal.label}: {{}}", (removal.why,))
 
     @property
     def summary(self) -> str:
@@ -131,8 +152,9 @@ class Reading:
     warning: Warning
 
 
-def review_stack(plan: StackPlan) -> StackReview:
-    """What one stack's plan does, and what in it needs a human."""
+def review_stack(plan: StackPlan, recheck: StackRecheck | None = None) -> StackReview:
+    """What one stack's plan does, and what in it needs a human (``recheck``: its removals on IAM's evidence, as
+    ``usage recheck`` judged them for this plan)."""
     catalogue = load_catalogue()
     permissions = permission_change(plan.changes, catalogue)
     added_findings = new_findings(assess(permissions.before_documents), assess(permissions.after_documents))
@@ -150,6 +172,7 @@ def review_stack(plan: StackPlan) -> StackReview:
     warnings = [rotation.warning] if rotation else []
     warnings += delivery
     warnings += _warnings(plan, changing, permissions, added_findings, describe, rotating=rotation is not None)
+    warnings += _recheck_warnings(plan.label, recheck)
     return StackReview(
         label=plan.label,
         verdict=_verdict(plan, changing, permissions, rotation, delivery=bool(delivery)),
@@ -163,7 +186,35 @@ def review_stack(plan: StackPlan) -> StackReview:
         warnings=tuple(warnings),
         outputs={action: names for action, names in outputs.items() if names},
         identity=plan.identity,
+        recheck=recheck,
     )
+
+
+def _recheck_warnings(stack: str, recheck: StackRecheck | None) -> list[Warning]:
+    """A removal on IAM's evidence used since the evidence, or removals the evidence could not support again."""
+    if recheck is None or not recheck.refused:
+        return []
+    used = [removal for removal in recheck.removals if removal.verdict == "used"]
+    if used:
+        return [
+            Warning(
+                "A removal on IAM's evidence is in use",
+                "IAM's evidence, read again for this plan, shows the action used in the window, so the apply refuses "
+                "the plan: take it out of `policy.remove_actions`, or run `usage tighten` again later",
+                stack,
+                tuple(removal.action for removal in used),
+                Phrase.join([Phrase("used {}", (removal.last_used,)) for removal in used], ", "),
+            )
+        ]
+    return [
+        Warning(
+            "Removals not re-checked on IAM's evidence",
+            "the apply reads IAM's evidence again before it removes an action, and refuses the plan until the "
+            "evidence supports every removal",
+            stack,
+            note=Phrase("{}", (recheck.refused,)),
+        )
+    ]
 
 
 def _shown_action(change: ResourceChange) -> str:

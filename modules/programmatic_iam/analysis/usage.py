@@ -170,19 +170,21 @@ def usage_json(usages: Sequence[StackUsage]) -> dict[str, Any]:
                 "evidence_taken": day(usage.evidence.taken),
                 "user_created": day(usage.evidence.created),
                 "younger_than_window": usage.young,
-                "actions": [
-                    {
-                        "action": use.action,
-                        "class": use.verdict,
-                        "last_used": day(use.last_used) or None,
-                        "region": use.region,
-                        "why": use.why or None,
-                    }
-                    for use in usage.actions
-                ],
+                "actions": [action_json(use) for use in usage.actions],
             }
             for usage in usages
         ]
+    }
+
+
+def action_json(use: ActionUse) -> dict[str, Any]:
+    """One judged action as ``--format json`` prints it (dates as YYYY-MM-DD)."""
+    return {
+        "action": use.action,
+        "class": use.verdict,
+        "last_used": day(use.last_used) or None,
+        "region": use.region,
+        "why": use.why or None,
     }
 
 

@@ -6,9 +6,10 @@ import argparse
 import re
 
 from ..analysis.comment import GITHUB_COMMENT_LIMIT, MARKER, SecretInCommentError, length, render_comment
-from ..analysis.plan import PlanError, StackPlan, read_plan
+from ..analysis.plan import read_plans
+from ..analysis.recheck import StackRecheck, read_recheck
 from ..analysis.review import review_stack
-from ..errors import ConfigError, Problem
+from ..errors import ConfigError, Problem, show
 from ..plan_matrix import NAMES_BUDGET, NotPlanned, read_not_planned, render_not_planned
 from .context import Context
 from .problems import EXIT_FAILED, EXIT_OK, report_problems
@@ -23,13 +24,20 @@ _URL = re.compile(r"https?://(?:(?![<>()\[\]`\"'])[\x21-\x7e])+")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``review [PLAN_JSON...] [--not-planned FILE] [--details-url URL] [--max-characters N]``."""
+    """``review [PLAN_JSON...] [--not-planned FILE] [--evidence FILE] [--details-url URL] [--max-characters N]``."""
     parser.add_argument("plans", nargs="*", metavar="PLAN_JSON", help="`terraform show -json PLANFILE` of each stack")
     parser.add_argument(
         "--not-planned",
         default="",
         metavar="FILE",
         help='the stacks the workflow did not plan, and why (JSON: [{"stack": ..., "reason": ...}]); listed in a section',
+    )
+    parser.add_argument(
+        "--evidence",
+        default="",
+        metavar="FILE",
+        help="the plans' removals on IAM's evidence, as `usage recheck --format json` judged them: each removed "
+        "action shown with its evidence, and a removal used since named under the warnings",
     )
     parser.add_argument(
         "--details-url",
@@ -53,26 +61,24 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
     if arguments.not_planned:
         not_planned, found = read_not_planned(context.cwd / arguments.not_planned, arguments.not_planned)
         problems += found
-    plans: list[StackPlan] = []
-    seen: dict[str, str] = {}
-    for given in arguments.plans:
-        try:
-            plan = read_plan(context.cwd / given, display=given)
-        except PlanError as error:
-            problems += error.problems
-            continue
-        if plan.label in seen:
-            problems.append(
-                Problem(
-                    given,
-                    "",
-                    f"is a plan of stack {plan.label!r}, like {seen[plan.label]}",
-                    "pass one plan per stack",
-                )
+    read, found = read_plans(context.cwd, arguments.plans)
+    problems += found
+    plans = list(read.values())
+    labels = {plan.label for plan in plans}
+    rechecks: dict[str, StackRecheck] = {}
+    if arguments.evidence:
+        rechecks, found = read_recheck(context.cwd / arguments.evidence, arguments.evidence)
+        problems += found
+        problems += [
+            Problem(
+                arguments.evidence,
+                show(stack),
+                "is a stack no plan given is of",
+                "pass the file `usage recheck --format json` wrote for these same plans",
             )
-            continue
-        seen[plan.label] = given
-        plans.append(plan)
+            for stack in rechecks
+            if stack not in labels
+        ]
     if problems:
         return report_problems(ConfigError(problems, subject="the plans"), context.stderr, wrote_nothing=False)
     # The section is bounded, and the plans' part is cut to fit beside it.
@@ -81,7 +87,7 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
     try:
         if plans:
             comment = render_comment(
-                [review_stack(plan) for plan in plans],
+                [review_stack(plan, rechecks.get(plan.label)) for plan in plans],
                 sensitive=sensitive,
                 limit=arguments.max_characters - length(section),
                 details_url=arguments.details_url,

@@ -29,7 +29,8 @@ NAME = "usage"
 HELP = (
     "what each identity has used of what its policy grants, on IAM's own evidence: `usage report` judges every "
     "granted action by IAM's last-accessed report for the stack's user; `usage tighten` removes what no "
-    "environment of an identity used, as a change of iam.toml"
+    "environment of an identity used, as a change of iam.toml; `usage recheck` reads the evidence again for the "
+    "plans that make those removals"
 )
 DEFAULT_JOB_TIMEOUT_SECONDS = 300
 POLL_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
@@ -77,6 +78,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     tighten.add_argument("--write", action="store_true", help="write the change into iam.toml (comments kept)")
     _job_timeout_argument(tighten)
+    recheck = actions.add_parser(
+        "recheck",
+        help="before review and apply: IAM's evidence read again for each plan that removes an action of "
+        "policy.remove_actions; exit 1 if one was used since",
+    )
+    recheck.add_argument("plans", nargs="+", metavar="PLAN_JSON", help="`terraform show -json PLANFILE` of each stack")
+    recheck.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="json: what `review --evidence` reads, to show each removal with its evidence",
+    )
+    _job_timeout_argument(recheck)
 
 
 def _job_timeout_argument(parser: argparse.ArgumentParser) -> None:
@@ -113,6 +127,10 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
         from . import tighten
 
         return tighten.run(arguments, context)
+    if arguments.usage_action == "recheck":
+        from . import recheck
+
+        return recheck.run(arguments, context)
     try:
         fleet, blueprint = load_configured(context.environ, context.cwd)
         chosen = selected_stacks(fleet, blueprint, arguments.identity, arguments.environment)
@@ -152,9 +170,15 @@ def window_of(fleet: Fleet, override: int | None) -> Callable[[StackSpec], int]:
 
 
 def judged(
-    stacks: Sequence[StackSpec], read_all: Sequence[Evidence | Refusal], window: Callable[[StackSpec], int]
+    stacks: Sequence[StackSpec],
+    read_all: Sequence[Evidence | Refusal],
+    window: Callable[[StackSpec], int],
+    *,
+    actions: Callable[[StackSpec], Sequence[str]] | None = None,
 ) -> list[StackUsage]:
-    """Each stack whose evidence was read, its granted actions judged with its ``window``."""
+    """Each stack whose evidence was read, its granted actions (or those ``actions`` names) judged with its
+    ``window``."""
+    actions = actions or granted_actions
     catalogue = load_catalogue()
     catalogued = Catalogued(catalogue.matching, catalogue.is_authorization_check)
     return [
@@ -164,7 +188,7 @@ def judged(
             stack.environment,
             window(stack),
             evidence,
-            judge(granted_actions(stack), evidence, window(stack), catalogued),
+            judge(actions(stack), evidence, window(stack), catalogued),
         )
         for stack, evidence in zip(stacks, read_all, strict=True)
         if isinstance(evidence, Evidence)
