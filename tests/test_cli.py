@@ -202,3 +202,25 @@ def test_rejects_a_details_url_that_could_break_out_of_its_link(tmp_path: Path, 
     assert stdout == ""
     assert "--details-url" in stderr and "is not an http(s) URL" in stderr
     assert "\x1b" not in stderr and "\x00" not in stderr and "\u202e" not in stderr
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> None:
+    """``... | head``: the command ends as a Unix tool ends on SIGPIPE, without a traceback."""
+    import os
+    import subprocess
+
+    from tests.support.helpers import REPO, base_environment
+
+    environment = {**base_environment(), "PYTHONPATH": str(REPO / "modules")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "programmatic_iam", "deployer-policy"],
+        cwd=tmp_path,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    os.close(process.stdout.fileno())  # the reader goes away before the command writes
+    error = process.stderr.read().decode()
+    assert (process.wait(timeout=60), error) == (128 + 13, "")

@@ -92,7 +92,7 @@ def test_each_removal_is_judged_again_and_a_use_since_refuses(aws: AwsEmulator, 
     assert (stack["stack"], stack["evidence_taken"], stack["window_days"], stack["refused"]) == (USER, TODAY, 90, None)
     assert [(r["action"], r["class"]) for r in stack["removals"]] == [(a, "never-used") for a in REMOVED]
     comment = reviewed(tmp_path)
-    assert "| \u2796 | `ec2:TerminateInstances` | Write | never used in IAM's tracking period |" in comment
+    assert "| \u2796 | `ec2:TerminateInstances` | Write | never used in the 400 days IAM's record covers |" in comment
     assert f"evidence of `{TODAY}`, a window of 90 days" in comment
 
     # An attempt IAM refuses still counts: IAM records every authenticated attempt.

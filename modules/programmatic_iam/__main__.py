@@ -1,5 +1,5 @@
 """``python -m programmatic_iam COMMAND``."""
 
-from .cli import exit_process, main
+from .cli import run_process
 
-exit_process(main())
+run_process()

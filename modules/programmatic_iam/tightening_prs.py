@@ -89,8 +89,9 @@ def _pull_request_body(identity: str, tightened: str, config: str) -> str:
         f"`usage tighten` read IAM's last-accessed reports of every environment of the identity and wrote the "
         f"actions none of them used into `{config}` (`policy.remove_actions`); nothing else changed:\n\n"
         f"{marks}text\n{tightened}{marks}\n\n"
-        "The review workflow plans and reviews it; merging applies it. To keep an action, delete it from the list "
-        "before merging (docs/tightening.md). The schedule rewrites this branch: do not push to it.\n"
+        "The review workflow plans it and reads IAM's evidence again: its comment shows each removed action with "
+        "that evidence, and an action used since stops the apply. Merging applies it. To keep an action, delete it "
+        "from the list before merging (docs/tightening.md). The schedule rewrites this branch: do not push to it.\n"
     )
 
 

@@ -44,6 +44,8 @@ ACTION_LEVEL_SERVICES = {"ec2": "ec2", "iam": "iam", "lambda": "lambda"}
 NAMESPACES = {"awslambda": "lambda"}
 JOB_OUTCOMES = ("COMPLETED", "IN_PROGRESS", "FAILED")
 PAGE_SIZE = 100
+MAX_JOBS = 10_000
+"""The report jobs kept: a fleet's report is one job per stack, and the bench's fleet has 600."""
 
 
 @dataclass(frozen=True)
@@ -66,10 +68,11 @@ class Job:
 class LastAccessed:
     """The calls the emulator has authenticated, by entity ARN, then (namespace, action); the jobs; the test settings."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_jobs: int = MAX_JOBS) -> None:
         self._lock = threading.Lock()
         self._accesses: dict[str, dict[tuple[str, str], Access]] = {}
         self.jobs: dict[str, Job] = {}
+        self.max_jobs = max_jobs
         self.clock: datetime | None = None
         self.job_outcome = "COMPLETED"
         self.throttled: dict[str, int] = {}
@@ -85,6 +88,14 @@ class LastAccessed:
     def accesses(self, entity: str) -> dict[tuple[str, str], Access]:
         with self._lock:
             return dict(self._accesses.get(entity, {}))
+
+    def add_job(self, job_id: str, job: Job) -> None:
+        """Keep ``job``, forgetting the oldest beyond :attr:`max_jobs` (its id then answers ``NoSuchEntity``, as an
+        expired job does in IAM): a long-running emulator's memory stays bounded."""
+        with self._lock:
+            self.jobs[job_id] = job
+            while len(self.jobs) > self.max_jobs:
+                del self.jobs[next(iter(self.jobs))]
 
     def take_throttle(self, operation: str) -> bool:
         """Whether this call of ``operation`` is to be throttled (one fewer after it)."""
@@ -275,7 +286,7 @@ def generate_service_last_accessed_details(self: Any) -> Any:
         action_level=granularity == "ACTION_LEVEL",
     )
     job_id = str(uuid.uuid4())
-    RECORDS.jobs[job_id] = Job(arn, granularity, RECORDS.now(), RECORDS.job_outcome, services)
+    RECORDS.add_job(job_id, Job(arn, granularity, RECORDS.now(), RECORDS.job_outcome, services))
     return ActionResult({"JobId": job_id})
 
 

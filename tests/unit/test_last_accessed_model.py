@@ -9,7 +9,15 @@ from typing import Any
 
 import pytest
 
-from programmatic_iam_dev.moto_last_accessed import Access, Job, allowed_patterns, apply_control, page, service_entries
+from programmatic_iam_dev.moto_last_accessed import (
+    Access,
+    Job,
+    LastAccessed,
+    allowed_patterns,
+    apply_control,
+    page,
+    service_entries,
+)
 
 NOW = datetime(2026, 12, 7, tzinfo=UTC)
 ENTITY = "arn:aws:iam::123456789012:user/production-streammanager"
@@ -127,3 +135,11 @@ def test_an_unfinished_or_failed_job_has_no_services_and_a_failed_one_its_error(
 def test_a_wrong_setting_says_what_is_wrong(settings: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         apply_control(settings)
+
+
+def test_the_oldest_jobs_are_forgotten_beyond_the_bound() -> None:
+    records = LastAccessed(max_jobs=2)
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    for job_id in ("first", "second", "third"):
+        records.add_job(job_id, Job("arn:aws:iam::123456789012:user/u", "ACTION_LEVEL", moment, "COMPLETED"))
+    assert list(records.jobs) == ["second", "third"]

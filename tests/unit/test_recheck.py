@@ -68,6 +68,7 @@ def test_what_the_recheck_prints_is_what_the_review_reads(tmp_path: Path) -> Non
 GOOD_STACK: dict[str, Any] = {
     "stack": USER,
     "evidence_taken": "2026-12-07",
+    "user_created": "2025-01-01",
     "window_days": 90,
     "refused": None,
     "removals": [{"action": "ec2:RunInstances", "class": "never-used", "last_used": None, "region": None, "why": None}],
@@ -108,8 +109,13 @@ GOOD_STACK: dict[str, Any] = {
         ),
         pytest.param(
             {"stacks": [{**GOOD_STACK, "evidence_taken": None}]},
-            "stacks[0]: has removals but no evidence_taken or window_days",
+            "stacks[0]: has removals but no evidence_taken, user_created or window_days",
             id="removals-without-evidence",
+        ),
+        pytest.param(
+            {"stacks": [{**GOOD_STACK, "user_created": "2025-02-30"}]},
+            "stacks[0].user_created: '2025-02-30' is not a day (YYYY-MM-DD)",
+            id="created",
         ),
     ],
 )
@@ -180,7 +186,7 @@ def test_each_removal_shows_its_evidence_and_hostile_text_stays_in_its_code(tmp_
     assert code == 0, err
     lines = comment.splitlines()
     row = {action: next(line for line in lines if f"| `{action}` |" in line) for action in actions}
-    assert row["ec2:RunInstances"].endswith("| never used in IAM's tracking period |")
+    assert row["ec2:RunInstances"].endswith("| never used in the 400 days IAM's record covers |")
     assert row["ec2:DescribeRegions"].endswith("| last used `2026-08-01`, 128 days before |")
     assert "| \u26d4 used `2026-12-06` in ``a \\| b\\n\\n<!-- `x` " in row["ec2:TerminateInstances"]
     assert row["ec2:TerminateInstances"].endswith(": the apply refuses |")
@@ -191,3 +197,15 @@ def test_each_removal_shows_its_evidence_and_hostile_text_stays_in_its_code(tmp_
     read = read_as_github(comment)
     assert not [text for text in read.outside if "evil.example" in text or "\u202e" in text]
     assert [line.replace("\\|", "").count("|") for line in row.values()] == [5] * 4  # four cells each
+
+
+def test_a_removal_never_used_is_unused_for_the_users_age_up_to_the_record(tmp_path: Path) -> None:
+    removing = write(tmp_path, removal_plan(["ec2:RunInstances"]))
+    for created, said in [
+        ("2025-01-01", "never used in the 400 days IAM's record covers"),
+        ("2026-08-01", "never used since the user was created, 128 days before"),
+    ]:
+        (tmp_path / "recheck.json").write_text(json.dumps({"stacks": [{**GOOD_STACK, "user_created": created}]}))
+        code, comment, err = review(tmp_path, removing.name, "--evidence", "recheck.json")
+        assert code == 0, err
+        assert f"| `ec2:RunInstances` | Write | {said} |" in comment

@@ -26,6 +26,8 @@ from ..strict_json import parse_json
 from .usage import VERDICT_LABELS, VERDICTS, StackUsage, Verdict, action_json, day
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+TRACKING_DAYS = 400
+"""How far back IAM's last-accessed record goes (at least; AWS's documentation)."""
 _FIX = "pass the file `usage recheck --format json` wrote, unchanged"
 
 
@@ -66,6 +68,7 @@ def recheck_json(usages: Sequence[StackUsage], refused: Mapping[str, str]) -> di
             {
                 "stack": stack,
                 "evidence_taken": day(usage.evidence.taken) if usage else None,
+                "user_created": day(usage.evidence.created) if usage else None,
                 "window_days": usage.window_days if usage else None,
                 "refused": refused.get(stack) or None,
                 "removals": [action_json(use) for use in (usage.actions if usage else ())],
@@ -104,6 +107,8 @@ class StackRecheck:
     window_days: int | None
     refused: str
     removals: tuple[RemovalEvidence, ...]
+    created: str = ""
+    """The day the user was created (YYYY-MM-DD): a removal never used was unused for as long, up to 400 days."""
 
     def of(self, action: str) -> RemovalEvidence | None:
         """The evidence of a removed grant (as the plan's table shows it), ignoring case as IAM does."""
@@ -114,8 +119,20 @@ class StackRecheck:
         there for a removal used before the window)."""
         return (date.fromisoformat(self.taken) - date.fromisoformat(removal.last_used)).days
 
+    def days_tracked(self) -> int:
+        """For how many days before the evidence IAM's record covers the user: its age, at most
+        :data:`TRACKING_DAYS`."""
+        return min(self._age(), TRACKING_DAYS)
 
-_STACK_KEYS = {"stack", "evidence_taken", "window_days", "refused", "removals"}
+    def user_outlives_the_record(self) -> bool:
+        """Whether the user is older than IAM's record goes back."""
+        return self._age() >= TRACKING_DAYS
+
+    def _age(self) -> int:
+        return (date.fromisoformat(self.taken) - date.fromisoformat(self.created)).days
+
+
+_STACK_KEYS = {"stack", "evidence_taken", "user_created", "window_days", "refused", "removals"}
 _REMOVAL_KEYS = {"action", "class", "last_used", "region", "why"}
 
 
@@ -151,6 +168,9 @@ def _stack(item: Any, where: str) -> tuple[StackRecheck | None, list[Problem]]:
     taken = item["evidence_taken"]
     if taken is not None and not _is_day(taken):
         problems.append(Problem(f"{where}.evidence_taken", show(taken), "is not a day (YYYY-MM-DD)", _FIX))
+    created = item["user_created"]
+    if created is not None and not _is_day(created):
+        problems.append(Problem(f"{where}.user_created", show(created), "is not a day (YYYY-MM-DD)", _FIX))
     window = item["window_days"]
     if window is not None and (type(window) is not int or not 1 <= window <= 3650):
         problems.append(Problem(f"{where}.window_days", show(window), "is not a number of days (1 to 3650)", _FIX))
@@ -166,11 +186,11 @@ def _stack(item: Any, where: str) -> tuple[StackRecheck | None, list[Problem]]:
         problems += removal_problems
         if read is not None:
             removals.append(read)
-    if removals and (taken is None or window is None):
-        problems.append(Problem(where, "", "has removals but no evidence_taken or window_days", _FIX))
+    if removals and (taken is None or created is None or window is None):
+        problems.append(Problem(where, "", "has removals but no evidence_taken, user_created or window_days", _FIX))
     if problems:
         return None, problems
-    return StackRecheck(item["stack"], taken or "", window, refused or "", tuple(removals)), []
+    return StackRecheck(item["stack"], taken or "", window, refused or "", tuple(removals), created or ""), []
 
 
 def _removal(item: Any, where: str) -> tuple[RemovalEvidence | None, list[Problem]]:

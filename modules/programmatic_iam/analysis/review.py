@@ -129,8 +129,10 @@ class StackReview:
             return Phrase("⛔ used {}: the apply refuses", (removal.last_used,))
         if removal.verdict == "used-before-window":
             return Phrase(f"last used {{}}, {recheck.days_unused(removal)} days before", (removal.last_used,))
+        if removal.verdict == "never-used" and recheck.user_outlives_the_record():
+            return Phrase(f"never used in the {recheck.days_tracked()} days IAM's record covers")
         if removal.verdict == "never-used":
-            return Phrase("never used in IAM's tracking period")
+            return Phrase(f"never used since the user was created, {recheck.days_tracked()} days before")
         return Phrase(f"{removal.label}: {{}}", (removal.why,))
 
     @property

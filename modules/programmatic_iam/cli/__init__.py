@@ -72,6 +72,20 @@ def exit_process(code: int) -> NoReturn:
     os._exit(code)
 
 
+EXIT_BROKEN_PIPE = 128 + 13
+"""As a process killed by SIGPIPE ends: what a shell reports for any tool whose reader went away."""
+
+
+def run_process() -> NoReturn:
+    """Run the command line and end the process. When the output's reader goes away (``... | head``), the command
+    ends quietly as any Unix tool does, instead of with a traceback."""
+    try:
+        code = main()
+    except BrokenPipeError:
+        code = EXIT_BROKEN_PIPE
+    exit_process(code)
+
+
 def console() -> NoReturn:
     """The ``programmatic-iam`` console script."""
-    exit_process(main())
+    run_process()
