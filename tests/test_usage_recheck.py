@@ -95,11 +95,15 @@ def test_each_removal_is_judged_again_and_a_use_since_refuses(aws: AwsEmulator, 
     assert "| \u2796 | `ec2:TerminateInstances` | Write | never used in the 400 days IAM's record covers |" in comment
     assert f"evidence of `{TODAY}`, a window of 90 days" in comment
 
-    # An attempt IAM refuses still counts: IAM records every authenticated attempt.
+    # An attempt IAM refuses (here by a Deny beside the grant, as a permissions boundary would) still counts:
+    # IAM records every authenticated attempt, and the action is still granted.
+    deny = {"Effect": "Deny", "Action": "ec2:TerminateInstances", "Resource": "*"}
+    document = json.dumps({"Version": "2012-10-17", "Statement": [deny]})
+    aws.client("iam").put_user_policy(UserName=USER, PolicyName="deny", PolicyDocument=document)
     aws.enforce_iam(after_calls=0)
     try:
         ec2 = aws.client("ec2", region="eu-west-1", **credentials)
-        assert error_code(lambda: ec2.terminate_instances(InstanceIds=["i-0123456789abcdef0"])) != "AccessDenied"
+        assert error_code(lambda: ec2.terminate_instances(InstanceIds=["i-0123456789abcdef0"])) == "AccessDenied"
     finally:
         aws.enforce_iam(after_calls=None)
     code, printed, err = recheck(aws, tmp_path)

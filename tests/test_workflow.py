@@ -646,3 +646,34 @@ def test_the_apply_recheck_passes_every_plan_of_the_shard_and_stops_the_apply_wh
     assert ("nothing applied" in result.stderr) is (status != 0)
     assert list((tmp_path / "stacks").rglob("plan.json")) == []
     assert list(tmp_path.rglob("pwned")) == []
+
+
+@pytest.mark.parametrize(("status", "ends", "recorded"), [(0, 0, "0"), (1, 0, "1"), (2, 2, None)])
+def test_the_review_recheck_records_a_refusal_for_the_last_step_and_stops_on_bad_input(
+    workflow: dict[str, Any], tmp_path: Path, status: int, ends: int, recorded: str | None
+) -> None:
+    from tests.test_rotation_workflow import calls, fake_pipenv
+    from tests.test_rotation_workflow import run_step as run_with
+
+    for stack in HOSTILE_STACKS:
+        (tmp_path / "plans" / stack).mkdir(parents=True)
+        (tmp_path / "plans" / stack / "plan.json").write_text("{}", encoding="utf-8")
+    step = step_named(workflow["jobs"]["review"], "Re-check the removals on IAM's evidence")
+    result = run_with(step, tmp_path, fake_pipenv(tmp_path, status, '{"stacks": []}'))
+    assert result.returncode == ends, result.stderr
+    (command,) = calls(tmp_path)
+    given = command[-len(HOSTILE_STACKS) :]  # each a single argument, in the glob's (the locale's) order
+    assert sorted(given) == sorted(f"plans/{stack}/plan.json" for stack in HOSTILE_STACKS)
+    output = (tmp_path / "GITHUB_OUTPUT").read_text() if (tmp_path / "GITHUB_OUTPUT").exists() else ""
+    assert output == (f"status={recorded}\n" if recorded is not None else "")
+    assert list(tmp_path.rglob("pwned")) == []
+
+
+def test_the_review_recheck_without_plans_calls_nothing(workflow: dict[str, Any], tmp_path: Path) -> None:
+    from tests.test_rotation_workflow import fake_pipenv
+    from tests.test_rotation_workflow import run_step as run_with
+
+    step = step_named(workflow["jobs"]["review"], "Re-check the removals on IAM's evidence")
+    assert run_with(step, tmp_path, fake_pipenv(tmp_path, 1, "")).returncode == 0
+    assert json.loads((tmp_path / "recheck.json").read_text()) == {"stacks": []}
+    assert not (tmp_path / "calls.jsonl").exists()
