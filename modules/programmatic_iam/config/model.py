@@ -291,7 +291,9 @@ class Hardening(_Section):
     )
 
 
-_ACTION_TEXT = re.compile(r"[A-Za-z0-9-]+:[A-Za-z0-9*?]+")
+# Service prefixes and action names are ASCII letters, digits and '-' (vpc-lattice:AssociateViaAWSService-EventsAndStates).
+ACTION_SYNTAX = re.compile(r"[A-Za-z0-9-]+:[A-Za-z0-9*?-]+")
+"""An action as a policy writes it, wildcards allowed."""
 
 
 class Policy(_Section):
@@ -385,7 +387,7 @@ class Policy(_Section):
     @classmethod
     def _removed_actions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for action in value:
-            if not _ACTION_TEXT.fullmatch(action):
+            if not ACTION_SYNTAX.fullmatch(action):
                 raise ValueError(f"has {action!r}, which is not an action (service:Action, a wildcard allowed)")
         return value
 

@@ -9,13 +9,11 @@ import json
 import re
 from typing import Any
 
-from ..config.model import control_characters
+from ..config.model import ACTION_SYNTAX, control_characters
 from ..errors import SUGGESTIONS_MAX, Notice, Problem, closest_match, did_you_mean, show
 from .catalogue import Catalogue
 
 POLICY_VERSION = "2012-10-17"
-# Service prefixes and action names are ASCII letters, digits and '-' (vpc-lattice:AssociateViaAWSService-EventsAndStates).
-_ACTION_SYNTAX = re.compile(r"[A-Za-z0-9-]+:[A-Za-z0-9*?-]+")
 _SID_SYNTAX = re.compile(r"[A-Za-z0-9]*")
 # IAM's condition operators (IAM User Guide, "Condition operators"); any but Null may end in IfExists, and
 # any may start with ForAllValues: or ForAnyValue:. Matched ignoring case, as IAM's evaluators do.
@@ -208,7 +206,7 @@ def check_actions(
         if not isinstance(action, str):
             problems.append(Problem(place, show(action), "is not a string", 'write actions as "service:Action"'))
             continue
-        if action != "*" and not _ACTION_SYNTAX.fullmatch(action):
+        if action != "*" and not ACTION_SYNTAX.fullmatch(action):
             problems.append(_syntax_problem(action, place))
             continue
         suggest = len(problems) < suggestions
@@ -237,7 +235,7 @@ def check_actions(
 
 def _syntax_problem(action: str, place: str) -> Problem:
     stripped = action.strip()
-    if stripped != action and (stripped == "*" or _ACTION_SYNTAX.fullmatch(stripped)):
+    if stripped != action and (stripped == "*" or ACTION_SYNTAX.fullmatch(stripped)):
         return Problem(
             place, show(action), "has spaces or line breaks around the action, which IAM refuses", f"write {stripped!r}"
         )
