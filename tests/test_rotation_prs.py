@@ -18,7 +18,17 @@ from programmatic_iam.rotation_prs import COMMIT_BODY, main
 from programmatic_iam_dev.emulator import AwsEmulator
 from tests.support.access_keys import AccessKey, user_with_policy
 from tests.support.helpers import REPO, run_command, synth
-from tests.support.rotation import ADMINISTRATOR, FLEET, RecordedPullRequests, at, branches, git, merge, repository
+from tests.support.rotation import (
+    ADMINISTRATOR,
+    FLEET,
+    RecordedPullRequests,
+    as_a_schedule_job,
+    at,
+    branches,
+    git,
+    merge,
+    repository,
+)
 from tests.support.terraform import Terraform
 
 STREAMMANAGER = "rotation/streammanager/production"
@@ -27,13 +37,7 @@ STREAMMANAGER = "rotation/streammanager/production"
 @pytest.fixture
 def job_environment(aws: AwsEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
     """The emulator's credentials and a committer in the process's environment, as the workflow's job has them."""
-    for name in [name for name in os.environ if name.startswith(("AWS_", "GIT_"))] + ["IAM_CONFIG"]:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in aws.environment(base={}).items():
-        monkeypatch.setenv(name, value)
-    for role in ("AUTHOR", "COMMITTER"):
-        monkeypatch.setenv(f"GIT_{role}_NAME", "rotation schedule")
-        monkeypatch.setenv(f"GIT_{role}_EMAIL", "rotation@example.com")
+    as_a_schedule_job(aws, monkeypatch, "rotation")
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from programmatic_iam.tightening_prs import COMMIT_BODY, main
 from programmatic_iam_dev.emulator import AwsEmulator
 from tests.support.access_keys import deploy_stack_user, error_code
 from tests.support.helpers import ENVIRONMENTS_IN_ONE_REGION
-from tests.support.rotation import RecordedPullRequests, at, branches, git, repository
+from tests.support.rotation import RecordedPullRequests, as_a_schedule_job, at, branches, git, repository
 
 FLEET = (
     ENVIRONMENTS_IN_ONE_REGION
@@ -40,13 +40,7 @@ BRANCH = "tightening/streammanager"
 def clone(tmp_path: Path, aws: AwsEmulator, monkeypatch: pytest.MonkeyPatch) -> Path:
     """:data:`FLEET` in a repository; the emulator's credentials and a committer in the environment, as the job has
     them; every stack's user deployed, a year old, with its policy."""
-    for name in [name for name in os.environ if name.startswith(("AWS_", "GIT_"))] + ["IAM_CONFIG"]:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in aws.environment(base={}).items():
-        monkeypatch.setenv(name, value)
-    for role in ("AUTHOR", "COMMITTER"):
-        monkeypatch.setenv(f"GIT_{role}_NAME", "tightening schedule")
-        monkeypatch.setenv(f"GIT_{role}_EMAIL", "tightening@example.com")
+    as_a_schedule_job(aws, monkeypatch, "tightening")
     repo = repository(tmp_path, FLEET)
     for stack in build_blueprint(load_fleet({}, repo)).stacks:
         deploy_stack_user(aws, stack)

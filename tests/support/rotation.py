@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 import json
+import os
 from pathlib import Path
 import subprocess
 import threading
@@ -15,10 +16,23 @@ import time
 from typing import Any
 
 import boto3
+import pytest
 
 from programmatic_iam_dev.emulator import AwsEmulator
 from tests.support.access_keys import AccessKey, error_code
 from tests.support.helpers import ENVIRONMENTS_IN_ONE_REGION
+
+
+def as_a_schedule_job(aws: AwsEmulator, monkeypatch: pytest.MonkeyPatch, committer: str) -> None:
+    """The process's environment as a schedule's job has it: the emulator's credentials, ``committer`` (``rotation``
+    or ``tightening``) as git's author and committer, and nothing else of AWS's, git's or ``IAM_CONFIG``."""
+    for name in [name for name in os.environ if name.startswith(("AWS_", "GIT_"))] + ["IAM_CONFIG"]:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in aws.environment(base={}).items():
+        monkeypatch.setenv(name, value)
+    for role in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{role}_NAME", f"{committer} schedule")
+        monkeypatch.setenv(f"GIT_{role}_EMAIL", f"{committer}@example.com")
 
 
 @dataclass

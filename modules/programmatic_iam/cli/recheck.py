@@ -31,7 +31,7 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
     read, problems = read_plans(context.cwd, arguments.plans)
     plans = list(read.items())
     catalogue = load_catalogue()
-    configs = {(stack.identity, stack.environment.name): stack for stack in fleet.stacks}
+    configs = fleet.by_stack()
     stacks = {stack.stack_id: stack for stack in blueprint.stacks}
     problems += [
         Problem(given, "", f"is a plan of stack {show(plan.label)}, which the configuration does not have", _FIX)

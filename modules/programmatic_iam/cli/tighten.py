@@ -17,7 +17,7 @@ from ..config import Fleet, parse_fleet
 from ..config.editing import EditRefusedError, set_list
 from ..errors import ConfigError, printable
 from ..files import MAX_CONFIG_BYTES, RefusedError, read_text
-from ..spec import StackSpec
+from ..spec import Blueprint, StackSpec
 from .config_file import config_path, refuse_unplanned, show_and_write
 from .context import Context
 from .inputs import load_configured, selected_stacks
@@ -55,7 +55,7 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
     import botocore.exceptions
 
     stacks = with_users(chosen, "usage tighten", err)
-    configs = {(stack.identity, stack.environment.name): stack for stack in fleet.stacks}
+    configs = fleet.by_stack()
     window = window_of(fleet, arguments.unused_for)
     try:
         read_all = read_all_evidence(boto3.session.Session(), stacks, arguments.job_timeout)
@@ -90,7 +90,7 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
     if not changes:
         print(f"usage tighten: nothing to remove; {printable(shown)} unchanged", file=out)
         return EXIT_OK
-    return _write(changes, fleet, text, path, shown, write=arguments.write, out=out, err=err)
+    return _write(changes, fleet, blueprint, text, path, shown, write=arguments.write, out=out, err=err)
 
 
 def unshared_policy(stacks: Sequence[StackSpec]) -> str:
@@ -109,7 +109,16 @@ def unshared_window(stacks: Sequence[StackSpec], window: Callable[[StackSpec], i
 
 
 def _write(
-    changes: Sequence[Change], fleet: Fleet, text: str, path: Path, shown: str, *, write: bool, out: TextIO, err: TextIO
+    changes: Sequence[Change],
+    fleet: Fleet,
+    blueprint: Blueprint,
+    text: str,
+    path: Path,
+    shown: str,
+    *,
+    write: bool,
+    out: TextIO,
+    err: TextIO,
 ) -> int:
     """Edit ``text`` for each change, check that the result resolves to exactly the removals (and nothing else),
     print the diff, and write it with ``write``."""
@@ -125,7 +134,7 @@ def _write(
                 comment_prefix=COMMENT_PREFIX,
             )
         after = parse_fleet(tomllib.loads(edited), origin=fleet.origin, base_dir=path.parent.resolve())
-        mismatches = unplanned(fleet, after, changes)
+        mismatches = unplanned(fleet, blueprint, after, changes)
     except (EditRefusedError, tomllib.TOMLDecodeError, ConfigError) as error:
         print(printable(f"usage tighten: cannot write the removals into {shown} ({error}); nothing written"), file=err)
         return EXIT_FAILED
@@ -145,14 +154,14 @@ def _write(
     )
 
 
-def unplanned(before: Fleet, after: Fleet, changes: Sequence[Change]) -> list[str]:
+def unplanned(before: Fleet, before_blueprint: Blueprint, after: Fleet, changes: Sequence[Change]) -> list[str]:
     """How the edited file differs from the removals: each stack of a tightened identity must grant exactly what it
     granted less the removals, every other stack exactly what it granted, and nothing else may change."""
     removed = {
         change.tightening.identity: {removal.action.lower() for removal in change.tightening.removals}
         for change in changes
     }
-    old_stacks, new_stacks = build_blueprint(before).stacks, build_blueprint(after).stacks
+    old_stacks, new_stacks = before_blueprint.stacks, build_blueprint(after).stacks
     if [(s.identity_name, s.environment) for s in old_stacks] != [(s.identity_name, s.environment) for s in new_stacks]:
         return ["the stacks of the file changed"]
     mismatches = []

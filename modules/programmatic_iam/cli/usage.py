@@ -52,13 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "report", help="each granted action's class on IAM's action-level last-accessed report (dates as YYYY-MM-DD)"
     )
     add_selection_arguments(report, "the report")
-    report.add_argument(
-        "--unused-for",
-        metavar="DAYS",
-        type=_bounded_whole_number,
-        help="the window: an action not used in these days before the evidence is unused (default: each "
-        "identity's policy.unused_for_days, 90 unless set)",
-    )
+    _unused_for_argument(report, "the window: an action not used in these days before the evidence is unused")
     report.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     report.add_argument("--save-evidence", metavar="FILE", help="also write IAM's reports as read, as JSON")
     _job_timeout_argument(report)
@@ -70,12 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tighten.add_argument(
         "--identity", metavar="I", help="only this identity (all its environments are judged together)"
     )
-    tighten.add_argument(
-        "--unused-for",
-        metavar="DAYS",
-        type=_bounded_whole_number,
-        help="the window (default: each identity's policy.unused_for_days, 90 unless set)",
-    )
+    _unused_for_argument(tighten, "the window")
     tighten.add_argument("--write", action="store_true", help="write the change into iam.toml (comments kept)")
     _job_timeout_argument(tighten)
     recheck = actions.add_parser(
@@ -91,6 +80,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="json: what `review --evidence` reads, to show each removal with its evidence",
     )
     _job_timeout_argument(recheck)
+
+
+def _unused_for_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--unused-for",
+        metavar="DAYS",
+        type=_bounded_whole_number,
+        help=f"{what} (default: each identity's policy.unused_for_days, 90 unless set)",
+    )
 
 
 def _job_timeout_argument(parser: argparse.ArgumentParser) -> None:
@@ -165,7 +163,7 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
 
 def window_of(fleet: Fleet, override: int | None) -> Callable[[StackSpec], int]:
     """Each stack's window: ``override`` (``--unused-for``), else its ``policy.unused_for_days``."""
-    configs = {(stack.identity, stack.environment.name): stack for stack in fleet.stacks}
+    configs = fleet.by_stack()
     return lambda stack: override or configs[stack.identity_name, stack.environment].policy.unused_for_days
 
 

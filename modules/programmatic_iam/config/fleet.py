@@ -105,6 +105,11 @@ class Fleet:
         """The configuration file as the user named it, or ``<built-in default>``."""
         return self.config.origin
 
+    def by_stack(self) -> dict[tuple[str, str], StackConfig]:
+        """Each stack's configuration by ``(identity, environment)``, as a blueprint's stack names them
+        (``identity_name``, ``environment``)."""
+        return {(stack.identity, stack.environment.name): stack for stack in self.stacks}
+
     def select(self, identity: str | None = None, environment: str | None = None) -> tuple[StackConfig, ...]:
         """The stacks of ``identity`` in ``environment`` (``None``: any), as ``--identity`` and ``--environment``
         choose them; a :class:`ConfigError` about the command line names one that matches no stack."""
