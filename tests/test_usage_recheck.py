@@ -135,7 +135,7 @@ def test_a_user_younger_than_the_window_refuses(aws: AwsEmulator, tmp_path: Path
     code, printed, err = recheck(aws, tmp_path)
     assert code == 1 and f"{USER}: refused: the user was created on {TODAY}, less than 90 days before" in err
     assert printed["stacks"][0]["refused"].startswith("the user was created on")
-    assert "Removals not re-checked on IAM's evidence" in reviewed(tmp_path)
+    assert "Removals IAM's evidence cannot support" in reviewed(tmp_path)
 
 
 def test_evidence_iam_refuses_refuses_and_the_review_says_so(aws: AwsEmulator, tmp_path: Path) -> None:
@@ -161,9 +161,7 @@ def test_evidence_iam_refuses_refuses_and_the_review_says_so(aws: AwsEmulator, t
     assert stack["refused"].startswith("no evidence: IAM refused GenerateServiceLastAccessedDetails")
     assert (stack["evidence_taken"], stack["removals"]) == (None, [])
     comment = reviewed(tmp_path)
-    assert (
-        "Removals not re-checked on IAM's evidence" in comment and "iam:GenerateServiceLastAccessedDetails" in comment
-    )
+    assert "Removals IAM's evidence cannot support" in comment and "iam:GenerateServiceLastAccessedDetails" in comment
 
 
 def without_aws(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -207,7 +205,7 @@ def test_evidence_that_cannot_be_read_refuses_every_stack_it_concerns(tmp_path: 
         in completed.stderr
     )
     assert json.loads(completed.stdout)["stacks"][0]["refused"].startswith("no evidence: cannot read IAM")
-    assert "Removals not re-checked on IAM's evidence" in reviewed(tmp_path)
+    assert "Removals IAM's evidence cannot support" in reviewed(tmp_path)
 
 
 def test_a_plan_of_a_stack_the_configuration_lacks_is_refused(tmp_path: Path) -> None:

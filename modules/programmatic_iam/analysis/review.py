@@ -210,9 +210,9 @@ def _recheck_warnings(stack: str, recheck: StackRecheck | None) -> list[Warning]
         ]
     return [
         Warning(
-            "Removals not re-checked on IAM's evidence",
-            "the apply reads IAM's evidence again before it removes an action, and refuses the plan until the "
-            "evidence supports every removal",
+            "Removals IAM's evidence cannot support",
+            "IAM's evidence, read again for this plan, could not be read or is too short to judge (a user younger than "
+            "the window); the apply refuses the plan until the evidence supports every removal",
             stack,
             note=Phrase("{}", (recheck.refused,)),
         )
